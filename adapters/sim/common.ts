@@ -1,0 +1,74 @@
+import { classify, isSuccess, ManagerError, notConnectedCode } from '../port/errors.ts';
+import type { Platform, Result } from '../port/manager-api.ts';
+
+/** Turns platform codes into port Results, and tracks what the adapter believes about its connection. */
+export class CallContext {
+  readonly platform: Platform;
+  readonly serverId: string;
+  /** True between a successful connect and a failure that says the connection is gone. */
+  connected = false;
+
+  constructor(platform: Platform, serverId: string) {
+    this.platform = platform;
+    this.serverId = serverId;
+  }
+
+  /** Not sent: the adapter knows it has no connection. */
+  notConnected<T>(op: string): Result<T> {
+    return {
+      ok: false,
+      error: new ManagerError({
+        platform: this.platform,
+        code: notConnectedCode(this.platform),
+        outcome: 'unavailable',
+        reason: 'no_connection',
+        serverId: this.serverId,
+        op,
+        detail: 'not connected: nothing sent',
+      }),
+    };
+  }
+
+  /** A failure from a platform code; a connection failure makes the adapter consider itself disconnected. */
+  failure<T>(op: string, code: number, mutating: boolean, detail = ''): Result<T> {
+    const { outcome, reason } = classify(this.platform, code, mutating);
+    if (reason === 'no_connection') this.connected = false;
+    return {
+      ok: false,
+      error: new ManagerError({ platform: this.platform, code, outcome, reason, serverId: this.serverId, op, detail }),
+    };
+  }
+
+  /** A failure the platform reports with a success code and no data (e.g. an empty lookup). */
+  notFound<T>(op: string, code: number, detail: string): Result<T> {
+    return {
+      ok: false,
+      error: new ManagerError({
+        platform: this.platform,
+        code,
+        outcome: 'rejected',
+        reason: 'not_found',
+        serverId: this.serverId,
+        op,
+        detail,
+      }),
+    };
+  }
+
+  check(code: number): boolean {
+    return isSuccess(this.platform, code);
+  }
+}
+
+export const OK_VOID: Result<void> = Object.freeze({ ok: true, value: undefined });
+
+export function ok<T>(value: T): Result<T> {
+  return { ok: true, value };
+}
+
+/** Bugs in the caller, not platform failures: they crash loudly. */
+export function assertCents(amountCents: number, what: string): void {
+  if (!Number.isSafeInteger(amountCents) || amountCents === 0) {
+    throw new Error(`${what}: amountCents must be a non-zero integer, got ${amountCents}`);
+  }
+}

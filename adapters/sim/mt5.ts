@@ -1,0 +1,332 @@
+import type { Clock } from '../../kit/clock.ts';
+import { MT5_RET } from '../../metatrader/codes.ts';
+import { MT5_DEAL_ACTION, MT5_DEAL_ENTRY, MT5_USER_PASS, MT5_USER_RIGHT } from '../../metatrader/constants.ts';
+import { cutMt5Comment, MT5_LIMITS } from '../../metatrader/limits.ts';
+import {
+  fromMoney,
+  type Mt5Deal,
+  Mt5ManagerApi,
+  type Mt5Position,
+  type Mt5Sink,
+  type Mt5User,
+  type SimCluster,
+  toMoney,
+} from '../../simulator/index.ts';
+import type {
+  Account,
+  AccountPatch,
+  BalanceOp,
+  BalanceReceipt,
+  BalanceRequest,
+  Credentials,
+  Group,
+  ManagerApi,
+  ManagerSession,
+  MarginLevel,
+  NewAccount,
+  PumpEvent,
+  Result,
+  Subscription,
+  Trade,
+} from '../port/manager-api.ts';
+import { assertCents, CallContext, OK_VOID, ok } from './common.ts';
+
+/** Deal actions that are balance-side operations (not trades). */
+const BALANCE_ACTIONS: ReadonlySet<number> = new Set([
+  MT5_DEAL_ACTION.DEAL_BALANCE,
+  MT5_DEAL_ACTION.DEAL_CREDIT,
+  MT5_DEAL_ACTION.DEAL_CHARGE,
+  MT5_DEAL_ACTION.DEAL_CORRECTION,
+  MT5_DEAL_ACTION.DEAL_BONUS,
+  MT5_DEAL_ACTION.DEAL_COMMISSION,
+  MT5_DEAL_ACTION.DEAL_TAX,
+  MT5_DEAL_ACTION.DEAL_DIVIDEND,
+  MT5_DEAL_ACTION.DEAL_DIVIDEND_FRANKED,
+]);
+
+/**
+ * ManagerApi over a simulated MT5 server, through the MT5 dialect as the DLL adapter will go through
+ * `IMTManagerAPI`: DealerBalance (success 10009) for money, DealRequest for history, sinks for pumping.
+ */
+export class SimMt5ManagerApi implements ManagerApi {
+  readonly platform = 'mt5' as const;
+  readonly serverId: string;
+  readonly limits = Object.freeze({ commentChars: MT5_LIMITS.commentChars });
+  readonly #ctx: CallContext;
+  readonly #api: Mt5ManagerApi;
+
+  constructor(cluster: SimCluster, serverId: string, options: { clock: Clock; timeoutMs?: number }) {
+    this.serverId = serverId;
+    this.#ctx = new CallContext('mt5', serverId);
+    this.#api = new Mt5ManagerApi(cluster, { clock: options.clock, timeoutMs: options.timeoutMs });
+  }
+
+  isConnected(): boolean {
+    return this.#ctx.connected;
+  }
+
+  async connect(credentials: Credentials): Promise<Result<ManagerSession>> {
+    this.#api.Disconnect();
+    this.#ctx.connected = false;
+    const code = await this.#api.Connect(this.serverId, credentials.login, credentials.password);
+    if (code !== MT5_RET.MT_RET_OK) return this.#ctx.failure('connect', code, false);
+    this.#ctx.connected = true;
+    return ok({ login: credentials.login, rights: null });
+  }
+
+  async close(): Promise<void> {
+    this.#api.Disconnect();
+    this.#ctx.connected = false;
+  }
+
+  async ping(): Promise<Result<void>> {
+    const r = await this.serverTime();
+    return r.ok ? OK_VOID : { ok: false, error: r.error };
+  }
+
+  async serverTime(): Promise<Result<number>> {
+    if (!this.#ctx.connected) return this.#ctx.notConnected('serverTime');
+    const r = await this.#api.TimeServerRequest();
+    return r.code === MT5_RET.MT_RET_OK ? ok(r.time) : this.#ctx.failure('serverTime', r.code, false);
+  }
+
+  async createAccount(account: NewAccount): Promise<Result<{ login: number }>> {
+    if (!this.#ctx.connected) return this.#ctx.notConnected('createAccount');
+    let leverage = account.leverage;
+    if (leverage === undefined) {
+      const groups = await this.groups();
+      if (!groups.ok) return groups;
+      leverage = groups.value.find((g) => g.name === account.group)?.leverage ?? 100;
+    }
+    const user: Mt5User = {
+      Login: account.login ?? 0,
+      Group: account.group,
+      Name: account.name,
+      Email: account.email ?? '',
+      Country: account.country ?? '',
+      ID: account.externalId ?? '',
+      Comment: account.comment ?? '',
+      Leverage: leverage,
+      Rights: rights(account.enabled ?? true, account.readOnly ?? false),
+      Balance: 0,
+      Credit: 0,
+      Registration: 0,
+      PassMain: account.password,
+      PassInvestor: account.investorPassword ?? account.password,
+    };
+    const code = await this.#api.UserAdd(user);
+    return code === MT5_RET.MT_RET_OK ? ok({ login: user.Login }) : this.#ctx.failure('createAccount', code, true);
+  }
+
+  async getAccount(login: number): Promise<Result<Account>> {
+    if (!this.#ctx.connected) return this.#ctx.notConnected('getAccount');
+    const r = await this.#api.UserRequest(login);
+    if (r.code !== MT5_RET.MT_RET_OK || r.user === null) return this.#ctx.failure('getAccount', r.code, false);
+    return ok(account(r.user));
+  }
+
+  async listAccounts(groupMask: string): Promise<Result<Account[]>> {
+    if (!this.#ctx.connected) return this.#ctx.notConnected('listAccounts');
+    const r = await this.#api.UserRequestByGroup(groupMask);
+    return r.code === MT5_RET.MT_RET_OK ? ok(r.users.map(account)) : this.#ctx.failure('listAccounts', r.code, false);
+  }
+
+  async updateAccount(login: number, patch: AccountPatch): Promise<Result<void>> {
+    if (!this.#ctx.connected) return this.#ctx.notConnected('updateAccount');
+    const r = await this.#api.UserRequest(login);
+    if (r.code !== MT5_RET.MT_RET_OK || r.user === null) return this.#ctx.failure('updateAccount', r.code, false);
+    const user = r.user;
+    if (patch.group !== undefined) user.Group = patch.group;
+    if (patch.leverage !== undefined) user.Leverage = patch.leverage;
+    if (patch.name !== undefined) user.Name = patch.name;
+    if (patch.email !== undefined) user.Email = patch.email;
+    if (patch.country !== undefined) user.Country = patch.country;
+    const enabled = patch.enabled ?? (user.Rights & MT5_USER_RIGHT.USER_RIGHT_ENABLED) !== 0;
+    const readOnly = patch.readOnly ?? (user.Rights & MT5_USER_RIGHT.USER_RIGHT_READONLY) !== 0;
+    user.Rights = rights(enabled, readOnly, user.Rights);
+    const code = await this.#api.UserUpdate(user);
+    return code === MT5_RET.MT_RET_OK ? OK_VOID : this.#ctx.failure('updateAccount', code, true);
+  }
+
+  async setPassword(login: number, kind: 'main' | 'investor', password: string): Promise<Result<void>> {
+    if (!this.#ctx.connected) return this.#ctx.notConnected('setPassword');
+    const type = kind === 'main' ? MT5_USER_PASS.USER_PASS_MAIN : MT5_USER_PASS.USER_PASS_INVESTOR;
+    const code = await this.#api.UserPasswordChange(type, login, password);
+    return code === MT5_RET.MT_RET_OK ? OK_VOID : this.#ctx.failure('setPassword', code, true);
+  }
+
+  async postBalance(request: BalanceRequest): Promise<Result<BalanceReceipt>> {
+    assertCents(request.amountCents, 'postBalance');
+    if (!this.#ctx.connected) return this.#ctx.notConnected('postBalance');
+    const type = request.kind === 'balance' ? MT5_DEAL_ACTION.DEAL_BALANCE : MT5_DEAL_ACTION.DEAL_CREDIT;
+    const r = await this.#api.DealerBalance(request.login, toMoney(request.amountCents), type, request.comment);
+    if (r.code !== MT5_RET.MT_RET_REQUEST_DONE) return this.#ctx.failure('postBalance', r.code, true);
+    return ok({
+      ticket: r.dealId,
+      login: request.login,
+      amountCents: request.amountCents,
+      kind: request.kind,
+      comment: cutMt5Comment(request.comment),
+    });
+  }
+
+  async balanceHistory(login: number, fromServerSec: number, toServerSec: number): Promise<Result<BalanceOp[]>> {
+    const r = await this.#deals('balanceHistory', login, fromServerSec, toServerSec);
+    if (!r.ok) return r;
+    return ok(r.value.filter((d) => BALANCE_ACTIONS.has(d.Action)).map(balanceOp));
+  }
+
+  async trades(login: number, fromServerSec: number, toServerSec: number): Promise<Result<Trade[]>> {
+    const r = await this.#deals('trades', login, fromServerSec, toServerSec);
+    if (!r.ok) return r;
+    // A closed trade is a pair of deals: the opening (ENTRY_IN) and the closing (ENTRY_OUT) one.
+    const opens = new Map<number, Mt5Deal>();
+    const trades: Trade[] = [];
+    for (const d of r.value) {
+      if (BALANCE_ACTIONS.has(d.Action)) continue;
+      if (d.Entry === MT5_DEAL_ENTRY.ENTRY_IN) opens.set(d.PositionID, d);
+      else if (d.Entry === MT5_DEAL_ENTRY.ENTRY_OUT) {
+        const open = opens.get(d.PositionID);
+        trades.push({
+          ticket: d.PositionID,
+          login: d.Login,
+          symbol: d.Symbol,
+          side: open === undefined ? (d.Action === MT5_DEAL_ACTION.DEAL_SELL ? 'buy' : 'sell') : open.Action === MT5_DEAL_ACTION.DEAL_BUY ? 'buy' : 'sell',
+          volumeCentiLots: d.Volume / 100,
+          openPrice: open?.Price ?? 0,
+          openServerSec: open?.Time ?? 0,
+          closePrice: d.Price,
+          closeServerSec: d.Time,
+          profitCents: fromMoney(d.Profit),
+        });
+      }
+    }
+    return ok(trades);
+  }
+
+  async #deals(op: string, login: number, from: number, to: number): Promise<Result<Mt5Deal[]>> {
+    if (!this.#ctx.connected) return this.#ctx.notConnected(op);
+    const r = await this.#api.DealRequest(login, from, to);
+    return r.code === MT5_RET.MT_RET_OK ? ok(r.deals) : this.#ctx.failure(op, r.code, false);
+  }
+
+  async openPositions(login: number): Promise<Result<Trade[]>> {
+    if (!this.#ctx.connected) return this.#ctx.notConnected('openPositions');
+    const r = await this.#api.PositionRequest(login);
+    return r.code === MT5_RET.MT_RET_OK ? ok(r.positions.map(position)) : this.#ctx.failure('openPositions', r.code, false);
+  }
+
+  async marginLevel(login: number): Promise<Result<MarginLevel>> {
+    if (!this.#ctx.connected) return this.#ctx.notConnected('marginLevel');
+    const r = await this.#api.UserAccountRequest(login);
+    if (r.code !== MT5_RET.MT_RET_OK || r.account === null) return this.#ctx.failure('marginLevel', r.code, false);
+    const a = r.account;
+    return ok({
+      login,
+      balanceCents: fromMoney(a.Balance),
+      creditCents: fromMoney(a.Credit),
+      equityCents: fromMoney(a.Equity),
+      marginCents: fromMoney(a.Margin),
+      freeMarginCents: fromMoney(a.MarginFree),
+      marginLevelPct: a.MarginLevel,
+      state: a.SOActivation === 2 ? 'stop_out' : a.SOActivation === 1 ? 'margin_call' : 'ok',
+    });
+  }
+
+  async groups(): Promise<Result<Group[]>> {
+    if (!this.#ctx.connected) return this.#ctx.notConnected('groups');
+    const r = await this.#api.GroupRequestArray('*');
+    if (r.code !== MT5_RET.MT_RET_OK) return this.#ctx.failure('groups', r.code, false);
+    return ok(
+      r.groups.map((g) => ({
+        name: g.Group,
+        currency: g.Currency,
+        leverage: g.DemoLeverage,
+        depositCents: fromMoney(g.DemoDeposit),
+        marginCallPct: g.MarginCall,
+        stopOutPct: g.MarginStopOut,
+        enabled: g.Enabled,
+      })),
+    );
+  }
+
+  async subscribe(listener: (event: PumpEvent) => void): Promise<Result<Subscription>> {
+    if (!this.#ctx.connected) return this.#ctx.notConnected('subscribe');
+    let open = true;
+    const emit = (event: PumpEvent): void => {
+      if (open) listener(event);
+    };
+    const sink: Mt5Sink = {
+      OnDisconnect: () => {
+        emit({ type: 'stopped' });
+        open = false;
+        this.#api.Unsubscribe(sink);
+      },
+      OnUserAdd: (u) => emit({ type: 'user', action: 'add', login: u.Login }),
+      OnUserUpdate: (u) => emit({ type: 'user', action: 'update', login: u.Login }),
+      OnDealAdd: (d) => {
+        if (!BALANCE_ACTIONS.has(d.Action)) return;
+        const op = balanceOp(d);
+        emit({ type: 'balance', login: op.login, ticket: op.ticket, kind: op.kind, amountCents: op.amountCents, comment: op.comment });
+      },
+      OnPositionAdd: (p) => emit({ type: 'trade', action: 'open', login: p.Login, ticket: p.Position }),
+      OnPositionDelete: (p) => emit({ type: 'trade', action: 'close', login: p.Login, ticket: p.Position }),
+    };
+    const code = this.#api.Subscribe(sink);
+    if (code !== MT5_RET.MT_RET_OK) return this.#ctx.failure('subscribe', code, false);
+    return ok({
+      close: () => {
+        open = false;
+        this.#api.Unsubscribe(sink);
+      },
+    });
+  }
+}
+
+function rights(enabled: boolean, readOnly: boolean, base: number = MT5_USER_RIGHT.USER_RIGHT_DEFAULT): number {
+  let r = base & ~(MT5_USER_RIGHT.USER_RIGHT_ENABLED | MT5_USER_RIGHT.USER_RIGHT_READONLY);
+  if (enabled) r |= MT5_USER_RIGHT.USER_RIGHT_ENABLED;
+  if (readOnly) r |= MT5_USER_RIGHT.USER_RIGHT_READONLY;
+  return r;
+}
+
+function account(u: Mt5User): Account {
+  return {
+    login: u.Login,
+    group: u.Group,
+    name: u.Name,
+    email: u.Email,
+    country: u.Country,
+    externalId: u.ID,
+    leverage: u.Leverage,
+    enabled: (u.Rights & MT5_USER_RIGHT.USER_RIGHT_ENABLED) !== 0,
+    readOnly: (u.Rights & MT5_USER_RIGHT.USER_RIGHT_READONLY) !== 0,
+    balanceCents: fromMoney(u.Balance),
+    creditCents: fromMoney(u.Credit),
+    registeredServerSec: u.Registration,
+  };
+}
+
+function balanceOp(d: Mt5Deal): BalanceOp {
+  return {
+    ticket: d.Deal,
+    login: d.Login,
+    amountCents: fromMoney(d.Profit),
+    kind: d.Action === MT5_DEAL_ACTION.DEAL_CREDIT ? 'credit' : 'balance',
+    comment: d.Comment,
+    timeServerSec: d.Time,
+    platformType: d.Action,
+  };
+}
+
+function position(p: Mt5Position): Trade {
+  return {
+    ticket: p.Position,
+    login: p.Login,
+    symbol: p.Symbol,
+    side: p.Action === 0 ? 'buy' : 'sell',
+    volumeCentiLots: p.Volume / 100,
+    openPrice: p.PriceOpen,
+    openServerSec: p.TimeCreate,
+  };
+}

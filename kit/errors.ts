@@ -1,0 +1,44 @@
+/**
+ * mtproof's own errors: a stable code, a message that names what is wrong and where, and details.
+ *
+ * These are for bad input (config, flags, scripts) and misuse. Platform and network failures of a
+ * MetaTrader server are not thrown: they are values (`ManagerError` in adapters/port).
+ */
+
+/** The registry of codes: one place to see every code the tool can report. */
+export const ERROR_CODES = {
+  MTP_CONFIG_INVALID: 'a configuration file or object failed validation',
+  MTP_CONFIG_UNREADABLE: 'a configuration file could not be read or parsed',
+  MTP_CLI_BAD_FLAG: 'a command-line flag has a bad value',
+  MTP_FAULTS_INVALID: 'a fault configuration or schedule failed validation',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface Issue {
+  /** Where: a path such as `servers[1].logins.from`, or a flag such as `--steps`. */
+  path: string;
+  message: string;
+}
+
+export class MtproofError extends Error {
+  readonly code: ErrorCode;
+  readonly issues: readonly Issue[];
+
+  constructor(code: ErrorCode, message: string, issues: readonly Issue[] = []) {
+    super(issues.length === 0 ? message : `${message}\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`);
+    this.name = 'MtproofError';
+    this.code = code;
+    this.issues = issues;
+  }
+}
+
+/** Formats a zod-style path (`['servers', 1, 'logins', 'from']`) as `servers[1].logins.from`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out === '' ? '(root)' : out;
+}

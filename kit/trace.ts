@@ -1,0 +1,106 @@
+/**
+ * The trace of a run: every call, fault and state change, in order, with a stable hash.
+ *
+ * The hash is a 64-bit FNV-1a (two 32-bit lanes) over each event's canonical text, so two runs with the
+ * same seed and script give the same hash on any machine, and any difference in order, time or detail
+ * changes it. Events are kept only when asked (`retain`), because a benchmark records millions.
+ */
+
+export type TraceEventType = 'call' | 'fault' | 'state';
+
+export interface TraceEvent {
+  seq: number;
+  atMs: number;
+  type: TraceEventType;
+  /** The server (or process) the event happened on. */
+  where: string;
+  /** Call: the operation; fault: the fault kind; state: what changed. */
+  name: string;
+  /** Call: the answer code; fault and state: a short canonical description. */
+  detail: string;
+}
+
+export interface TraceOptions {
+  /** Keep events in memory (for tests, reports and replays). Counts and the hash are always kept. */
+  retain?: boolean;
+  /** With `retain`, keep at most this many of the latest events. */
+  limit?: number;
+}
+
+export class Trace {
+  #h1 = 0x811c9dc5;
+  #h2 = 0x050c5d1f;
+  #seq = 0;
+  #events: TraceEvent[] = [];
+  readonly #retain: boolean;
+  readonly #limit: number;
+  readonly #counts = new Map<string, number>();
+  readonly #now: () => number;
+
+  constructor(now: () => number, options: TraceOptions = {}) {
+    this.#now = now;
+    this.#retain = options.retain ?? false;
+    this.#limit = options.limit ?? Number.POSITIVE_INFINITY;
+  }
+
+  call(where: string, op: string, code: number | string): void {
+    this.#record('call', where, op, String(code));
+  }
+
+  fault(where: string, kind: string, detail = ''): void {
+    this.#record('fault', where, kind, detail);
+  }
+
+  state(where: string, what: string, detail = ''): void {
+    this.#record('state', where, what, detail);
+  }
+
+  /** Number of events recorded. */
+  get length(): number {
+    return this.#seq;
+  }
+
+  /** The hash of everything recorded so far, as 16 hex digits. */
+  hash(): string {
+    return (this.#h1 >>> 0).toString(16).padStart(8, '0') + (this.#h2 >>> 0).toString(16).padStart(8, '0');
+  }
+
+  /** Counts by name for one event type, sorted by name (stable output). */
+  counts(type: TraceEventType): Record<string, number> {
+    const prefix = `${type}:`;
+    const out: Record<string, number> = {};
+    for (const key of [...this.#counts.keys()].sort()) {
+      if (key.startsWith(prefix)) out[key.slice(prefix.length)] = this.#counts.get(key) as number;
+    }
+    return out;
+  }
+
+  /** Retained events (empty unless constructed with `retain`). */
+  events(): readonly TraceEvent[] {
+    return this.#events;
+  }
+
+  #record(type: TraceEventType, where: string, name: string, detail: string): void {
+    const seq = this.#seq++;
+    const atMs = this.#now();
+    this.#mix(`${atMs}|${type}|${where}|${name}|${detail}\n`);
+    const key = `${type}:${name}`;
+    this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
+    if (this.#retain) {
+      this.#events.push({ seq, atMs, type, where, name, detail });
+      if (this.#events.length > this.#limit) this.#events.shift();
+    }
+  }
+
+  #mix(text: string): void {
+    let h1 = this.#h1;
+    let h2 = this.#h2;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x01000193) ^ (h1 >>> 15);
+    }
+    this.#h1 = h1;
+    this.#h2 = h2;
+  }
+}

@@ -1,0 +1,158 @@
+import type { Clock } from '../kit/clock.ts';
+import type { ManagerConfig } from './config.ts';
+import type { Exchange, PumpMessage, PumpSubscription, SimCluster, SimSession } from './cluster.ts';
+import { type Fail, groupMatches, type SimServer } from './server.ts';
+
+/**
+ * What the MT4 and MT5 manager clients share: one connection to one server, a manager login, the
+ * request path through the simulated network, the manager's rights, and the trace of every call with
+ * the code it ended with.
+ */
+
+export interface ClientOptions {
+  /** Every wait of this client goes through this clock (pass the owning Process in a scenario). */
+  clock: Clock;
+  /** How long the client library waits for an answer. */
+  timeoutMs?: number;
+}
+
+/** What a request needs: nothing (the login itself), a logged-in manager, or one of the manager's rights. */
+export type Right = 'none' | 'login' | 'accounts' | 'money' | 'trades';
+
+/** The platform's codes for the network outcomes and refusals, per dialect. */
+export interface CodeTable {
+  ok: number;
+  noConnection: number;
+  timeout: number;
+  lost: number;
+  tooFrequent: number;
+  noRights: number;
+  badCredentials: number;
+  managerDisabled: number;
+  fail: Record<Fail, number>;
+}
+
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+export abstract class DialectClient {
+  protected readonly cluster: SimCluster;
+  protected readonly clock: Clock;
+  protected readonly timeoutMs: number;
+  protected session: SimSession | null = null;
+  protected manager: Readonly<ManagerConfig> | null = null;
+  protected abstract readonly codes: CodeTable;
+
+  constructor(cluster: SimCluster, options: ClientOptions) {
+    this.cluster = cluster;
+    this.clock = options.clock;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  protected get server(): SimServer {
+    if (this.session === null) throw new Error('dialect: no session');
+    return this.session.server;
+  }
+
+  /** Resolves the address a manager gives: a server id, optionally with `:port` (ignored). */
+  protected resolve(address: string): SimServer | null {
+    const id = address.replace(/:\d+$/, '');
+    return this.cluster.servers.get(id) ?? null;
+  }
+
+  /** Opens the TCP session. The code for "no connection" when the server is unknown or down. */
+  protected openSession(address: string): number {
+    this.closeSession();
+    const server = this.resolve(address);
+    if (server === null) return this.codes.noConnection;
+    const session = this.cluster.openSession(server.id, this.clock);
+    if (session === null) return this.codes.noConnection;
+    this.session = session;
+    return this.codes.ok;
+  }
+
+  protected closeSession(): void {
+    if (this.session !== null) this.cluster.closeSession(this.session);
+    this.session = null;
+    this.manager = null;
+  }
+
+  /** Checks manager credentials on the connected server (a request: it can fail like any other). */
+  protected async authenticate(op: string, login: number, password: string): Promise<number> {
+    const code = await this.request(op, 'none', null, () => {
+      const manager = this.server.manager(login);
+      if (manager === undefined || manager.password !== password) return this.codes.badCredentials;
+      if (!manager.enabled) return this.codes.managerDisabled;
+      (this.session as SimSession).managerLogin = login;
+      this.manager = manager;
+      return this.codes.ok;
+    });
+    return code;
+  }
+
+  /**
+   * One manager request. `right` is checked on the server before `apply`; `group`, when given, must be
+   * one the manager may work with. Returns the platform code and `apply`'s value when answered.
+   */
+  protected async request<T extends number | { code: number }>(
+    op: string,
+    right: Right,
+    group: (() => string | null) | null,
+    apply: () => T,
+  ): Promise<T | number> {
+    const session = this.session;
+    if (session === null) {
+      this.cluster.trace.call('-', op, this.codes.noConnection);
+      return this.codes.noConnection;
+    }
+    const exchange: Exchange<T | number> = await this.cluster.exchange<T | number>(session, this.timeoutMs, () => {
+      if (right !== 'none') {
+        const manager = this.manager;
+        if (manager === null || session.managerLogin === null) return this.codes.noConnection;
+        if (right !== 'login' && !manager.rights[right]) return this.codes.noRights;
+        if (group !== null) {
+          const name = group();
+          if (name !== null && !groupMatches(manager.groups, name)) return this.codes.noRights;
+        }
+      }
+      return apply();
+    });
+    const result = this.#fromExchange(exchange);
+    this.cluster.trace.call(session.server.id, op, typeof result === 'number' ? result : result.code);
+    return result;
+  }
+
+  #fromExchange<T>(exchange: Exchange<T>): T | number {
+    switch (exchange.kind) {
+      case 'answered':
+        return exchange.value;
+      case 'no_connection':
+        return this.codes.noConnection;
+      case 'timeout':
+        return this.codes.timeout;
+      case 'lost':
+        return this.codes.lost;
+      case 'too_frequent':
+        return this.codes.tooFrequent;
+      case 'no_rights':
+        return this.codes.noRights;
+    }
+  }
+
+  protected failCode(fail: Fail): number {
+    return this.codes.fail[fail];
+  }
+
+  protected subscribeRaw(listener: (message: PumpMessage) => void): PumpSubscription | null {
+    if (this.session === null || !this.session.usable) return null;
+    return this.cluster.subscribe(this.session, listener);
+  }
+}
+
+/** Minor units to the platforms' double amounts, and back (exact for amounts below 2^53 / 100). */
+export function toMoney(cents: number): number {
+  return cents / 100;
+}
+
+export function fromMoney(amount: number): number {
+  return Math.round(amount * 100);
+}

@@ -1,0 +1,257 @@
+import { z } from 'zod';
+import { formatPath, MtproofError } from '../kit/errors.ts';
+import type { Random } from '../kit/random.ts';
+import { deepFreeze } from './config.ts';
+
+/**
+ * Fault kinds: each a typed knob. Request faults hit the manager request being handled; server faults
+ * fire on the request's server and the request then goes on normally; pump faults hit one pumped event.
+ * Every fault that fires is written to the trace.
+ */
+export interface FaultKnobs<T> {
+  /** The request is lost before the server sees it: nothing applied, the caller waits its timeout. */
+  timeoutBeforeApply: T;
+  /** The server applies the request but the answer is lost: the caller waits its timeout, sees unknown. */
+  timeoutAfterApply: T;
+  /** The connection breaks around the request (applied or not, by chance); the pump stops too. */
+  connectionDrop: T;
+  /** The server logs the session out but the socket stays up: it looks connected, every request fails. */
+  silentLogout: T;
+  /** The server restarts: sessions dropped, down for a while, state kept; the in-flight request applied or not. */
+  restart: T;
+  /** The server refuses the request as too frequent (anti-flood). */
+  tooFrequent: T;
+  /** The answer comes late (still within the caller's timeout). */
+  latency: T;
+  /** The manager lacks the right for this request (rights edited on the server). */
+  permissionDenied: T;
+  /** From now on for a while, new operations reach history queries only after a lag. */
+  historyLag: T;
+  /** The pumping stream delivers nothing for a while; events of that time are lost. */
+  pumpStall: T;
+  /** A pumped event is delivered twice. */
+  pumpDuplicate: T;
+  /** A pumped event is delivered after the one that followed it. */
+  pumpReorder: T;
+  /** A dealer posts a balance correction by hand, with any comment. */
+  dealerBalanceEdit: T;
+  /** A dealer moves an account to another group by hand. */
+  dealerGroupChange: T;
+  /** A dealer disables an account by hand. */
+  dealerDisable: T;
+  /** A dealer changes an account's leverage by hand. */
+  dealerLeverageChange: T;
+  /** The server's clock jumps (skew): server times shift by seconds to minutes. */
+  clockSkew: T;
+  /** The server's time zone shifts by an hour (a daylight-saving change). */
+  timezoneShift: T;
+}
+
+export type FaultKind = keyof FaultKnobs<unknown>;
+
+export const FAULT_KINDS: readonly FaultKind[] = Object.freeze([
+  'timeoutBeforeApply',
+  'timeoutAfterApply',
+  'connectionDrop',
+  'silentLogout',
+  'restart',
+  'tooFrequent',
+  'latency',
+  'permissionDenied',
+  'historyLag',
+  'pumpStall',
+  'pumpDuplicate',
+  'pumpReorder',
+  'dealerBalanceEdit',
+  'dealerGroupChange',
+  'dealerDisable',
+  'dealerLeverageChange',
+  'clockSkew',
+  'timezoneShift',
+]);
+
+export type FaultScope = 'request' | 'server' | 'pump';
+
+export const FAULT_SCOPE: Readonly<FaultKnobs<FaultScope>> = Object.freeze({
+  timeoutBeforeApply: 'request',
+  timeoutAfterApply: 'request',
+  connectionDrop: 'request',
+  silentLogout: 'request',
+  restart: 'request',
+  tooFrequent: 'request',
+  latency: 'request',
+  permissionDenied: 'request',
+  historyLag: 'server',
+  pumpStall: 'server',
+  pumpDuplicate: 'pump',
+  pumpReorder: 'pump',
+  dealerBalanceEdit: 'server',
+  dealerGroupChange: 'server',
+  dealerDisable: 'server',
+  dealerLeverageChange: 'server',
+  clockSkew: 'server',
+  timezoneShift: 'server',
+});
+
+/** Default probability per manager request (pump faults: per pumped event), before the per-seed factor. */
+export const DEFAULT_PROBABILITY: Readonly<FaultKnobs<number>> = Object.freeze({
+  timeoutBeforeApply: 0.004,
+  timeoutAfterApply: 0.004,
+  connectionDrop: 0.003,
+  silentLogout: 0.001,
+  restart: 0.0005,
+  tooFrequent: 0.004,
+  latency: 0.02,
+  permissionDenied: 0.002,
+  historyLag: 0.002,
+  pumpStall: 0.001,
+  pumpDuplicate: 0.01,
+  pumpReorder: 0.01,
+  dealerBalanceEdit: 0.002,
+  dealerGroupChange: 0.001,
+  dealerDisable: 0.001,
+  dealerLeverageChange: 0.001,
+  clockSkew: 0.0005,
+  timezoneShift: 0.0003,
+});
+
+const range = z
+  .tuple([z.number().min(0), z.number().min(0)])
+  .refine(([lo, hi]) => lo <= hi, 'a [min, max] pair with min <= max');
+
+const paramsSchema = z.strictObject({
+  /** Extra answer delay of the latency fault. */
+  latencyMs: range.default([5, 2_000]),
+  /** How long a restarted server stays down. */
+  restartDowntimeMs: range.default([5_000, 120_000]),
+  /** Chance that the request in flight at a restart or connection drop was applied. */
+  inFlightAppliedProbability: z.number().min(0).max(1).default(0.5),
+  /** How late a new operation appears in history queries while history lags. */
+  historyLagMs: range.default([1_000, 60_000]),
+  /** How long history lags once the fault fires. */
+  historyLagWindowMs: range.default([30_000, 600_000]),
+  /** How long a pump stall lasts. */
+  pumpStallMs: range.default([5_000, 600_000]),
+  /** Size of a dealer's balance correction (minor units, either sign). */
+  dealerAmountCents: range.default([100, 50_000]),
+  /** Size of a clock jump (either direction). */
+  clockSkewMs: range.default([1_000, 600_000]),
+  /** Size of a time-zone shift (either direction). */
+  timezoneShiftMin: z.number().int().min(1).max(720).default(60),
+});
+
+const kindSchema = z.enum(FAULT_KINDS as [FaultKind, ...FaultKind[]]);
+
+const scheduleEntrySchema = z
+  .strictObject({
+    /** Arm at the N-th manager request to the cluster (1-based)... */
+    atStep: z.number().int().min(1).optional(),
+    /** ...or at this many ms of virtual time after the run's start. */
+    atMs: z.number().int().min(0).optional(),
+    server: z.string().min(1),
+    fault: kindSchema,
+    /** Overrides for this one firing, e.g. { downtimeMs: 30000 } or { login: 100001, amountCents: -5000 }. */
+    params: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).default({}),
+  })
+  .refine((e) => (e.atStep === undefined) !== (e.atMs === undefined), 'give exactly one of atStep and atMs');
+
+export const faultConfigSchema = z.strictObject({
+  /** Swarm testing: each seed switches a few kinds off entirely, so faults combine differently per run. */
+  swarm: z.boolean().default(true),
+  /** Multiplies every default probability. 0 switches random faults off (schedules still fire). */
+  intensity: z.number().min(0).max(100).default(1),
+  kinds: z
+    .partialRecord(
+      kindSchema,
+      z.strictObject({
+        enabled: z.boolean().optional(),
+        /** An exact probability: no per-seed factor is applied to it. */
+        probability: z.number().min(0).max(1).optional(),
+      }),
+    )
+    .default({}),
+  params: paramsSchema.default(paramsSchema.parse({})),
+  schedule: z.array(scheduleEntrySchema).default([]),
+});
+
+export type FaultConfigInput = z.input<typeof faultConfigSchema>;
+export type FaultConfig = z.output<typeof faultConfigSchema>;
+export type FaultParams = FaultConfig['params'];
+export type ScheduledFault = FaultConfig['schedule'][number];
+
+export function parseFaultConfig(raw: unknown, source = 'fault config'): Readonly<FaultConfig> {
+  const parsed = faultConfigSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
+    throw new MtproofError('MTP_FAULTS_INVALID', `${source} is invalid`, issues);
+  }
+  return deepFreeze(parsed.data);
+}
+
+/** What one seed makes of a fault configuration. */
+export interface FaultPlan {
+  readonly probability: Readonly<FaultKnobs<number>>;
+  /** Kinds the swarm switched off for this seed. */
+  readonly swarmedOff: readonly FaultKind[];
+  readonly params: FaultParams;
+  readonly schedule: readonly ScheduledFault[];
+}
+
+/** Resolves the per-seed plan: per-kind probability factors and the swarm's choice of kinds to switch off. */
+export function planFaults(config: Readonly<FaultConfig>, random: Random): FaultPlan {
+  const swarmed = new Set<FaultKind>();
+  if (config.swarm) {
+    const candidates = FAULT_KINDS.filter((k) => config.kinds[k]?.enabled !== true);
+    const swarm = random.fork('swarm');
+    const count = swarm.int(0, Math.floor(FAULT_KINDS.length / 4));
+    for (const kind of swarm.shuffle(candidates).slice(0, count)) swarmed.add(kind);
+  }
+  const probability = {} as FaultKnobs<number>;
+  for (const kind of FAULT_KINDS) {
+    const knob = config.kinds[kind];
+    if (knob?.enabled === false || swarmed.has(kind)) probability[kind] = 0;
+    else if (knob?.probability !== undefined) probability[kind] = knob.probability;
+    else {
+      const factor = 0.25 + 1.75 * random.fork(`rate/${kind}`).float();
+      probability[kind] = Math.min(1, DEFAULT_PROBABILITY[kind] * config.intensity * factor);
+    }
+  }
+  return Object.freeze({
+    probability: Object.freeze(probability),
+    swarmedOff: Object.freeze([...swarmed].sort()),
+    params: config.params,
+    schedule: config.schedule,
+  });
+}
+
+/**
+ * One draw per request picks at most one request or server fault: a cumulative table over the kinds
+ * keeps the hot path at one random number.
+ */
+export class FaultTable {
+  readonly #kinds: FaultKind[] = [];
+  readonly #cumulative: number[] = [];
+  readonly total: number;
+
+  constructor(plan: FaultPlan, scopes: readonly FaultScope[]) {
+    let sum = 0;
+    for (const kind of FAULT_KINDS) {
+      const p = plan.probability[kind];
+      if (p > 0 && scopes.includes(FAULT_SCOPE[kind])) {
+        sum += p;
+        this.#kinds.push(kind);
+        this.#cumulative.push(sum);
+      }
+    }
+    if (sum > 1) throw new MtproofError('MTP_FAULTS_INVALID', `fault probabilities add up to ${sum} > 1`);
+    this.total = sum;
+  }
+
+  /** The fault picked by a uniform draw `u` in [0, 1), or null. */
+  pick(u: number): FaultKind | null {
+    if (u >= this.total) return null;
+    const c = this.#cumulative;
+    for (let i = 0; i < c.length; i++) if (u < (c[i] as number)) return this.#kinds[i] as FaultKind;
+    return null;
+  }
+}

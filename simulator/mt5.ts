@@ -1,0 +1,477 @@
+import { MT5_RET as R } from '../metatrader/codes.ts';
+import { MT5_DEAL_ACTION, MT5_DEAL_ENTRY, MT5_DEAL_REASON, MT5_POSITION_ACTION, MT5_USER_RIGHT } from '../metatrader/constants.ts';
+import type { PumpMessage, PumpSubscription, SimCluster } from './cluster.ts';
+import { type ClientOptions, type CodeTable, DialectClient, fromMoney, toMoney } from './dialect.ts';
+import {
+  groupMatches,
+  type MarginState,
+  type SimAccount,
+  type SimBalanceOp,
+  type SimClosedTrade,
+  type SimPosition,
+} from './server.ts';
+
+/**
+ * The MT5 dialect: a simulated `IMTManagerAPI` as a manager application sees it. Objects carry the
+ * property names of IMTUser / IMTAccount / IMTDeal / IMTPosition / IMTConGroup (as the Web API's JSON
+ * does); codes are MT_RET_*; DealerBalance succeeds with MT_RET_REQUEST_DONE (10009), everything else
+ * with MT_RET_OK. Following the facts file (2.7): Connect is one step with the manager's credentials;
+ * after a lost connection the client reconnects by itself on the next request (the real API does it in
+ * the background); sinks stay subscribed across reconnections. Choices where the facts are silent:
+ * a timeout answers MT_RET_ERR_TIMEOUT, a connection broken in flight MT_RET_ERR_NETWORK, a request
+ * while not connected MT_RET_ERR_CONNECTION.
+ */
+
+export interface Mt5User {
+  Login: number;
+  Group: string;
+  Name: string;
+  Email: string;
+  Country: string;
+  ID: string;
+  Comment: string;
+  Leverage: number;
+  /** USER_RIGHT_* bits: ENABLED, READONLY, TRADE_DISABLED ... */
+  Rights: number;
+  Balance: number;
+  Credit: number;
+  Registration: number;
+  /** Only when adding a user; never returned. */
+  PassMain?: string;
+  PassInvestor?: string;
+}
+
+export interface Mt5Account {
+  Login: number;
+  Balance: number;
+  Credit: number;
+  Profit: number;
+  Equity: number;
+  Margin: number;
+  MarginFree: number;
+  MarginLevel: number;
+  MarginLeverage: number;
+  /** The simulator's summary of the stop-out state: 0 ok, 1 margin call, 2 stop out. */
+  SOActivation: number;
+}
+
+export interface Mt5Deal {
+  Deal: number;
+  Login: number;
+  Action: number;
+  Entry: number;
+  Reason: number;
+  Time: number;
+  Symbol: string;
+  /** 1/10000 lot. */
+  Volume: number;
+  Price: number;
+  Profit: number;
+  Comment: string;
+  PositionID: number;
+  Dealer: number;
+}
+
+export interface Mt5Position {
+  Position: number;
+  Login: number;
+  Symbol: string;
+  Action: number;
+  Volume: number;
+  PriceOpen: number;
+  TimeCreate: number;
+  Digits: number;
+}
+
+export interface Mt5ConGroup {
+  Group: string;
+  Currency: string;
+  DemoLeverage: number;
+  DemoDeposit: number;
+  MarginCall: number;
+  MarginStopOut: number;
+  /** The simulator's flag for a group that takes no new trades. */
+  Enabled: boolean;
+}
+
+/** The subset of IMTUserSink / IMTDealSink / IMTPositionSink / IMTManagerSink the simulator calls. */
+export interface Mt5Sink {
+  OnConnect?(): void;
+  OnDisconnect?(): void;
+  OnUserAdd?(user: Mt5User): void;
+  OnUserUpdate?(user: Mt5User): void;
+  OnDealAdd?(deal: Mt5Deal): void;
+  OnPositionAdd?(position: Mt5Position): void;
+  OnPositionDelete?(position: Mt5Position): void;
+}
+
+export const MT5_CODES: CodeTable = {
+  ok: R.MT_RET_OK,
+  noConnection: R.MT_RET_ERR_CONNECTION,
+  timeout: R.MT_RET_ERR_TIMEOUT,
+  lost: R.MT_RET_ERR_NETWORK,
+  tooFrequent: R.MT_RET_ERR_FREQUENT,
+  noRights: R.MT_RET_ERR_PERMISSIONS,
+  badCredentials: R.MT_RET_AUTH_ACCOUNT_INVALID,
+  managerDisabled: R.MT_RET_AUTH_ACCOUNT_DISABLED,
+  fail: {
+    invalid: R.MT_RET_ERR_PARAMS,
+    not_found: R.MT_RET_ERR_NOTFOUND,
+    no_money: R.MT_RET_REQUEST_NO_MONEY,
+    max_money: R.MT_RET_TRADE_MAX_MONEY,
+    bad_type: R.MT_RET_ERR_PARAMS,
+    login_exists: R.MT_RET_USR_LOGIN_EXIST,
+    login_exhausted: R.MT_RET_USR_LOGIN_EXHAUSTED,
+    login_prohibited: R.MT_RET_USR_LOGIN_PROHIBITED,
+    bad_password: R.MT_RET_USR_INVALID_PASSWORD,
+    trade_disabled: R.MT_RET_REQUEST_TRADE_DISABLED,
+    bad_volume: R.MT_RET_REQUEST_INVALID_VOLUME,
+  },
+};
+
+export class Mt5ManagerApi extends DialectClient {
+  protected readonly codes = MT5_CODES;
+  #address: string | null = null;
+  #credentials: { login: number; password: string } | null = null;
+  #sinks: Mt5Sink[] = [];
+  #pump: PumpSubscription | null = null;
+
+  constructor(cluster: SimCluster, options: ClientOptions) {
+    super(cluster, options);
+  }
+
+  /** Connects and logs in: `address` is a server id of the cluster, optionally `:port`. */
+  async Connect(address: string, login: number, password: string): Promise<number> {
+    const code = this.openSession(address);
+    this.cluster.trace.call(this.session?.server.id ?? address, 'Connect', code);
+    if (code !== R.MT_RET_OK) return code;
+    const auth = await this.authenticate('Connect.auth', login, password);
+    if (auth !== R.MT_RET_OK) {
+      this.closeSession();
+      return auth;
+    }
+    this.#address = address;
+    this.#credentials = { login, password };
+    this.#attachPump();
+    return R.MT_RET_OK;
+  }
+
+  Disconnect(): void {
+    this.#address = null;
+    this.#credentials = null;
+    this.#pump = null;
+    this.closeSession();
+  }
+
+  async TimeServerRequest(): Promise<{ code: number; time: number }> {
+    const r = await this.#call('TimeServerRequest', 'login', null, () => ({ code: R.MT_RET_OK, time: this.server.serverSec() }));
+    return typeof r === 'number' ? { code: r, time: 0 } : r;
+  }
+
+  /** Adds a user; `user.Login` 0 lets the server allocate. On success `user.Login` holds the login. */
+  async UserAdd(user: Mt5User): Promise<number> {
+    return this.#call('UserAdd', 'accounts', () => user.Group, () => {
+      const r = this.server.createAccount(
+        {
+          login: user.Login,
+          group: user.Group,
+          name: user.Name,
+          email: user.Email,
+          country: user.Country,
+          externalId: user.ID,
+          comment: user.Comment,
+          leverage: user.Leverage,
+          password: user.PassMain ?? '',
+          investorPassword: user.PassInvestor,
+          enabled: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_ENABLED) !== 0,
+          readOnly: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_READONLY) !== 0,
+        },
+        { by: 'manager', login: this.manager?.login ?? 0 },
+      );
+      if (!r.ok) return this.failCode(r.fail);
+      user.Login = r.value.login;
+      return R.MT_RET_OK;
+    }) as Promise<number>;
+  }
+
+  async UserRequest(login: number): Promise<{ code: number; user: Mt5User | null }> {
+    const r = await this.#call('UserRequest', 'login', () => this.#groupOf(login), () => {
+      const a = this.server.accounts.get(login);
+      if (a === undefined) return R.MT_RET_ERR_NOTFOUND;
+      return { code: R.MT_RET_OK, user: mt5User(a) };
+    });
+    return typeof r === 'number' ? { code: r, user: null } : r;
+  }
+
+  /** Users of the groups matching `mask` (real: UserRequestByGroup / Web API user/get_batch). */
+  async UserRequestByGroup(mask: string): Promise<{ code: number; users: Mt5User[] }> {
+    const r = await this.#call('UserRequestByGroup', 'login', null, () => {
+      const users: Mt5User[] = [];
+      const manager = this.manager as NonNullable<typeof this.manager>;
+      for (const a of this.server.accounts.values()) {
+        if (groupMatches([mask], a.group) && groupMatches(manager.groups, a.group)) users.push(mt5User(a));
+      }
+      return { code: R.MT_RET_OK, users };
+    });
+    return typeof r === 'number' ? { code: r, users: [] } : r;
+  }
+
+  /** Updates a user from the object; Balance and Credit are ignored (use DealerBalance). */
+  async UserUpdate(user: Mt5User): Promise<number> {
+    return this.#call('UserUpdate', 'accounts', () => this.#groupOf(user.Login), () => {
+      const r = this.server.updateAccount(user.Login, {
+        group: user.Group,
+        leverage: user.Leverage,
+        enabled: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_ENABLED) !== 0,
+        readOnly: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_READONLY) !== 0,
+        name: user.Name,
+        email: user.Email,
+        country: user.Country,
+        comment: user.Comment,
+      });
+      return r.ok ? R.MT_RET_OK : this.failCode(r.fail);
+    }) as Promise<number>;
+  }
+
+  /** `type`: USER_PASS_MAIN 0 or USER_PASS_INVESTOR 1. */
+  async UserPasswordChange(type: number, login: number, password: string): Promise<number> {
+    return this.#call('UserPasswordChange', 'accounts', () => this.#groupOf(login), () => {
+      if (type !== 0 && type !== 1) return R.MT_RET_ERR_PARAMS;
+      const r = this.server.setPassword(login, type === 0 ? 'main' : 'investor', password);
+      return r.ok ? R.MT_RET_OK : this.failCode(r.fail);
+    }) as Promise<number>;
+  }
+
+  async UserAccountRequest(login: number): Promise<{ code: number; account: Mt5Account | null }> {
+    const r = await this.#call('UserAccountRequest', 'login', () => this.#groupOf(login), () => {
+      const m = this.server.marginOf(login);
+      if (!m.ok) return this.failCode(m.fail);
+      return { code: R.MT_RET_OK, account: mt5Account(m.value) };
+    });
+    return typeof r === 'number' ? { code: r, account: null } : r;
+  }
+
+  /**
+   * A balance operation: `value` signed (positive in), `type` one of the DealerBalance deal types.
+   * Success is MT_RET_REQUEST_DONE (10009) with the deal ticket; the comment is cut at 31 characters.
+   */
+  async DealerBalance(login: number, value: number, type: number, comment: string): Promise<{ code: number; dealId: number }> {
+    const r = await this.#call('DealerBalance', 'money', () => this.#groupOf(login), () => {
+      if (!Number.isFinite(value)) return R.MT_RET_ERR_PARAMS;
+      const kind = type === MT5_DEAL_ACTION.DEAL_CREDIT ? 'credit' : 'balance';
+      const op = this.server.postBalance(login, kind, fromMoney(value), comment, type, {
+        by: 'manager',
+        login: this.manager?.login ?? 0,
+      });
+      if (!op.ok) return this.failCode(op.fail);
+      return { code: R.MT_RET_REQUEST_DONE, dealId: op.value.ticket };
+    });
+    return typeof r === 'number' ? { code: r, dealId: 0 } : r;
+  }
+
+  /** Deals of `login` in [from, to] (server-time seconds): balance deals and the in/out deals of closed trades. */
+  async DealRequest(login: number, from: number, to: number): Promise<{ code: number; deals: Mt5Deal[] }> {
+    const r = await this.#call('DealRequest', 'trades', () => this.#groupOf(login), () => {
+      const { ops, trades } = this.server.history(login, from, to);
+      const deals: Mt5Deal[] = ops.map(balanceDeal);
+      for (const t of trades) deals.push(...tradeDeals(t));
+      deals.sort((a, b) => a.Time - b.Time || a.Deal - b.Deal);
+      return { code: R.MT_RET_OK, deals };
+    });
+    return typeof r === 'number' ? { code: r, deals: [] } : r;
+  }
+
+  async PositionRequest(login: number): Promise<{ code: number; positions: Mt5Position[] }> {
+    const r = await this.#call('PositionRequest', 'trades', () => this.#groupOf(login), () => {
+      if (!this.server.accounts.has(login)) return R.MT_RET_ERR_NOTFOUND;
+      return { code: R.MT_RET_OK, positions: this.server.openPositions(login).map(mt5Position) };
+    });
+    return typeof r === 'number' ? { code: r, positions: [] } : r;
+  }
+
+  /** Group configurations matching `mask` (real: GroupRequestArray). */
+  async GroupRequestArray(mask: string): Promise<{ code: number; groups: Mt5ConGroup[] }> {
+    const r = await this.#call('GroupRequestArray', 'login', null, () => {
+      const groups = [...this.server.groups.values()]
+        .filter((g) => groupMatches([mask], g.name))
+        .map((g) => ({
+          Group: g.name,
+          Currency: g.currency,
+          DemoLeverage: g.leverage,
+          DemoDeposit: toMoney(g.depositCents),
+          MarginCall: g.marginCallPct,
+          MarginStopOut: g.stopOutPct,
+          Enabled: g.enabled,
+        }));
+      return { code: R.MT_RET_OK, groups };
+    });
+    return typeof r === 'number' ? { code: r, groups: [] } : r;
+  }
+
+  /** Registers a sink for user, deal and position events (and connect/disconnect). */
+  Subscribe(sink: Mt5Sink): number {
+    this.#sinks.push(sink);
+    this.#attachPump();
+    return R.MT_RET_OK;
+  }
+
+  Unsubscribe(sink: Mt5Sink): number {
+    this.#sinks = this.#sinks.filter((s) => s !== sink);
+    return R.MT_RET_OK;
+  }
+
+  /** Requests go through here: a dropped connection is re-established first, as the real API does. */
+  #call<T extends number | { code: number }>(
+    op: string,
+    right: 'login' | 'accounts' | 'money' | 'trades',
+    group: (() => string | null) | null,
+    apply: () => T,
+  ): Promise<T | number> {
+    if (this.#credentials !== null && (this.session === null || this.session.state === 'dropped')) {
+      return this.#reconnect().then(() => this.request(op, right, group, apply));
+    }
+    return this.request(op, right, group, apply);
+  }
+
+  async #reconnect(): Promise<void> {
+    const address = this.#address as string;
+    const { login, password } = this.#credentials as { login: number; password: string };
+    this.#pump = null;
+    const code = this.openSession(address);
+    this.cluster.trace.call(this.session?.server.id ?? address, 'Reconnect', code);
+    if (code !== R.MT_RET_OK) return;
+    if ((await this.authenticate('Reconnect.auth', login, password)) !== R.MT_RET_OK) return;
+    this.#attachPump();
+    for (const sink of this.#sinks) sink.OnConnect?.();
+  }
+
+  #attachPump(): void {
+    if (this.#pump !== null || this.#sinks.length === 0 || this.session === null || this.manager === null) return;
+    const server = this.server;
+    this.#pump = this.subscribeRaw((message: PumpMessage) => {
+      for (const sink of this.#sinks) {
+        switch (message.type) {
+          case 'stopped':
+            sink.OnDisconnect?.();
+            break;
+          case 'user': {
+            const a = server.accounts.get(message.login);
+            if (a === undefined) break;
+            if (message.action === 'add') sink.OnUserAdd?.(mt5User(a));
+            else sink.OnUserUpdate?.(mt5User(a));
+            break;
+          }
+          case 'balance':
+            sink.OnDealAdd?.(balanceDeal(message.op));
+            break;
+          case 'trade':
+            if (message.action === 'open') {
+              sink.OnPositionAdd?.(mt5Position(message.position));
+            } else {
+              sink.OnPositionDelete?.(mt5Position(message.position));
+              for (const deal of tradeDeals(message.position)) sink.OnDealAdd?.(deal);
+            }
+            break;
+        }
+      }
+      if (message.type === 'stopped') this.#pump = null;
+    });
+  }
+
+  #groupOf(login: number): string | null {
+    return this.session?.server.accounts.get(login)?.group ?? null;
+  }
+}
+
+function mt5User(a: SimAccount): Mt5User {
+  let rights = MT5_USER_RIGHT.USER_RIGHT_DEFAULT & ~MT5_USER_RIGHT.USER_RIGHT_ENABLED;
+  if (a.enabled) rights |= MT5_USER_RIGHT.USER_RIGHT_ENABLED;
+  if (a.readOnly) rights |= MT5_USER_RIGHT.USER_RIGHT_READONLY;
+  return {
+    Login: a.login,
+    Group: a.group,
+    Name: a.name,
+    Email: a.email,
+    Country: a.country,
+    ID: a.externalId,
+    Comment: a.comment,
+    Leverage: a.leverage,
+    Rights: rights,
+    Balance: toMoney(a.balanceCents),
+    Credit: toMoney(a.creditCents),
+    Registration: a.registeredServerSec,
+  };
+}
+
+function mt5Account(m: MarginState): Mt5Account {
+  return {
+    Login: m.login,
+    Balance: toMoney(m.balanceCents),
+    Credit: toMoney(m.creditCents),
+    Profit: toMoney(m.floatingCents),
+    Equity: toMoney(m.equityCents),
+    Margin: toMoney(m.marginCents),
+    MarginFree: toMoney(m.freeMarginCents),
+    MarginLevel: m.marginLevelPct,
+    MarginLeverage: m.leverage,
+    SOActivation: m.state === 'stop_out' ? 2 : m.state === 'margin_call' ? 1 : 0,
+  };
+}
+
+function balanceDeal(op: SimBalanceOp): Mt5Deal {
+  return {
+    Deal: op.ticket,
+    Login: op.login,
+    Action: op.platformType,
+    Entry: MT5_DEAL_ENTRY.ENTRY_IN,
+    Reason: op.actor.by === 'dealer' ? MT5_DEAL_REASON.DEAL_REASON_DEALER : MT5_DEAL_REASON.DEAL_REASON_CLIENT,
+    Time: op.serverSec,
+    Symbol: '',
+    Volume: 0,
+    Price: 0,
+    Profit: toMoney(op.amountCents),
+    Comment: op.comment,
+    PositionID: 0,
+    Dealer: op.actor.by === 'manager' ? op.actor.login : 0,
+  };
+}
+
+function tradeDeals(t: SimClosedTrade): Mt5Deal[] {
+  const buy = t.side === 'buy';
+  const base = { Login: t.login, Symbol: t.symbol, Volume: t.volume * 100, PositionID: t.ticket, Dealer: 0, Comment: '' };
+  return [
+    {
+      ...base,
+      Deal: t.openDeal,
+      Action: buy ? MT5_DEAL_ACTION.DEAL_BUY : MT5_DEAL_ACTION.DEAL_SELL,
+      Entry: MT5_DEAL_ENTRY.ENTRY_IN,
+      Reason: MT5_DEAL_REASON.DEAL_REASON_CLIENT,
+      Time: t.openServerSec,
+      Price: t.openPrice / 10 ** t.digits,
+      Profit: 0,
+    },
+    {
+      ...base,
+      Deal: t.closeDeal,
+      Action: buy ? MT5_DEAL_ACTION.DEAL_SELL : MT5_DEAL_ACTION.DEAL_BUY,
+      Entry: MT5_DEAL_ENTRY.ENTRY_OUT,
+      Reason: MT5_DEAL_REASON.DEAL_REASON_CLIENT,
+      Time: t.closeServerSec,
+      Price: t.closePrice / 10 ** t.digits,
+      Profit: toMoney(t.profitCents),
+    },
+  ];
+}
+
+function mt5Position(p: SimPosition): Mt5Position {
+  return {
+    Position: p.ticket,
+    Login: p.login,
+    Symbol: p.symbol,
+    Action: p.side === 'buy' ? MT5_POSITION_ACTION.POSITION_BUY : MT5_POSITION_ACTION.POSITION_SELL,
+    Volume: p.volume * 100,
+    PriceOpen: p.openPrice / 10 ** p.digits,
+    TimeCreate: p.openServerSec,
+    Digits: p.digits,
+  };
+}
