@@ -1,2 +1,8 @@
 #!/usr/bin/env node
-console.log("hello", process.argv.slice(2));
+// The `mtproof` command: runs the TypeScript CLI through tsx's loader (no build step).
+import { register } from 'tsx/esm/api';
+
+register();
+const { main } = await import('../cli/main.ts');
+const io = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
+process.exitCode = await main(process.argv.slice(2), io);

@@ -15,6 +15,8 @@ export class Random {
 
   constructor(seed: string | number, path = '') {
     this.seed = String(seed);
+    // `/` separates fork names: a seed containing it could replay another seed's fork.
+    if (this.seed.includes('/')) throw new Error(`random: a seed may not contain "/": ${this.seed}`);
     this.path = path;
     const key = path === '' ? this.seed : `${this.seed}/${path}`;
     const h = hash128(key);
@@ -76,7 +78,10 @@ export class Random {
   /** Picks an item with probability proportional to its weight (weights >= 0, not all zero). */
   weighted<T>(items: readonly (readonly [T, number])[]): T {
     let total = 0;
-    for (const [, w] of items) total += w;
+    for (const [, w] of items) {
+      if (!(w >= 0)) throw new Error(`random.weighted: negative or NaN weight ${w}`);
+      total += w;
+    }
     if (!(total > 0)) throw new Error('random.weighted: no positive weight');
     let x = this.float() * total;
     for (const [item, w] of items) {

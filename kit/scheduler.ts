@@ -63,6 +63,8 @@ export class Scheduler {
   /** Calls `fire` at `nowMs() + ms`, unless `owner` has been killed by then. */
   after(ms: number, fire: () => void, owner: Process | null = null): void {
     assertWait(ms);
+    // Virtual time is whole milliseconds: a fractional wait is a bug in the caller.
+    if (!Number.isInteger(ms)) throw new Error(`scheduler: waits are whole milliseconds, got ${ms}`);
     this.#push({ atMs: this.#nowMs + ms, seq: this.#seq++, owner, fire });
   }
 
@@ -95,7 +97,8 @@ export class Scheduler {
 
   /**
    * Runs until no timer is left, or until `untilMs` / `maxTimers`. Rejects with a process's error as soon
-   * as one fails.
+   * as one fails. A process parked on a promise from outside the scheduler (`Process.wait`) does not keep
+   * the run going: with no timer pending, `run()` returns `idle`.
    */
   async run(options: RunOptions = {}): Promise<RunResult> {
     if (this.#running) throw new Error('scheduler: run() is already running');
@@ -106,7 +109,10 @@ export class Scheduler {
         await drainMicrotasks();
         this.#throwFailure();
         const next = this.#heap[0];
-        if (next === undefined) return { nowMs: this.#nowMs, timersFired: fired, idle: true };
+        if (next === undefined) {
+          if (options.untilMs !== undefined) this.#nowMs = Math.max(this.#nowMs, options.untilMs);
+          return { nowMs: this.#nowMs, timersFired: fired, idle: true };
+        }
         if (options.untilMs !== undefined && next.atMs > options.untilMs) {
           this.#nowMs = Math.max(this.#nowMs, options.untilMs);
           return { nowMs: this.#nowMs, timersFired: fired, idle: false };
@@ -115,13 +121,12 @@ export class Scheduler {
           return { nowMs: this.#nowMs, timersFired: fired, idle: false };
         }
         this.#nowMs = Math.max(this.#nowMs, next.atMs);
-        // Fire every timer due at this instant before draining: same order as one-by-one, fewer turns.
-        while (this.#heap.length > 0 && (this.#heap[0] as Timer).atMs <= this.#nowMs) {
-          const timer = this.#pop();
-          if (timer.owner !== null && !timer.owner.alive) continue;
-          fired++;
-          timer.fire();
-        }
+        // One timer per turn: its continuations run to their next wait before the next timer fires, so a
+        // process killed by an earlier timer of the same instant never resumes.
+        const timer = this.#pop();
+        if (timer.owner !== null && !timer.owner.alive) continue;
+        fired++;
+        timer.fire();
       }
     } finally {
       this.#running = false;
@@ -264,11 +269,12 @@ export class Process implements Clock {
     this.#onKill.push(hook);
   }
 
+  /** Kills the process (if still running) and, in any case, its children. */
   kill(): void {
-    if (this.#state !== 'running') return;
-    this.#state = 'killed';
+    const wasRunning = this.#state === 'running';
+    if (wasRunning) this.#state = 'killed';
     for (const child of this.#children) child.kill();
-    for (const hook of this.#onKill) hook();
+    if (wasRunning) for (const hook of this.#onKill) hook();
   }
 
   /** @internal */

@@ -1,7 +1,7 @@
 /**
  * The trace of a run: every call, fault and state change, in order, with a stable hash.
  *
- * The hash is a 64-bit FNV-1a (two 32-bit lanes) over each event's canonical text, so two runs with the
+ * The hash is a 64-bit FNV-1a variant (two 32-bit lanes) over each event's fields, so two runs with the
  * same seed and script give the same hash on any machine, and any difference in order, time or detail
  * changes it. Events are kept only when asked (`retain`), because a benchmark records millions.
  */
@@ -34,7 +34,11 @@ export class Trace {
   #events: TraceEvent[] = [];
   readonly #retain: boolean;
   readonly #limit: number;
-  readonly #counts = new Map<string, number>();
+  readonly #counts = new Map<TraceEventType, Map<string, number>>([
+    ['call', new Map()],
+    ['fault', new Map()],
+    ['state', new Map()],
+  ]);
   readonly #now: () => number;
 
   constructor(now: () => number, options: TraceOptions = {}) {
@@ -67,11 +71,9 @@ export class Trace {
 
   /** Counts by name for one event type, sorted by name (stable output). */
   counts(type: TraceEventType): Record<string, number> {
-    const prefix = `${type}:`;
+    const counts = this.#counts.get(type) as Map<string, number>;
     const out: Record<string, number> = {};
-    for (const key of [...this.#counts.keys()].sort()) {
-      if (key.startsWith(prefix)) out[key.slice(prefix.length)] = this.#counts.get(key) as number;
-    }
+    for (const key of [...counts.keys()].sort()) out[key] = counts.get(key) as number;
     return out;
   }
 
@@ -83,15 +85,22 @@ export class Trace {
   #record(type: TraceEventType, where: string, name: string, detail: string): void {
     const seq = this.#seq++;
     const atMs = this.#now();
-    this.#mix(`${atMs}|${type}|${where}|${name}|${detail}\n`);
-    const key = `${type}:${name}`;
-    this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
+    // Field by field, each followed by a separator, without building a string on the hot path.
+    if (Number.isSafeInteger(atMs) && atMs >= 0) this.#mixNumber(atMs);
+    else this.#mix(String(atMs));
+    this.#mix(type);
+    this.#mix(where);
+    this.#mix(name);
+    this.#mix(detail);
+    const counts = this.#counts.get(type) as Map<string, number>;
+    counts.set(name, (counts.get(name) ?? 0) + 1);
     if (this.#retain) {
       this.#events.push({ seq, atMs, type, where, name, detail });
       if (this.#events.length > this.#limit) this.#events.shift();
     }
   }
 
+  /** Mixes a string and then a field separator (0x1f, which no field contains). */
   #mix(text: string): void {
     let h1 = this.#h1;
     let h2 = this.#h2;
@@ -100,6 +109,25 @@ export class Trace {
       h1 = Math.imul(h1 ^ c, 0x01000193);
       h2 = Math.imul(h2 ^ c, 0x01000193) ^ (h1 >>> 15);
     }
+    h1 = Math.imul(h1 ^ 0x1f, 0x01000193);
+    h2 = Math.imul(h2 ^ 0x1f, 0x01000193) ^ (h1 >>> 15);
+    this.#h1 = h1;
+    this.#h2 = h2;
+  }
+
+  /** Mixes a non-negative integer below 2^53 as eight little-endian bytes, then a separator. */
+  #mixNumber(n: number): void {
+    const lo = n >>> 0;
+    const hi = Math.floor(n / 4294967296) >>> 0;
+    let h1 = this.#h1;
+    let h2 = this.#h2;
+    for (let i = 0; i < 8; i++) {
+      const c = ((i < 4 ? lo : hi) >>> ((i & 3) * 8)) & 0xff;
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x01000193) ^ (h1 >>> 15);
+    }
+    h1 = Math.imul(h1 ^ 0x1f, 0x01000193);
+    h2 = Math.imul(h2 ^ 0x1f, 0x01000193) ^ (h1 >>> 15);
     this.#h1 = h1;
     this.#h2 = h2;
   }

@@ -58,6 +58,7 @@ const TIMEOUT: Exchange<never> = Object.freeze({ kind: 'timeout' });
 const LOST: Exchange<never> = Object.freeze({ kind: 'lost' });
 const TOO_FREQUENT: Exchange<never> = Object.freeze({ kind: 'too_frequent' });
 const NO_RIGHTS: Exchange<never> = Object.freeze({ kind: 'no_rights' });
+const NO_PARAMS: ScheduledFault['params'] = Object.freeze({});
 
 let sessionIds = 0;
 
@@ -193,8 +194,10 @@ export class SimCluster {
   /**
    * Sends one manager request over the simulated network and applies the faults. `apply` runs the
    * operation on the server (at most once); it may run although the caller never hears the answer.
+   * Without a fault or network delay the answer comes back synchronously (no promise, no scheduler
+   * turn): that path is the simulator's hot path.
    */
-  async exchange<T>(session: SimSession, timeoutMs: number, apply: () => T): Promise<Exchange<T>> {
+  exchange<T>(session: SimSession, timeoutMs: number, apply: () => T): Exchange<T> | Promise<Exchange<T>> {
     const step = ++this.step;
     if (this.#stepSchedule.length > 0) this.#armByStep(step);
     const server = session.server;
@@ -202,8 +205,8 @@ export class SimCluster {
     if (session.silentLogout) return NO_CONNECTION;
     const faults = this.#faults.get(server.id) as ServerFaultState;
     let kind: FaultKind | null = null;
-    let params: ScheduledFault['params'] = {};
-    const armed = faults.armed.shift();
+    let params: ScheduledFault['params'] = NO_PARAMS;
+    const armed = faults.armed.length > 0 ? faults.armed.shift() : undefined;
     if (armed !== undefined) {
       kind = armed.fault;
       params = armed.params;
@@ -218,17 +221,27 @@ export class SimCluster {
       if (this.baseLatencyMs > 0) return this.#delayed(session, timeoutMs, this.baseLatencyMs, apply);
       return { kind: 'answered', value: apply() };
     }
-    const random = faults.params;
+    return this.#requestFault(session, timeoutMs, apply, kind, params, step);
+  }
+
+  #requestFault<T>(
+    session: SimSession,
+    timeoutMs: number,
+    apply: () => T,
+    kind: FaultKind,
+    params: ScheduledFault['params'],
+    step: number,
+  ): Exchange<T> | Promise<Exchange<T>> {
+    const server = session.server;
+    const random = (this.#faults.get(server.id) as ServerFaultState).params;
     switch (kind) {
       case 'timeoutBeforeApply':
         this.trace.fault(server.id, kind, `step ${step}`);
-        await session.clock.sleep(timeoutMs);
-        return TIMEOUT;
+        return session.clock.sleep(timeoutMs).then(() => TIMEOUT);
       case 'timeoutAfterApply':
         this.trace.fault(server.id, kind, `step ${step}`);
         apply();
-        await session.clock.sleep(timeoutMs);
-        return TIMEOUT;
+        return session.clock.sleep(timeoutMs).then(() => TIMEOUT);
       case 'connectionDrop': {
         const applied = boolParam(params, 'applied') ?? random.chance(this.plan.params.inFlightAppliedProbability);
         this.trace.fault(server.id, kind, `step ${step} applied=${applied}`);
@@ -243,7 +256,8 @@ export class SimCluster {
       case 'restart': {
         const applied = boolParam(params, 'applied') ?? random.chance(this.plan.params.inFlightAppliedProbability);
         if (applied) apply();
-        this.restart(server.id, numParam(params, 'downtimeMs') ?? between(random, this.plan.params.restartDowntimeMs), applied);
+        const downtimeMs = numParam(params, 'downtimeMs') ?? between(random, this.plan.params.restartDowntimeMs);
+        this.restart(server.id, downtimeMs, applied);
         return LOST;
       }
       case 'tooFrequent':

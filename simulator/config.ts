@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { formatPath, type Issue, MtproofError } from '../kit/errors.ts';
+import { DEFAULT_SYMBOLS } from './default-cluster.ts';
 
 /**
  * The simulated cluster's configuration: which servers exist and what each one holds. Validated once
@@ -65,7 +66,8 @@ export const clusterConfigSchema = z.strictObject({
   /** Virtual time at which a run starts (ISO 8601, UTC). */
   startAt: z.iso.datetime().default('2026-01-05T06:00:00Z'),
   servers: z.array(serverSchema).min(1),
-  symbols: z.array(symbolSchema).min(1),
+  /** Symbols clients trade; the default EURUSD, GBPUSD and XAUUSD when absent. */
+  symbols: z.array(symbolSchema).min(1).default(() => DEFAULT_SYMBOLS.map((s) => ({ ...s })) as SymbolConfig[]),
 });
 
 export type ClusterConfigInput = z.input<typeof clusterConfigSchema>;
@@ -73,7 +75,8 @@ export type ClusterConfig = z.output<typeof clusterConfigSchema>;
 export type ServerConfig = ClusterConfig['servers'][number];
 export type GroupConfig = ServerConfig['groups'][number];
 export type ManagerConfig = ServerConfig['managers'][number];
-export type SymbolConfig = ClusterConfig['symbols'][number];
+export type SymbolConfig = z.output<typeof symbolSchema>;
+export type SymbolConfigInput = z.input<typeof symbolSchema>;
 
 /** Validates a cluster configuration; throws MtproofError(MTP_CONFIG_INVALID) naming every bad field. */
 export function parseClusterConfig(raw: unknown, source = 'cluster config'): Readonly<ClusterConfig> {

@@ -1,4 +1,11 @@
-import type { ClusterConfigInput } from './config.ts';
+import type { ClusterConfigInput, SymbolConfigInput } from './config.ts';
+
+/** Symbols every cluster trades unless its configuration lists its own. */
+export const DEFAULT_SYMBOLS: readonly SymbolConfigInput[] = [
+  { name: 'EURUSD', digits: 5, contractSize: 100_000, price: 1.085, spreadPoints: 10, volatilityPoints: 4 },
+  { name: 'GBPUSD', digits: 5, contractSize: 100_000, price: 1.27, spreadPoints: 14, volatilityPoints: 5 },
+  { name: 'XAUUSD', digits: 2, contractSize: 100, price: 2050, spreadPoints: 30, volatilityPoints: 20 },
+];
 
 /**
  * The embedded default cluster: an MT4 live server (EU), an MT5 live server (global) and an MT4 demo
@@ -49,9 +56,5 @@ export const DEFAULT_CLUSTER: ClusterConfigInput = {
       managers: [{ login: 1000, password: 'Manager#1' }],
     },
   ],
-  symbols: [
-    { name: 'EURUSD', digits: 5, contractSize: 100_000, price: 1.085, spreadPoints: 10, volatilityPoints: 4 },
-    { name: 'GBPUSD', digits: 5, contractSize: 100_000, price: 1.27, spreadPoints: 14, volatilityPoints: 5 },
-    { name: 'XAUUSD', digits: 2, contractSize: 100, price: 2050, spreadPoints: 30, volatilityPoints: 20 },
-  ],
+  symbols: [...DEFAULT_SYMBOLS],
 };

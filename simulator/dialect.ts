@@ -93,18 +93,18 @@ export abstract class DialectClient {
    * One manager request. `right` is checked on the server before `apply`; `group`, when given, must be
    * one the manager may work with. Returns the platform code and `apply`'s value when answered.
    */
-  protected async request<T extends number | { code: number }>(
+  protected request<T extends number | { code: number }>(
     op: string,
     right: Right,
     group: (() => string | null) | null,
     apply: () => T,
-  ): Promise<T | number> {
+  ): T | number | Promise<T | number> {
     const session = this.session;
     if (session === null) {
       this.cluster.trace.call('-', op, this.codes.noConnection);
       return this.codes.noConnection;
     }
-    const exchange: Exchange<T | number> = await this.cluster.exchange<T | number>(session, this.timeoutMs, () => {
+    const exchange = this.cluster.exchange<T | number>(session, this.timeoutMs, () => {
       if (right !== 'none') {
         const manager = this.manager;
         if (manager === null || session.managerLogin === null) return this.codes.noConnection;
@@ -116,6 +116,11 @@ export abstract class DialectClient {
       }
       return apply();
     });
+    if (exchange instanceof Promise) return exchange.then((e) => this.#finish(session, op, e));
+    return this.#finish(session, op, exchange);
+  }
+
+  #finish<T extends number | { code: number }>(session: SimSession, op: string, exchange: Exchange<T | number>): T | number {
     const result = this.#fromExchange(exchange);
     this.cluster.trace.call(session.server.id, op, typeof result === 'number' ? result : result.code);
     return result;

@@ -157,7 +157,7 @@ export class Mt4ManagerInterface extends DialectClient {
   }
 
   async Ping(): Promise<number> {
-    return this.request('Ping', 'login', null, () => R.RET_OK) as Promise<number>;
+    return (await this.request('Ping', 'login', null, () => R.RET_OK)) as number;
   }
 
   async ManagerRights(): Promise<{ code: number; rights: Mt4ConManager | null }> {
@@ -184,7 +184,7 @@ export class Mt4ManagerInterface extends DialectClient {
 
   /** Creates an account; on RET_OK `record.login` holds the login (allocated when it was 0). */
   async UserRecordNew(record: Mt4UserRecord): Promise<number> {
-    return this.request('UserRecordNew', 'accounts', () => record.group, () => {
+    return (await this.request('UserRecordNew', 'accounts', () => record.group, () => {
       const r = this.server.createAccount(
         {
           login: record.login,
@@ -205,12 +205,12 @@ export class Mt4ManagerInterface extends DialectClient {
       if (!r.ok) return this.failCode(r.fail);
       record.login = r.value.login;
       return R.RET_OK;
-    }) as Promise<number>;
+    })) as number;
   }
 
   /** Updates an account from a full record (MT4 replaces the record; balance fields are ignored). */
   async UserRecordUpdate(record: Mt4UserRecord): Promise<number> {
-    return this.request('UserRecordUpdate', 'accounts', () => this.#groupOf(record.login), () => {
+    return (await this.request('UserRecordUpdate', 'accounts', () => this.#groupOf(record.login), () => {
       const r = this.server.updateAccount(record.login, {
         group: record.group,
         leverage: record.leverage,
@@ -222,14 +222,14 @@ export class Mt4ManagerInterface extends DialectClient {
         comment: record.comment,
       });
       return r.ok ? R.RET_OK : this.failCode(r.fail);
-    }) as Promise<number>;
+    })) as number;
   }
 
   async UserPasswordSet(login: number, password: string, changeInvestor: boolean): Promise<number> {
-    return this.request('UserPasswordSet', 'accounts', () => this.#groupOf(login), () => {
+    return (await this.request('UserPasswordSet', 'accounts', () => this.#groupOf(login), () => {
       const r = this.server.setPassword(login, changeInvestor ? 'investor' : 'main', password);
       return r.ok ? R.RET_OK : this.failCode(r.fail);
-    }) as Promise<number>;
+    })) as number;
   }
 
   /** Records of the given logins the manager may see; unknown logins are simply absent. */
@@ -261,7 +261,7 @@ export class Mt4ManagerInterface extends DialectClient {
    */
   async TradeTransaction(info: Mt4TradeTransInfo): Promise<number> {
     const right = info.type === MT4_TT.TT_BR_BALANCE ? 'money' : 'trades';
-    return this.request('TradeTransaction', right, () => this.#groupOf(info.orderby), () => {
+    return (await this.request('TradeTransaction', right, () => this.#groupOf(info.orderby), () => {
       if (info.type !== MT4_TT.TT_BR_BALANCE || (info.cmd !== MT4_OP.OP_BALANCE && info.cmd !== MT4_OP.OP_CREDIT)) {
         return R.RET_INVALID_DATA;
       }
@@ -274,7 +274,7 @@ export class Mt4ManagerInterface extends DialectClient {
       if (!r.ok) return this.failCode(r.fail);
       info.order = r.value.ticket;
       return R.RET_OK;
-    }) as Promise<number>;
+    })) as number;
   }
 
   /** Closed trades and balance operations of `login` in [from, to] (server-time seconds). */

@@ -170,7 +170,7 @@ export class Mt5ManagerApi extends DialectClient {
 
   /** Adds a user; `user.Login` 0 lets the server allocate. On success `user.Login` holds the login. */
   async UserAdd(user: Mt5User): Promise<number> {
-    return this.#call('UserAdd', 'accounts', () => user.Group, () => {
+    return (await this.#call('UserAdd', 'accounts', () => user.Group, () => {
       const r = this.server.createAccount(
         {
           login: user.Login,
@@ -191,7 +191,7 @@ export class Mt5ManagerApi extends DialectClient {
       if (!r.ok) return this.failCode(r.fail);
       user.Login = r.value.login;
       return R.MT_RET_OK;
-    }) as Promise<number>;
+    })) as number;
   }
 
   async UserRequest(login: number): Promise<{ code: number; user: Mt5User | null }> {
@@ -218,7 +218,7 @@ export class Mt5ManagerApi extends DialectClient {
 
   /** Updates a user from the object; Balance and Credit are ignored (use DealerBalance). */
   async UserUpdate(user: Mt5User): Promise<number> {
-    return this.#call('UserUpdate', 'accounts', () => this.#groupOf(user.Login), () => {
+    return (await this.#call('UserUpdate', 'accounts', () => this.#groupOf(user.Login), () => {
       const r = this.server.updateAccount(user.Login, {
         group: user.Group,
         leverage: user.Leverage,
@@ -230,16 +230,16 @@ export class Mt5ManagerApi extends DialectClient {
         comment: user.Comment,
       });
       return r.ok ? R.MT_RET_OK : this.failCode(r.fail);
-    }) as Promise<number>;
+    })) as number;
   }
 
   /** `type`: USER_PASS_MAIN 0 or USER_PASS_INVESTOR 1. */
   async UserPasswordChange(type: number, login: number, password: string): Promise<number> {
-    return this.#call('UserPasswordChange', 'accounts', () => this.#groupOf(login), () => {
+    return (await this.#call('UserPasswordChange', 'accounts', () => this.#groupOf(login), () => {
       if (type !== 0 && type !== 1) return R.MT_RET_ERR_PARAMS;
       const r = this.server.setPassword(login, type === 0 ? 'main' : 'investor', password);
       return r.ok ? R.MT_RET_OK : this.failCode(r.fail);
-    }) as Promise<number>;
+    })) as number;
   }
 
   async UserAccountRequest(login: number): Promise<{ code: number; account: Mt5Account | null }> {
@@ -326,7 +326,7 @@ export class Mt5ManagerApi extends DialectClient {
     right: 'login' | 'accounts' | 'money' | 'trades',
     group: (() => string | null) | null,
     apply: () => T,
-  ): Promise<T | number> {
+  ): T | number | Promise<T | number> {
     if (this.#credentials !== null && (this.session === null || this.session.state === 'dropped')) {
       return this.#reconnect().then(() => this.request(op, right, group, apply));
     }

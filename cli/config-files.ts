@@ -1,0 +1,19 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { MtproofError } from '../kit/errors.ts';
+
+/** Reads a YAML or JSON file (YAML is a superset of JSON). Unreadable or unparsable: MTP_CONFIG_UNREADABLE. */
+export async function readConfigFile(path: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    throw new MtproofError('MTP_CONFIG_UNREADABLE', `cannot read ${what} ${path}: ${reason}`);
+  }
+  try {
+    return parseYaml(text, { prettyErrors: true });
+  } catch (error) {
+    throw new MtproofError('MTP_CONFIG_UNREADABLE', `${what} ${path} is not valid YAML or JSON: ${(error as Error).message}`);
+  }
+}

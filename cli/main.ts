@@ -1,0 +1,63 @@
+import { Command, CommanderError, Option } from 'commander';
+import { MtproofError } from '../kit/errors.ts';
+import { type Output, simTrace } from './sim-trace.ts';
+
+/**
+ * The `mtproof` command. Bad flags and bad input files end with a coded message on stderr and exit
+ * code 2; a bug ends with its stack and exit code 1.
+ */
+export async function main(argv: readonly string[], io: Output): Promise<number> {
+  let exitCode = 0;
+  const program = new Command('mtproof')
+    .description('Prove a broker back office ↔ MetaTrader 4/5 integration correct when the world misbehaves.')
+    .exitOverride()
+    // Commander's own error line is replaced by the coded one below.
+    .configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t), outputError: () => {} });
+
+  const sim = program.command('sim').description('the simulated MT4/MT5 cluster').exitOverride();
+  sim
+    .command('trace')
+    .description('drive a random manager workload with faults against the simulator alone and summarise it')
+    .requiredOption('--seed <seed>', 'seed of the run (every choice derives from it)')
+    .requiredOption('--steps <n>', 'manager operations to perform')
+    .option('--servers <file>', 'cluster layout (YAML or JSON); default: MT4 live EU, MT5 live global, MT4 demo')
+    .option('--faults <file>', 'fault configuration (YAML or JSON): probabilities, swarm, schedules')
+    .option('--no-faults', 'switch random and scheduled faults off')
+    .addOption(new Option('--mix <mix>', 'which calls the manager makes').choices(['broad', 'integration']).default('broad'))
+    .option('--json', 'print one JSON object instead of the text summary', false)
+    .exitOverride()
+    .action(async (options: Record<string, unknown>) => {
+      exitCode = await simTrace(
+        {
+          seed: String(options.seed),
+          steps: String(options.steps),
+          servers: options.servers as string | undefined,
+          faults: typeof options.faults === 'string' ? options.faults : undefined,
+          faultsOn: options.faults !== false,
+          mix: String(options.mix),
+          json: options.json === true,
+        },
+        io,
+      );
+    });
+
+  try {
+    await program.parseAsync(['node', 'mtproof', ...argv]);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are not errors; commander has already printed the message otherwise.
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
+        return 0;
+      }
+      if (error.code === 'commander.executeSubCommandAsync') return 1;
+      io.err(`error MTP_CLI_BAD_FLAG: ${error.message.replace(/^error: /, '')} (see mtproof --help)\n`);
+      return 2;
+    }
+    if (error instanceof MtproofError) {
+      io.err(`error ${error.code}: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,251 @@
+import { describe, expect, it } from 'vitest';
+import type { ManagerApi, Result } from '../../adapters/port/manager-api.ts';
+import { createSimManagerApi } from '../../adapters/sim/index.ts';
+import type { Process } from '../../kit/scheduler.ts';
+import { DEFAULT_TIMEOUT_MS, SimCluster } from '../../simulator/index.ts';
+import { type ContractFixture, describeManagerApiContract } from './contract/manager-api.contract.ts';
+
+/**
+ * The ManagerApi contract against the in-process simulator adapters, one fresh SimCluster per fixture
+ * (fixed seed, random faults off), plus what only the simulator can show (its trace).
+ */
+
+interface ServerSpec {
+  serverId: string;
+  group: string;
+  otherGroup: string;
+  startingBalanceCents?: number;
+}
+
+const SERVERS: readonly ServerSpec[] = [
+  { serverId: 'mt4-live-eu', group: 'eu-std-usd', otherGroup: 'eu-pro-usd' },
+  { serverId: 'mt5-live-global', group: 'real\\standard-usd', otherGroup: 'real\\pro-usd' },
+  // The demo server funds a new account with its group's default deposit (demo-std-usd: 10 000.00).
+  { serverId: 'mt4-demo', group: 'demo-std-usd', otherGroup: 'demo-pro-usd', startingBalanceCents: 10_000_00 },
+];
+
+const CREDENTIALS = { login: 1000, password: 'Manager#1' } as const;
+const PASSWORD = 'Passw0rd!x';
+
+interface SimFixture extends ContractFixture {
+  cluster: SimCluster;
+  /** The long-lived process that owns the adapter: every wait of the adapter goes through it. */
+  world: Process;
+}
+
+/**
+ * A fixture on a fresh cluster. The adapter's clock is one process that lives as long as the fixture (a
+ * finished process drops its timers, so a per-`run` process could not own an adapter used across runs).
+ * `run` spawns a process for the body and runs the scheduler until it is idle; the body must have settled
+ * by then (pump deliveries and timeouts are timers, so they complete), or it waits on nothing: a deadlock.
+ */
+async function makeSimFixture(spec: ServerSpec, options: { trace?: boolean; seed?: string } = {}): Promise<SimFixture> {
+  const cluster = new SimCluster({
+    seed: options.seed ?? `contract-${spec.serverId}`,
+    faults: { intensity: 0, swarm: false },
+    trace: { retain: options.trace ?? false },
+  });
+  const scheduler = cluster.scheduler;
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const box: { world?: Process } = {};
+  scheduler.spawn(`adapter ${spec.serverId}`, async (proc) => {
+    box.world = proc;
+    await released;
+  });
+  await scheduler.run();
+  const world = box.world;
+  if (world === undefined) throw new Error('fixture: the adapter process did not start');
+  const api: ManagerApi = createSimManagerApi(cluster, spec.serverId, { clock: world });
+  const serverId = spec.serverId;
+  let runs = 0;
+
+  return {
+    cluster,
+    world,
+    api,
+    credentials: CREDENTIALS,
+    group: spec.group,
+    otherGroup: spec.otherGroup,
+    password: PASSWORD,
+    ...(spec.startingBalanceCents === undefined ? {} : { startingBalanceCents: spec.startingBalanceCents }),
+    async run<T>(body: () => Promise<T>): Promise<T> {
+      const box: { settled?: { ok: true; value: T } | { ok: false; error: unknown } } = {};
+      scheduler.spawn(`contract run ${++runs}`, async () => {
+        try {
+          box.settled = { ok: true, value: await body() };
+        } catch (error) {
+          box.settled = { ok: false, error };
+        }
+      });
+      await scheduler.run();
+      const settled = box.settled;
+      if (settled === undefined) {
+        throw new Error(
+          'fixture: the scheduler went idle with the body still waiting (it waits on something outside virtual time)',
+        );
+      }
+      if (!settled.ok) throw settled.error;
+      return settled.value;
+    },
+    advance: (ms) => world.sleep(ms),
+    trade: {
+      async open(login, symbol, side, volumeCentiLots) {
+        const r = cluster.client(serverId).open(login, symbol, side, volumeCentiLots);
+        if (!r.ok) throw new Error(`client open refused: ${r.fail} ${r.detail}`);
+        return r.value.ticket;
+      },
+      async close(ticket) {
+        const r = cluster.client(serverId).close(ticket);
+        if (!r.ok) throw new Error(`client close refused: ${r.fail} ${r.detail}`);
+      },
+    },
+    faults: {
+      timeoutAfterApply: () => cluster.inject(serverId, 'timeoutAfterApply'),
+      timeoutBeforeApply: () => cluster.inject(serverId, 'timeoutBeforeApply'),
+      dropConnection: () => cluster.inject(serverId, 'connectionDrop', { applied: true }),
+    },
+    async close() {
+      await api.close();
+      release();
+      await scheduler.run();
+    },
+  };
+}
+
+for (const spec of SERVERS) {
+  describeManagerApiContract(`sim ${spec.serverId}`, () => makeSimFixture(spec));
+}
+
+// ---- what only the simulator shows ----
+
+function must<T>(result: Result<T>, what: string): T {
+  if (!result.ok) throw new Error(`${what} failed: ${result.error.message}`);
+  return result.value;
+}
+
+const spec = (id: string): ServerSpec => SERVERS.find((s) => s.serverId === id) as ServerSpec;
+
+/** Runs `body` on a fresh traced fixture, connected, with one new account. */
+async function withAccount(
+  serverId: string,
+  body: (f: SimFixture, login: number) => Promise<void>,
+): Promise<SimFixture> {
+  const f = await makeSimFixture(spec(serverId), { trace: true });
+  try {
+    await f.run(async () => {
+      must(await f.api.connect(f.credentials), 'connect');
+      const { login } = must(
+        await f.api.createAccount({ group: f.group, name: 'Sim Specific', password: f.password }),
+        'createAccount',
+      );
+      await body(f, login);
+    });
+  } finally {
+    await f.close();
+  }
+  return f;
+}
+
+const calls = (f: SimFixture, name: string) =>
+  f.cluster.trace.events().filter((e) => e.type === 'call' && e.name === name && e.where === f.api.serverId);
+
+describe('sim adapters: platform details seen in the trace', () => {
+  it('MT5 postBalance succeeds with 10009 (MT_RET_REQUEST_DONE) from DealerBalance', async () => {
+    const f = await withAccount('mt5-live-global', async (f, login) => {
+      must(await f.api.postBalance({ login, amountCents: 10_00, kind: 'balance', comment: 'sim-10009' }), 'deposit');
+      must(await f.api.postBalance({ login, amountCents: 5_00, kind: 'credit', comment: 'sim-10009-c' }), 'credit');
+    });
+    expect(calls(f, 'DealerBalance').map((e) => e.detail)).toEqual(['10009', '10009']);
+    expect(calls(f, 'TradeTransaction')).toEqual([]);
+  });
+
+  it('MT5 postBalance failures keep the platform code (no money: 10019)', async () => {
+    const f = await withAccount('mt5-live-global', async (f, login) => {
+      const r = await f.api.postBalance({ login, amountCents: -1_00, kind: 'balance', comment: 'sim-nomoney' });
+      expect(r.ok).toBe(false);
+      if (!r.ok) {
+        expect(r.error.code).toBe(10019);
+        expect(r.error.codeName).toBe('MT_RET_REQUEST_NO_MONEY');
+      }
+    });
+    expect(calls(f, 'DealerBalance').map((e) => e.detail)).toEqual(['10019']);
+  });
+
+  for (const serverId of ['mt4-live-eu', 'mt4-demo']) {
+    it(`MT4 (${serverId}) balance posts go through TradeTransaction with RET_OK 0`, async () => {
+      const f = await withAccount(serverId, async (f, login) => {
+        must(await f.api.postBalance({ login, amountCents: 10_00, kind: 'balance', comment: 'sim-tt' }), 'deposit');
+        must(await f.api.postBalance({ login, amountCents: 5_00, kind: 'credit', comment: 'sim-tt-c' }), 'credit');
+      });
+      expect(calls(f, 'TradeTransaction').map((e) => e.detail)).toEqual(['0', '0']);
+      expect(calls(f, 'DealerBalance')).toEqual([]);
+    });
+  }
+
+  for (const { serverId } of SERVERS) {
+    it(`${serverId}: calls before connect send no request at all`, async () => {
+      const f = await makeSimFixture(spec(serverId), { trace: true });
+      try {
+        await f.run(async () => {
+          expect((await f.api.ping()).ok).toBe(false);
+          expect((await f.api.postBalance({ login: 1, amountCents: 1, kind: 'balance', comment: 'x' })).ok).toBe(false);
+          expect((await f.api.createAccount({ group: f.group, name: 'Never', password: f.password })).ok).toBe(false);
+        });
+        expect(f.cluster.trace.events().filter((e) => e.type === 'call')).toEqual([]);
+        expect(f.cluster.step).toBe(0);
+      } finally {
+        await f.close();
+      }
+    });
+  }
+});
+
+describe('sim adapters: faults', () => {
+  for (const { serverId } of SERVERS) {
+    it(`${serverId}: a timeout costs the client's answer timeout in virtual time`, async () => {
+      await withAccount(serverId, async (f, login) => {
+        const t0 = f.world.nowMs();
+        f.faults?.timeoutBeforeApply();
+        const r = await f.api.postBalance({ login, amountCents: 1_00, kind: 'balance', comment: 'sim-timeout' });
+        expect(r.ok).toBe(false);
+        if (!r.ok) expect(r.error.reason).toBe('timeout');
+        expect(f.world.nowMs() - t0).toBe(DEFAULT_TIMEOUT_MS);
+      });
+    });
+
+    for (const applied of [true, false]) {
+      it(`${serverId}: a dropped connection with applied=${applied} leaves ${applied ? 'one operation' : 'none'}`, async () => {
+        await withAccount(serverId, async (f, login) => {
+          const before = must(await f.api.getAccount(login), 'getAccount').balanceCents;
+          f.cluster.inject(serverId, 'connectionDrop', { applied });
+          const r = await f.api.postBalance({ login, amountCents: 9_00, kind: 'balance', comment: 'sim-drop' });
+          expect(r.ok).toBe(false);
+          if (!r.ok) expect([r.error.outcome, r.error.reason]).toEqual(['unknown', 'no_connection']);
+          must(await f.api.connect(f.credentials), 'reconnect');
+          const now = must(await f.api.serverTime(), 'serverTime');
+          const ops = must(await f.api.balanceHistory(login, now - 3600, now + 3600), 'balanceHistory');
+          expect(ops.filter((op) => op.comment === 'sim-drop')).toHaveLength(applied ? 1 : 0);
+          const after = must(await f.api.getAccount(login), 'getAccount').balanceCents;
+          expect(after - before).toBe(applied ? 9_00 : 0);
+        });
+      });
+    }
+  }
+
+  it('the same seed gives the same trace hash', async () => {
+    const hashes: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const f = await withAccount('mt5-live-global', async (f, login) => {
+        must(await f.api.postBalance({ login, amountCents: 10_00, kind: 'balance', comment: 'sim-hash' }), 'deposit');
+        f.faults?.timeoutAfterApply();
+        await f.api.postBalance({ login, amountCents: 20_00, kind: 'balance', comment: 'sim-hash-2' });
+        await f.advance(5_000);
+      });
+      hashes.push(f.cluster.trace.hash());
+    }
+    expect(hashes[0]).toBe(hashes[1]);
+  });
+});
