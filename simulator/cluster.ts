@@ -60,10 +60,9 @@ const TOO_FREQUENT: Exchange<never> = Object.freeze({ kind: 'too_frequent' });
 const NO_RIGHTS: Exchange<never> = Object.freeze({ kind: 'no_rights' });
 const NO_PARAMS: ScheduledFault['params'] = Object.freeze({});
 
-let sessionIds = 0;
-
 export class SimSession {
-  readonly id = ++sessionIds;
+  /** Numbered per cluster, so that ids in the trace do not depend on other clusters in the process. */
+  readonly id: number;
   readonly server: SimServer;
   /** 'open' until the connection drops (fault, restart) or the client closes it. */
   state: 'open' | 'dropped' | 'closed' = 'open';
@@ -74,7 +73,8 @@ export class SimSession {
   readonly pumps = new Set<PumpSubscription>();
   readonly clock: Clock;
 
-  constructor(server: SimServer, clock: Clock) {
+  constructor(id: number, server: SimServer, clock: Clock) {
+    this.id = id;
     this.server = server;
     this.clock = clock;
   }
@@ -119,6 +119,7 @@ export class SimCluster {
   readonly baseLatencyMs: number;
   /** Manager requests received so far (the unit of `atStep` in fault schedules). */
   step = 0;
+  #sessionCount = 0;
   readonly #faults = new Map<string, ServerFaultState>();
   readonly #sessions = new Map<string, Set<SimSession>>();
   readonly #stepSchedule: ScheduledFault[];
@@ -176,7 +177,7 @@ export class SimCluster {
   openSession(serverId: string, clock: Clock): SimSession | null {
     const server = this.server(serverId);
     if (server.isDown()) return null;
-    const session = new SimSession(server, clock);
+    const session = new SimSession(++this.#sessionCount, server, clock);
     (this.#sessions.get(serverId) as Set<SimSession>).add(session);
     // A killed process takes its sockets with it.
     if (clock instanceof Process) clock.onKill(() => this.closeSession(session));

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { ManagerApi, Result } from '../../adapters/port/manager-api.ts';
+import type { ErrorReason, Outcome } from '../../adapters/port/errors.ts';
+import type { ManagerApi, PumpEvent, Result } from '../../adapters/port/manager-api.ts';
 import { createSimManagerApi } from '../../adapters/sim/index.ts';
 import type { Process } from '../../kit/scheduler.ts';
-import { DEFAULT_TIMEOUT_MS, SimCluster } from '../../simulator/index.ts';
+import { DEFAULT_TIMEOUT_MS, type FaultKind, SimCluster } from '../../simulator/index.ts';
 import { type ContractFixture, describeManagerApiContract } from './contract/manager-api.contract.ts';
 
 /**
@@ -201,6 +202,216 @@ describe('sim adapters: platform details seen in the trace', () => {
       }
     });
   }
+});
+
+describe('sim adapters: what a dealer does by hand', () => {
+  for (const { serverId } of SERVERS) {
+    it(`${serverId}: a dealer correction shows in balanceHistory and on the stream`, async () => {
+      await withAccount(serverId, async (f, login) => {
+        const events: PumpEvent[] = [];
+        must(await f.api.subscribe((e) => events.push(e)), 'subscribe');
+        const before = must(await f.api.getAccount(login), 'getAccount').balanceCents;
+        const edit = f.cluster.dealer(serverId).balanceCorrection(login, 3_21, 'adj by dealer');
+        expect(edit.ok).toBe(true);
+        await f.advance(1);
+        expect(must(await f.api.getAccount(login), 'getAccount').balanceCents - before).toBe(3_21);
+        const now = must(await f.api.serverTime(), 'serverTime');
+        const ops = must(await f.api.balanceHistory(login, now - 3600, now + 3600), 'balanceHistory');
+        const mine = ops.filter((op) => op.comment === 'adj by dealer');
+        expect(mine).toHaveLength(1);
+        expect(mine[0]?.kind).toBe('balance');
+        expect(mine[0]?.amountCents).toBe(3_21);
+        // MT4 books it as OP_BALANCE (6), MT5 as DEAL_CORRECTION (5).
+        expect(mine[0]?.platformType).toBe(f.api.platform === 'mt4' ? 6 : 5);
+        expect(events).toContainEqual({
+          type: 'balance',
+          login,
+          ticket: mine[0]?.ticket,
+          kind: 'balance',
+          amountCents: 3_21,
+          comment: 'adj by dealer',
+        });
+      });
+    });
+  }
+});
+
+describe('sim adapters: where an armed fault lands', () => {
+  for (const { serverId } of SERVERS) {
+    it(`${serverId}: createAccount without leverage reads the groups first, so an armed fault hits that read`, async () => {
+      const f = await withAccount(serverId, async (f) => {
+        f.faults?.timeoutAfterApply();
+        const r = await f.api.createAccount({
+          group: f.group,
+          name: 'Fault Lands',
+          externalId: 'fault-lands',
+          password: f.password,
+        });
+        expect(r.ok).toBe(false);
+        if (!r.ok) expect([r.error.outcome, r.error.op]).toEqual(['unknown', 'groups']);
+        const all = must(await f.api.listAccounts('*'), 'listAccounts');
+        expect(all.filter((a) => a.externalId === 'fault-lands')).toHaveLength(0);
+        // With the leverage given it is one request, and the fault hits the creation itself.
+        f.faults?.timeoutAfterApply();
+        const r2 = await f.api.createAccount({
+          group: f.group,
+          name: 'Fault Lands',
+          externalId: 'fault-lands-2',
+          leverage: 50,
+          password: f.password,
+        });
+        expect(r2.ok).toBe(false);
+        if (!r2.ok) expect([r2.error.outcome, r2.error.op]).toEqual(['unknown', 'createAccount']);
+        const all2 = must(await f.api.listAccounts('*'), 'listAccounts');
+        expect(all2.filter((a) => a.externalId === 'fault-lands-2')).toHaveLength(1);
+      });
+      const faulted = f.cluster.trace.events().filter((e) => e.type === 'fault').length;
+      expect(faulted).toBe(2);
+    });
+  }
+});
+
+describe('sim adapters: sessions on the server', () => {
+  for (const { serverId } of SERVERS) {
+    it(`${serverId}: close() leaves no session open on the server, pumping included`, async () => {
+      const f = await makeSimFixture(spec(serverId));
+      try {
+        await f.run(async () => {
+          must(await f.api.connect(f.credentials), 'connect');
+          must(await f.api.subscribe(() => {}), 'subscribe');
+          expect(f.cluster.sessions(serverId).length).toBeGreaterThan(0);
+          await f.api.close();
+          expect(f.cluster.sessions(serverId)).toHaveLength(0);
+        });
+      } finally {
+        await f.close();
+      }
+    });
+
+    it(`${serverId}: connect() twice keeps one connection's worth of sessions`, async () => {
+      const f = await makeSimFixture(spec(serverId));
+      try {
+        await f.run(async () => {
+          must(await f.api.connect(f.credentials), 'connect');
+          const one = f.cluster.sessions(serverId).length;
+          must(await f.api.connect(f.credentials), 'connect again');
+          expect(f.cluster.sessions(serverId)).toHaveLength(one);
+        });
+      } finally {
+        await f.close();
+      }
+    });
+  }
+});
+
+describe('sim adapters: every request fault on a deposit', () => {
+  interface Case {
+    fault: FaultKind;
+    params?: Record<string, number | boolean>;
+    /** What the port must say, per platform where they differ. */
+    expect: { ok: true } | { outcome: Outcome; reason: ErrorReason; mt5?: { outcome: Outcome; reason: ErrorReason } };
+    applied: boolean;
+    /** Time to wait before connecting again (a restart's downtime). */
+    waitMs?: number;
+  }
+  const CASES: Case[] = [
+    { fault: 'timeoutBeforeApply', expect: { outcome: 'unknown', reason: 'timeout' }, applied: false },
+    { fault: 'timeoutAfterApply', expect: { outcome: 'unknown', reason: 'timeout' }, applied: true },
+    {
+      fault: 'connectionDrop',
+      params: { applied: true },
+      expect: { outcome: 'unknown', reason: 'no_connection' },
+      applied: true,
+    },
+    {
+      fault: 'connectionDrop',
+      params: { applied: false },
+      expect: { outcome: 'unknown', reason: 'no_connection' },
+      applied: false,
+    },
+    {
+      fault: 'restart',
+      params: { applied: false, downtimeMs: 30_000 },
+      expect: { outcome: 'unknown', reason: 'no_connection' },
+      applied: false,
+      waitMs: 30_000,
+    },
+    {
+      fault: 'restart',
+      params: { applied: true, downtimeMs: 30_000 },
+      expect: { outcome: 'unknown', reason: 'no_connection' },
+      applied: true,
+      waitMs: 30_000,
+    },
+    // MT4 answers RET_NO_CONNECT whether or not anything was sent: unknown. MT5 knows nothing was sent.
+    {
+      fault: 'silentLogout',
+      expect: { outcome: 'unknown', reason: 'no_connection', mt5: { outcome: 'unavailable', reason: 'no_connection' } },
+      applied: false,
+    },
+    { fault: 'tooFrequent', expect: { outcome: 'unavailable', reason: 'too_frequent' }, applied: false },
+    { fault: 'permissionDenied', expect: { outcome: 'rejected', reason: 'no_rights' }, applied: false },
+    { fault: 'latency', params: { latencyMs: 500 }, expect: { ok: true }, applied: true },
+  ];
+
+  for (const { serverId } of SERVERS) {
+    for (const c of CASES) {
+      const label = `${c.fault}${c.params === undefined ? '' : ` ${JSON.stringify(c.params)}`}`;
+      it(`${serverId}: ${label}`, async () => {
+        await withAccount(serverId, async (f, login) => {
+          const before = must(await f.api.getAccount(login), 'getAccount').balanceCents;
+          f.cluster.inject(serverId, c.fault, c.params ?? {});
+          const r = await f.api.postBalance({ login, amountCents: 4_00, kind: 'balance', comment: 'sim-fault' });
+          if ('ok' in c.expect) {
+            expect(r.ok).toBe(true);
+          } else {
+            const want = f.api.platform === 'mt5' && c.expect.mt5 !== undefined ? c.expect.mt5 : c.expect;
+            expect(r.ok).toBe(false);
+            if (!r.ok) expect([r.error.outcome, r.error.reason]).toEqual([want.outcome, want.reason]);
+          }
+          if (c.waitMs !== undefined) {
+            expect((await f.api.connect(f.credentials)).ok, 'connect while the server is down').toBe(false);
+            await f.advance(c.waitMs);
+          }
+          if (!f.api.isConnected()) must(await f.api.connect(f.credentials), 'connect again');
+          const now = must(await f.api.serverTime(), 'serverTime');
+          const ops = must(await f.api.balanceHistory(login, now - 3600, now + 3600), 'balanceHistory');
+          expect(ops.filter((op) => op.comment === 'sim-fault')).toHaveLength(c.applied ? 1 : 0);
+          const after = must(await f.api.getAccount(login), 'getAccount').balanceCents;
+          expect(after - before).toBe(c.applied ? 4_00 : 0);
+        });
+      });
+    }
+  }
+});
+
+describe('sim fixture', () => {
+  it('run() reports a body that waits on something outside virtual time instead of hanging', async () => {
+    const f = await makeSimFixture(spec('mt4-live-eu'));
+    try {
+      await expect(f.run(() => new Promise<void>(() => {}))).rejects.toThrow(/idle/);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('run() passes the value and the error of the body through', async () => {
+    const f = await makeSimFixture(spec('mt4-live-eu'));
+    try {
+      expect(await f.run(async () => 42)).toBe(42);
+      await expect(
+        f.run(async () => {
+          await f.advance(10);
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      const t0 = f.world.nowMs();
+      await f.run(() => f.advance(60_000));
+      expect(f.world.nowMs() - t0).toBe(60_000);
+    } finally {
+      await f.close();
+    }
+  });
 });
 
 describe('sim adapters: faults', () => {

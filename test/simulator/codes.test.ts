@@ -66,14 +66,18 @@ const TINY_RANGE = clusterConfig((c) => {
 const mt4As = (login: number, password: string) => async (cluster: SimCluster, proc: Process) =>
   mt4Connected(cluster, proc, MT4, 10_000, { login, password });
 
-const mt4LoginCode = (login: number, password: string): Scenario => async (cluster, proc) => {
-  const mt4 = new Mt4ManagerInterface(cluster, { clock: proc });
-  await mt4.Connect(MT4);
-  return mt4.Login(login, password);
-};
+const mt4LoginCode =
+  (login: number, password: string): Scenario =>
+  async (cluster, proc) => {
+    const mt4 = new Mt4ManagerInterface(cluster, { clock: proc });
+    await mt4.Connect(MT4);
+    return mt4.Login(login, password);
+  };
 
-const mt5ConnectCode = (login: number, password: string): Scenario => async (cluster, proc) =>
-  new Mt5ManagerApi(cluster, { clock: proc }).Connect(MT5, login, password);
+const mt5ConnectCode =
+  (login: number, password: string): Scenario =>
+  async (cluster, proc) =>
+    new Mt5ManagerApi(cluster, { clock: proc }).Connect(MT5, login, password);
 
 /** Balance through the MT4 dialect on a funded account after `prepare` (e.g. injecting a fault). */
 const mt4Post =
@@ -86,7 +90,11 @@ const mt4Post =
   };
 
 const mt5Post =
-  (amount: number, type: number = MT5_DEAL_ACTION.DEAL_BALANCE, prepare: (cluster: SimCluster) => void = () => {}): Scenario =>
+  (
+    amount: number,
+    type: number = MT5_DEAL_ACTION.DEAL_BALANCE,
+    prepare: (cluster: SimCluster) => void = () => {},
+  ): Scenario =>
   async (cluster, proc) => {
     const mt5 = await mt5Connected(cluster, proc);
     const login = await mt5Account(mt5, MT5_GROUP, 100_00);
@@ -109,7 +117,12 @@ const clientOpen =
 
 const ROWS: Row[] = [
   // ---------------- MT4 ----------------
-  { platform: 'mt4', name: 'RET_OK', how: 'Ping after Connect and Login', scenario: async (c, p) => (await mt4Connected(c, p)).Ping() },
+  {
+    platform: 'mt4',
+    name: 'RET_OK',
+    how: 'Ping after Connect and Login',
+    scenario: async (c, p) => (await mt4Connected(c, p)).Ping(),
+  },
   {
     platform: 'mt4',
     name: 'RET_ERROR',
@@ -130,7 +143,13 @@ const ROWS: Row[] = [
     scenario: async (c, p) => {
       const mt4 = await mt4Connected(c, p);
       const login = await mt4Account(mt4);
-      return mt4.TradeTransaction({ type: MT4_TT.TT_BR_BALANCE, cmd: MT4_OP.OP_BUY, orderby: login, price: 1, comment: '' });
+      return mt4.TradeTransaction({
+        type: MT4_TT.TT_BR_BALANCE,
+        cmd: MT4_OP.OP_BUY,
+        orderby: login,
+        price: 1,
+        comment: '',
+      });
     },
   },
   {
@@ -167,8 +186,18 @@ const ROWS: Row[] = [
     how: 'Connect to an unknown address',
     scenario: async (c, p) => new Mt4ManagerInterface(c, { clock: p }).Connect('mt4-nowhere:443'),
   },
-  { platform: 'mt4', name: 'RET_NO_CONNECT', how: 'a connectionDrop fault', scenario: mt4Post(1, (c) => c.inject(MT4, 'connectionDrop')) },
-  { platform: 'mt4', name: 'RET_NOT_ENOUGH_RIGHTS', how: 'a permissionDenied fault', scenario: mt4Post(1, (c) => c.inject(MT4, 'permissionDenied')) },
+  {
+    platform: 'mt4',
+    name: 'RET_NO_CONNECT',
+    how: 'a connectionDrop fault',
+    scenario: mt4Post(1, (c) => c.inject(MT4, 'connectionDrop')),
+  },
+  {
+    platform: 'mt4',
+    name: 'RET_NOT_ENOUGH_RIGHTS',
+    how: 'a permissionDenied fault',
+    scenario: mt4Post(1, (c) => c.inject(MT4, 'permissionDenied')),
+  },
   {
     platform: 'mt4',
     name: 'RET_NOT_ENOUGH_RIGHTS',
@@ -196,17 +225,58 @@ const ROWS: Row[] = [
     config: SPECIAL,
     scenario: async (c, p) => (await mt4As(1002, 'VipOnly#1')(c, p)).UserRecordNew(mt4Record()),
   },
-  { platform: 'mt4', name: 'RET_TOO_FREQUENT', how: 'a tooFrequent fault', scenario: mt4Post(1, (c) => c.inject(MT4, 'tooFrequent')) },
-  { platform: 'mt4', name: 'RET_ACCOUNT_DISABLED', how: 'Login of a disabled manager', config: SPECIAL, scenario: mt4LoginCode(1003, 'Disabled#1') },
-  { platform: 'mt4', name: 'RET_BAD_ACCOUNT_INFO', how: 'Login with a wrong password', scenario: mt4LoginCode(MANAGER, 'wrong') },
-  { platform: 'mt4', name: 'RET_BAD_ACCOUNT_INFO', how: 'Login of a client account', scenario: async (c, p) => {
-    const login = await mt4Account(await mt4Connected(c, p));
-    return mt4LoginCode(login, PASSWORD)(c, p);
-  } },
-  { platform: 'mt4', name: 'RET_TRADE_TIMEOUT', how: 'a timeoutBeforeApply fault', scenario: mt4Post(1, (c) => c.inject(MT4, 'timeoutBeforeApply')) },
-  { platform: 'mt4', name: 'RET_TRADE_TIMEOUT', how: 'a timeoutAfterApply fault', scenario: mt4Post(1, (c) => c.inject(MT4, 'timeoutAfterApply')) },
-  { platform: 'mt4', name: 'RET_TRADE_BAD_VOLUME', how: 'a client opening volume 0', scenario: clientOpen(MT4_CODES, MT4, 0, false) },
-  { platform: 'mt4', name: 'RET_TRADE_DISABLE', how: 'a client of a disabled account opening', scenario: clientOpen(MT4_CODES, MT4, 10, true) },
+  {
+    platform: 'mt4',
+    name: 'RET_TOO_FREQUENT',
+    how: 'a tooFrequent fault',
+    scenario: mt4Post(1, (c) => c.inject(MT4, 'tooFrequent')),
+  },
+  {
+    platform: 'mt4',
+    name: 'RET_ACCOUNT_DISABLED',
+    how: 'Login of a disabled manager',
+    config: SPECIAL,
+    scenario: mt4LoginCode(1003, 'Disabled#1'),
+  },
+  {
+    platform: 'mt4',
+    name: 'RET_BAD_ACCOUNT_INFO',
+    how: 'Login with a wrong password',
+    scenario: mt4LoginCode(MANAGER, 'wrong'),
+  },
+  {
+    platform: 'mt4',
+    name: 'RET_BAD_ACCOUNT_INFO',
+    how: 'Login of a client account',
+    scenario: async (c, p) => {
+      const login = await mt4Account(await mt4Connected(c, p));
+      return mt4LoginCode(login, PASSWORD)(c, p);
+    },
+  },
+  {
+    platform: 'mt4',
+    name: 'RET_TRADE_TIMEOUT',
+    how: 'a timeoutBeforeApply fault',
+    scenario: mt4Post(1, (c) => c.inject(MT4, 'timeoutBeforeApply')),
+  },
+  {
+    platform: 'mt4',
+    name: 'RET_TRADE_TIMEOUT',
+    how: 'a timeoutAfterApply fault',
+    scenario: mt4Post(1, (c) => c.inject(MT4, 'timeoutAfterApply')),
+  },
+  {
+    platform: 'mt4',
+    name: 'RET_TRADE_BAD_VOLUME',
+    how: 'a client opening volume 0',
+    scenario: clientOpen(MT4_CODES, MT4, 0, false),
+  },
+  {
+    platform: 'mt4',
+    name: 'RET_TRADE_DISABLE',
+    how: 'a client of a disabled account opening',
+    scenario: clientOpen(MT4_CODES, MT4, 10, true),
+  },
   { platform: 'mt4', name: 'RET_TRADE_NO_MONEY', how: 'a withdrawal above the balance', scenario: mt4Post(-100.01) },
   {
     platform: 'mt4',
@@ -221,7 +291,12 @@ const ROWS: Row[] = [
   },
 
   // ---------------- MT5 ----------------
-  { platform: 'mt5', name: 'MT_RET_OK', how: 'Connect with good credentials', scenario: mt5ConnectCode(MANAGER, MANAGER_PASSWORD) },
+  {
+    platform: 'mt5',
+    name: 'MT_RET_OK',
+    how: 'Connect with good credentials',
+    scenario: mt5ConnectCode(MANAGER, MANAGER_PASSWORD),
+  },
   {
     platform: 'mt5',
     name: 'MT_RET_OK',
@@ -229,8 +304,18 @@ const ROWS: Row[] = [
     scenario: async (c, p) => (await mt5Connected(c, p)).UserAdd(mt5UserObject()),
   },
   { platform: 'mt5', name: 'MT_RET_REQUEST_DONE', how: 'DealerBalance that succeeds', scenario: mt5Post(10) },
-  { platform: 'mt5', name: 'MT_RET_REQUEST_DONE', how: 'DealerBalance of exactly 1e9', scenario: mt5Post(1_000_000_000) },
-  { platform: 'mt5', name: 'MT_RET_ERR_PARAMS', how: 'DealerBalance with deal type 0 (DEAL_BUY)', scenario: mt5Post(10, MT5_DEAL_ACTION.DEAL_BUY) },
+  {
+    platform: 'mt5',
+    name: 'MT_RET_REQUEST_DONE',
+    how: 'DealerBalance of exactly 1e9',
+    scenario: mt5Post(1_000_000_000),
+  },
+  {
+    platform: 'mt5',
+    name: 'MT_RET_ERR_PARAMS',
+    how: 'DealerBalance with deal type 0 (DEAL_BUY)',
+    scenario: mt5Post(10, MT5_DEAL_ACTION.DEAL_BUY),
+  },
   { platform: 'mt5', name: 'MT_RET_ERR_PARAMS', how: 'DealerBalance with a zero amount', scenario: mt5Post(0) },
   {
     platform: 'mt5',
@@ -238,8 +323,18 @@ const ROWS: Row[] = [
     how: 'UserAdd in an unknown group',
     scenario: async (c, p) => (await mt5Connected(c, p)).UserAdd(mt5UserObject('real\\nowhere')),
   },
-  { platform: 'mt5', name: 'MT_RET_ERR_NETWORK', how: 'a connectionDrop fault', scenario: mt5Post(1, undefined, (c) => c.inject(MT5, 'connectionDrop')) },
-  { platform: 'mt5', name: 'MT_RET_ERR_PERMISSIONS', how: 'a permissionDenied fault', scenario: mt5Post(1, undefined, (c) => c.inject(MT5, 'permissionDenied')) },
+  {
+    platform: 'mt5',
+    name: 'MT_RET_ERR_NETWORK',
+    how: 'a connectionDrop fault',
+    scenario: mt5Post(1, undefined, (c) => c.inject(MT5, 'connectionDrop')),
+  },
+  {
+    platform: 'mt5',
+    name: 'MT_RET_ERR_PERMISSIONS',
+    how: 'a permissionDenied fault',
+    scenario: mt5Post(1, undefined, (c) => c.inject(MT5, 'permissionDenied')),
+  },
   {
     platform: 'mt5',
     name: 'MT_RET_ERR_PERMISSIONS',
@@ -262,7 +357,12 @@ const ROWS: Row[] = [
       return (await m.UserRequest(login)).code;
     },
   },
-  { platform: 'mt5', name: 'MT_RET_ERR_TIMEOUT', how: 'a timeoutBeforeApply fault', scenario: mt5Post(1, undefined, (c) => c.inject(MT5, 'timeoutBeforeApply')) },
+  {
+    platform: 'mt5',
+    name: 'MT_RET_ERR_TIMEOUT',
+    how: 'a timeoutBeforeApply fault',
+    scenario: mt5Post(1, undefined, (c) => c.inject(MT5, 'timeoutBeforeApply')),
+  },
   {
     platform: 'mt5',
     name: 'MT_RET_ERR_CONNECTION',
@@ -278,8 +378,18 @@ const ROWS: Row[] = [
       return mt5ConnectCode(MANAGER, MANAGER_PASSWORD)(c, p);
     },
   },
-  { platform: 'mt5', name: 'MT_RET_ERR_CONNECTION', how: 'a silentLogout fault', scenario: mt5Post(1, undefined, (c) => c.inject(MT5, 'silentLogout')) },
-  { platform: 'mt5', name: 'MT_RET_ERR_FREQUENT', how: 'a tooFrequent fault', scenario: mt5Post(1, undefined, (c) => c.inject(MT5, 'tooFrequent')) },
+  {
+    platform: 'mt5',
+    name: 'MT_RET_ERR_CONNECTION',
+    how: 'a silentLogout fault',
+    scenario: mt5Post(1, undefined, (c) => c.inject(MT5, 'silentLogout')),
+  },
+  {
+    platform: 'mt5',
+    name: 'MT_RET_ERR_FREQUENT',
+    how: 'a tooFrequent fault',
+    scenario: mt5Post(1, undefined, (c) => c.inject(MT5, 'tooFrequent')),
+  },
   {
     platform: 'mt5',
     name: 'MT_RET_ERR_NOTFOUND',
@@ -290,10 +400,22 @@ const ROWS: Row[] = [
     platform: 'mt5',
     name: 'MT_RET_ERR_NOTFOUND',
     how: 'DealerBalance to an unknown login',
-    scenario: async (c, p) => (await (await mt5Connected(c, p)).DealerBalance(5_999_999, 1, MT5_DEAL_ACTION.DEAL_BALANCE, '')).code,
+    scenario: async (c, p) =>
+      (await (await mt5Connected(c, p)).DealerBalance(5_999_999, 1, MT5_DEAL_ACTION.DEAL_BALANCE, '')).code,
   },
-  { platform: 'mt5', name: 'MT_RET_AUTH_ACCOUNT_INVALID', how: 'Connect with a wrong password', scenario: mt5ConnectCode(MANAGER, 'wrong') },
-  { platform: 'mt5', name: 'MT_RET_AUTH_ACCOUNT_DISABLED', how: 'Connect of a disabled manager', config: SPECIAL, scenario: mt5ConnectCode(1003, 'Disabled#1') },
+  {
+    platform: 'mt5',
+    name: 'MT_RET_AUTH_ACCOUNT_INVALID',
+    how: 'Connect with a wrong password',
+    scenario: mt5ConnectCode(MANAGER, 'wrong'),
+  },
+  {
+    platform: 'mt5',
+    name: 'MT_RET_AUTH_ACCOUNT_DISABLED',
+    how: 'Connect of a disabled manager',
+    config: SPECIAL,
+    scenario: mt5ConnectCode(1003, 'Disabled#1'),
+  },
   {
     platform: 'mt5',
     name: 'MT_RET_USR_LOGIN_EXHAUSTED',
@@ -330,9 +452,24 @@ const ROWS: Row[] = [
   },
   { platform: 'mt5', name: 'MT_RET_TRADE_MAX_MONEY', how: 'DealerBalance above 1e9', scenario: mt5Post(1_000_000_001) },
   { platform: 'mt5', name: 'MT_RET_TRADE_MAX_MONEY', how: 'a withdrawal above 1e9', scenario: mt5Post(-1_000_000_001) },
-  { platform: 'mt5', name: 'MT_RET_REQUEST_INVALID_VOLUME', how: 'a client opening volume 0', scenario: clientOpen(MT5_CODES, MT5, 0, false) },
-  { platform: 'mt5', name: 'MT_RET_REQUEST_TRADE_DISABLED', how: 'a client of a disabled account opening', scenario: clientOpen(MT5_CODES, MT5, 10, true) },
-  { platform: 'mt5', name: 'MT_RET_REQUEST_NO_MONEY', how: 'a withdrawal above the balance', scenario: mt5Post(-100.01) },
+  {
+    platform: 'mt5',
+    name: 'MT_RET_REQUEST_INVALID_VOLUME',
+    how: 'a client opening volume 0',
+    scenario: clientOpen(MT5_CODES, MT5, 0, false),
+  },
+  {
+    platform: 'mt5',
+    name: 'MT_RET_REQUEST_TRADE_DISABLED',
+    how: 'a client of a disabled account opening',
+    scenario: clientOpen(MT5_CODES, MT5, 10, true),
+  },
+  {
+    platform: 'mt5',
+    name: 'MT_RET_REQUEST_NO_MONEY',
+    how: 'a withdrawal above the balance',
+    scenario: mt5Post(-100.01),
+  },
   {
     platform: 'mt5',
     name: 'MT_RET_REQUEST_NO_MONEY',

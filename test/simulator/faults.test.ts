@@ -103,58 +103,66 @@ describe('timeoutAfterApply', () => {
 });
 
 describe('connectionDrop', () => {
-  it.each([true, false])('MT4 applied=%s: RET_NO_CONNECT, applied as asked, IsConnected 0 until Connect+Login', async (applied) => {
-    const cluster = quietCluster();
-    const r = await inProcess(cluster, async (proc) => {
-      const mt4 = await mt4Connected(cluster, proc);
-      const login = await mt4Account(mt4, MT4_GROUP, 100_00);
-      cluster.inject(MT4, 'connectionDrop', { applied });
-      const code = await mt4Balance(mt4, login, 10, 'in flight at drop');
-      const connectedAfter = mt4.IsConnected();
-      const next = await mt4.Ping();
-      const nextBalanceCall = await mt4.UserRecordsRequest([login]);
-      const reconnect = await mt4.Connect(MT4);
-      const relogin = await mt4.Login(MANAGER, MANAGER_PASSWORD);
-      return {
-        code,
-        connectedAfter,
-        next,
-        nextBalanceCall: nextBalanceCall.code,
-        reconnect,
-        relogin,
-        connectedAgain: mt4.IsConnected(),
-        balance: await mt4BalanceOf(mt4, login),
-        history: await mt4History(mt4, login),
-      };
-    });
-    expect(r.code).toBe(MT4_RET.RET_NO_CONNECT);
-    expect(r.connectedAfter).toBe(0);
-    expect(r.next).toBe(MT4_RET.RET_NO_CONNECT);
-    expect(r.nextBalanceCall).toBe(MT4_RET.RET_NO_CONNECT);
-    expect([r.reconnect, r.relogin, r.connectedAgain]).toEqual([0, 0, 1]);
-    expect(r.balance).toBe(applied ? 110 : 100);
-    expect(r.history.filter((h) => h.comment === 'in flight at drop')).toHaveLength(applied ? 1 : 0);
-    expect(faultEvents(cluster, 'connectionDrop').map((e) => e.detail)).toEqual([expect.stringContaining(`applied=${applied}`)]);
-  });
+  it.each([true, false])(
+    'MT4 applied=%s: RET_NO_CONNECT, applied as asked, IsConnected 0 until Connect+Login',
+    async (applied) => {
+      const cluster = quietCluster();
+      const r = await inProcess(cluster, async (proc) => {
+        const mt4 = await mt4Connected(cluster, proc);
+        const login = await mt4Account(mt4, MT4_GROUP, 100_00);
+        cluster.inject(MT4, 'connectionDrop', { applied });
+        const code = await mt4Balance(mt4, login, 10, 'in flight at drop');
+        const connectedAfter = mt4.IsConnected();
+        const next = await mt4.Ping();
+        const nextBalanceCall = await mt4.UserRecordsRequest([login]);
+        const reconnect = await mt4.Connect(MT4);
+        const relogin = await mt4.Login(MANAGER, MANAGER_PASSWORD);
+        return {
+          code,
+          connectedAfter,
+          next,
+          nextBalanceCall: nextBalanceCall.code,
+          reconnect,
+          relogin,
+          connectedAgain: mt4.IsConnected(),
+          balance: await mt4BalanceOf(mt4, login),
+          history: await mt4History(mt4, login),
+        };
+      });
+      expect(r.code).toBe(MT4_RET.RET_NO_CONNECT);
+      expect(r.connectedAfter).toBe(0);
+      expect(r.next).toBe(MT4_RET.RET_NO_CONNECT);
+      expect(r.nextBalanceCall).toBe(MT4_RET.RET_NO_CONNECT);
+      expect([r.reconnect, r.relogin, r.connectedAgain]).toEqual([0, 0, 1]);
+      expect(r.balance).toBe(applied ? 110 : 100);
+      expect(r.history.filter((h) => h.comment === 'in flight at drop')).toHaveLength(applied ? 1 : 0);
+      expect(faultEvents(cluster, 'connectionDrop').map((e) => e.detail)).toEqual([
+        expect.stringContaining(`applied=${applied}`),
+      ]);
+    },
+  );
 
-  it.each([true, false])('MT5 applied=%s: MT_RET_ERR_NETWORK, then the next request reconnects by itself', async (applied) => {
-    const cluster = quietCluster();
-    const r = await inProcess(cluster, async (proc) => {
-      const mt5 = await mt5Connected(cluster, proc);
-      const login = await mt5Account(mt5, MT5_GROUP, 100_00);
-      cluster.inject(MT5, 'connectionDrop', { applied });
-      const res = await mt5.DealerBalance(login, 10, MT5_DEAL_ACTION.DEAL_BALANCE, 'in flight at drop');
-      const reconnectsBefore = callEvents(cluster, 'Reconnect').length;
-      const next = await mt5.UserRequest(login);
-      return { res, reconnectsBefore, next, deals: await mt5Deals(mt5, login) };
-    });
-    expect(r.res.code).toBe(MT5_RET.MT_RET_ERR_NETWORK);
-    expect(r.reconnectsBefore).toBe(0);
-    expect(callEvents(cluster, 'Reconnect').map((e) => [e.where, e.detail])).toEqual([[MT5, '0']]);
-    expect(r.next.code).toBe(MT5_RET.MT_RET_OK);
-    expect(r.next.user?.Balance).toBe(applied ? 110 : 100);
-    expect(r.deals.filter((d) => d.Comment === 'in flight at drop')).toHaveLength(applied ? 1 : 0);
-  });
+  it.each([true, false])(
+    'MT5 applied=%s: MT_RET_ERR_NETWORK, then the next request reconnects by itself',
+    async (applied) => {
+      const cluster = quietCluster();
+      const r = await inProcess(cluster, async (proc) => {
+        const mt5 = await mt5Connected(cluster, proc);
+        const login = await mt5Account(mt5, MT5_GROUP, 100_00);
+        cluster.inject(MT5, 'connectionDrop', { applied });
+        const res = await mt5.DealerBalance(login, 10, MT5_DEAL_ACTION.DEAL_BALANCE, 'in flight at drop');
+        const reconnectsBefore = callEvents(cluster, 'Reconnect').length;
+        const next = await mt5.UserRequest(login);
+        return { res, reconnectsBefore, next, deals: await mt5Deals(mt5, login) };
+      });
+      expect(r.res.code).toBe(MT5_RET.MT_RET_ERR_NETWORK);
+      expect(r.reconnectsBefore).toBe(0);
+      expect(callEvents(cluster, 'Reconnect').map((e) => [e.where, e.detail])).toEqual([[MT5, '0']]);
+      expect(r.next.code).toBe(MT5_RET.MT_RET_OK);
+      expect(r.next.user?.Balance).toBe(applied ? 110 : 100);
+      expect(r.deals.filter((d) => d.Comment === 'in flight at drop')).toHaveLength(applied ? 1 : 0);
+    },
+  );
 });
 
 describe('silentLogout', () => {
@@ -172,7 +180,17 @@ describe('silentLogout', () => {
       const reconnect = await mt4.Connect(MT4);
       const relogin = await mt4.Login(MANAGER, MANAGER_PASSWORD);
       const ping2 = await mt4.Ping();
-      return { code, connected, ping, users, reconnect, relogin, ping2, balance: await mt4BalanceOf(mt4, login), history: await mt4History(mt4, login) };
+      return {
+        code,
+        connected,
+        ping,
+        users,
+        reconnect,
+        relogin,
+        ping2,
+        balance: await mt4BalanceOf(mt4, login),
+        history: await mt4History(mt4, login),
+      };
     });
     expect(r.code).toBe(MT4_RET.RET_NO_CONNECT);
     expect(r.connected).toBe(1);
@@ -203,70 +221,76 @@ describe('silentLogout', () => {
 });
 
 describe('restart', () => {
-  it.each([true, false])('MT4 applied=%s: drops every session of the server, refuses Connect for the downtime, keeps state', async (applied) => {
-    const cluster = quietCluster();
-    const r = await inProcess(cluster, async (proc) => {
-      const mt4 = await mt4Connected(cluster, proc);
-      const other = await mt4Connected(cluster, proc);
-      const elsewhere = await mt5Connected(cluster, proc);
-      const login = await mt4Account(mt4, MT4_GROUP, 100_00);
-      const t0 = proc.nowMs();
-      cluster.inject(MT4, 'restart', { downtimeMs: 30_000, applied });
-      const code = await mt4Balance(mt4, login, 10, 'in flight at restart');
-      const afterRestart = { mine: mt4.IsConnected(), other: other.IsConnected(), otherPing: await other.Ping() };
-      const elsewherePing = (await elsewhere.TimeServerRequest()).code;
-      const duringDowntime = await mt4.Connect(MT4);
-      await proc.sleep(29_999 - (proc.nowMs() - t0));
-      const justBefore = await mt4.Connect(MT4);
-      await proc.sleep(1);
-      const after = await mt4.Connect(MT4);
-      const relogin = await mt4.Login(MANAGER, MANAGER_PASSWORD);
-      return {
-        code,
-        afterRestart,
-        elsewherePing,
-        duringDowntime,
-        justBefore,
-        after,
-        relogin,
-        balance: await mt4BalanceOf(mt4, login),
-        history: await mt4History(mt4, login),
-        users: (await mt4.UsersRequest()).records.map((u) => u.login),
-      };
-    });
-    expect(r.code).toBe(MT4_RET.RET_NO_CONNECT);
-    expect(r.afterRestart).toEqual({ mine: 0, other: 0, otherPing: MT4_RET.RET_NO_CONNECT });
-    expect(r.elsewherePing).toBe(MT5_RET.MT_RET_OK);
-    expect(r.duringDowntime).toBe(MT4_RET.RET_NO_CONNECT);
-    expect(r.justBefore).toBe(MT4_RET.RET_NO_CONNECT);
-    expect([r.after, r.relogin]).toEqual([0, 0]);
-    expect(r.users).toHaveLength(1);
-    expect(r.balance).toBe(applied ? 110 : 100);
-    expect(r.history.filter((h) => h.comment === 'in flight at restart')).toHaveLength(applied ? 1 : 0);
-    expect(faultEvents(cluster, 'restart').map((e) => e.detail)).toEqual([`down 30000ms applied=${applied}`]);
-  });
+  it.each([true, false])(
+    'MT4 applied=%s: drops every session of the server, refuses Connect for the downtime, keeps state',
+    async (applied) => {
+      const cluster = quietCluster();
+      const r = await inProcess(cluster, async (proc) => {
+        const mt4 = await mt4Connected(cluster, proc);
+        const other = await mt4Connected(cluster, proc);
+        const elsewhere = await mt5Connected(cluster, proc);
+        const login = await mt4Account(mt4, MT4_GROUP, 100_00);
+        const t0 = proc.nowMs();
+        cluster.inject(MT4, 'restart', { downtimeMs: 30_000, applied });
+        const code = await mt4Balance(mt4, login, 10, 'in flight at restart');
+        const afterRestart = { mine: mt4.IsConnected(), other: other.IsConnected(), otherPing: await other.Ping() };
+        const elsewherePing = (await elsewhere.TimeServerRequest()).code;
+        const duringDowntime = await mt4.Connect(MT4);
+        await proc.sleep(29_999 - (proc.nowMs() - t0));
+        const justBefore = await mt4.Connect(MT4);
+        await proc.sleep(1);
+        const after = await mt4.Connect(MT4);
+        const relogin = await mt4.Login(MANAGER, MANAGER_PASSWORD);
+        return {
+          code,
+          afterRestart,
+          elsewherePing,
+          duringDowntime,
+          justBefore,
+          after,
+          relogin,
+          balance: await mt4BalanceOf(mt4, login),
+          history: await mt4History(mt4, login),
+          users: (await mt4.UsersRequest()).records.map((u) => u.login),
+        };
+      });
+      expect(r.code).toBe(MT4_RET.RET_NO_CONNECT);
+      expect(r.afterRestart).toEqual({ mine: 0, other: 0, otherPing: MT4_RET.RET_NO_CONNECT });
+      expect(r.elsewherePing).toBe(MT5_RET.MT_RET_OK);
+      expect(r.duringDowntime).toBe(MT4_RET.RET_NO_CONNECT);
+      expect(r.justBefore).toBe(MT4_RET.RET_NO_CONNECT);
+      expect([r.after, r.relogin]).toEqual([0, 0]);
+      expect(r.users).toHaveLength(1);
+      expect(r.balance).toBe(applied ? 110 : 100);
+      expect(r.history.filter((h) => h.comment === 'in flight at restart')).toHaveLength(applied ? 1 : 0);
+      expect(faultEvents(cluster, 'restart').map((e) => e.detail)).toEqual([`down 30000ms applied=${applied}`]);
+    },
+  );
 
-  it.each([true, false])('MT5 applied=%s: MT_RET_ERR_NETWORK, no connection during downtime, reconnects after it', async (applied) => {
-    const cluster = quietCluster();
-    const r = await inProcess(cluster, async (proc) => {
-      const mt5 = await mt5Connected(cluster, proc);
-      const login = await mt5Account(mt5, MT5_GROUP, 100_00);
-      cluster.inject(MT5, 'restart', { downtimeMs: 30_000, applied });
-      const res = await mt5.DealerBalance(login, 10, MT5_DEAL_ACTION.DEAL_BALANCE, 'in flight at restart');
-      const during = (await mt5.UserRequest(login)).code;
-      const fresh = new Mt5ManagerApi(cluster, { clock: proc, timeoutMs: TIMEOUT_MS });
-      const freshConnect = await fresh.Connect(MT5, MANAGER, MANAGER_PASSWORD);
-      await proc.sleep(30_000);
-      const after = await mt5.UserRequest(login);
-      return { res, during, freshConnect, after, deals: await mt5Deals(mt5, login) };
-    });
-    expect(r.res.code).toBe(MT5_RET.MT_RET_ERR_NETWORK);
-    expect(r.during).toBe(MT5_RET.MT_RET_ERR_CONNECTION);
-    expect(r.freshConnect).toBe(MT5_RET.MT_RET_ERR_CONNECTION);
-    expect(r.after.code).toBe(MT5_RET.MT_RET_OK);
-    expect(r.after.user?.Balance).toBe(applied ? 110 : 100);
-    expect(r.deals.filter((d) => d.Comment === 'in flight at restart')).toHaveLength(applied ? 1 : 0);
-  });
+  it.each([true, false])(
+    'MT5 applied=%s: MT_RET_ERR_NETWORK, no connection during downtime, reconnects after it',
+    async (applied) => {
+      const cluster = quietCluster();
+      const r = await inProcess(cluster, async (proc) => {
+        const mt5 = await mt5Connected(cluster, proc);
+        const login = await mt5Account(mt5, MT5_GROUP, 100_00);
+        cluster.inject(MT5, 'restart', { downtimeMs: 30_000, applied });
+        const res = await mt5.DealerBalance(login, 10, MT5_DEAL_ACTION.DEAL_BALANCE, 'in flight at restart');
+        const during = (await mt5.UserRequest(login)).code;
+        const fresh = new Mt5ManagerApi(cluster, { clock: proc, timeoutMs: TIMEOUT_MS });
+        const freshConnect = await fresh.Connect(MT5, MANAGER, MANAGER_PASSWORD);
+        await proc.sleep(30_000);
+        const after = await mt5.UserRequest(login);
+        return { res, during, freshConnect, after, deals: await mt5Deals(mt5, login) };
+      });
+      expect(r.res.code).toBe(MT5_RET.MT_RET_ERR_NETWORK);
+      expect(r.during).toBe(MT5_RET.MT_RET_ERR_CONNECTION);
+      expect(r.freshConnect).toBe(MT5_RET.MT_RET_ERR_CONNECTION);
+      expect(r.after.code).toBe(MT5_RET.MT_RET_OK);
+      expect(r.after.user?.Balance).toBe(applied ? 110 : 100);
+      expect(r.deals.filter((d) => d.Comment === 'in flight at restart')).toHaveLength(applied ? 1 : 0);
+    },
+  );
 });
 
 describe('tooFrequent and permissionDenied', () => {
@@ -436,30 +460,39 @@ describe('dealer faults', () => {
     });
   });
 
-  it.each([MT4, MT5])('%s dealerBalanceEdit without params edits some existing account, visible in history and balance', async (server) => {
-    const cluster = quietCluster();
-    const r = await inProcess(cluster, async (proc) => {
-      if (server === MT4) {
-        const mt4 = await mt4Connected(cluster, proc);
-        const login = await mt4Account(mt4, MT4_GROUP, 1_000_00);
-        cluster.inject(MT4, 'dealerBalanceEdit');
-        const history = await mt4History(mt4, login);
-        return { balanceCents: Math.round((await mt4BalanceOf(mt4, login)) * 100), amounts: history.map((h) => [h.cmd, Math.round(h.profit * 100)]) };
-      }
-      const mt5 = await mt5Connected(cluster, proc);
-      const login = await mt5Account(mt5, MT5_GROUP, 1_000_00);
-      cluster.inject(MT5, 'dealerBalanceEdit');
-      const deals = await mt5Deals(mt5, login);
-      return { balanceCents: Math.round((await mt5BalanceOf(mt5, login)) * 100), amounts: deals.map((d) => [d.Action, Math.round(d.Profit * 100)]) };
-    });
-    expect(r.amounts).toHaveLength(2);
-    const [type, amount] = r.amounts[1] as [number, number];
-    expect(type).toBe(server === MT4 ? MT4_OP.OP_BALANCE : MT5_DEAL_ACTION.DEAL_CORRECTION);
-    expect(Math.abs(amount)).toBeGreaterThanOrEqual(100);
-    expect(Math.abs(amount)).toBeLessThanOrEqual(50_000);
-    expect(r.balanceCents).toBe(1_000_00 + amount);
-    expect(faultEvents(cluster, 'dealerBalanceEdit')).toHaveLength(1);
-  });
+  it.each([MT4, MT5])(
+    '%s dealerBalanceEdit without params edits some existing account, visible in history and balance',
+    async (server) => {
+      const cluster = quietCluster();
+      const r = await inProcess(cluster, async (proc) => {
+        if (server === MT4) {
+          const mt4 = await mt4Connected(cluster, proc);
+          const login = await mt4Account(mt4, MT4_GROUP, 1_000_00);
+          cluster.inject(MT4, 'dealerBalanceEdit');
+          const history = await mt4History(mt4, login);
+          return {
+            balanceCents: Math.round((await mt4BalanceOf(mt4, login)) * 100),
+            amounts: history.map((h) => [h.cmd, Math.round(h.profit * 100)]),
+          };
+        }
+        const mt5 = await mt5Connected(cluster, proc);
+        const login = await mt5Account(mt5, MT5_GROUP, 1_000_00);
+        cluster.inject(MT5, 'dealerBalanceEdit');
+        const deals = await mt5Deals(mt5, login);
+        return {
+          balanceCents: Math.round((await mt5BalanceOf(mt5, login)) * 100),
+          amounts: deals.map((d) => [d.Action, Math.round(d.Profit * 100)]),
+        };
+      });
+      expect(r.amounts).toHaveLength(2);
+      const [type, amount] = r.amounts[1] as [number, number];
+      expect(type).toBe(server === MT4 ? MT4_OP.OP_BALANCE : MT5_DEAL_ACTION.DEAL_CORRECTION);
+      expect(Math.abs(amount)).toBeGreaterThanOrEqual(100);
+      expect(Math.abs(amount)).toBeLessThanOrEqual(50_000);
+      expect(r.balanceCents).toBe(1_000_00 + amount);
+      expect(faultEvents(cluster, 'dealerBalanceEdit')).toHaveLength(1);
+    },
+  );
 
   it('MT4 dealerGroupChange / dealerDisable / dealerLeverageChange show in UserRecordsRequest', async () => {
     const cluster = quietCluster();
@@ -524,20 +557,23 @@ describe('clockSkew and timezoneShift', () => {
   it.each([
     ['clockSkew', { skewMs: 3_600_000 }],
     ['timezoneShift', { shiftMin: 60 }],
-  ] as const)('MT5 %s moves TimeServerRequest by an hour; later deals are stamped in the new time', async (kind, params) => {
-    const cluster = quietCluster();
-    const r = await inProcess(cluster, async (proc) => {
-      const mt5 = await mt5Connected(cluster, proc);
-      const login = await mt5Account(mt5, MT5_GROUP, 100_00);
-      const t0 = (await mt5.TimeServerRequest()).time;
-      cluster.inject(MT5, kind, params);
-      const t1 = (await mt5.TimeServerRequest()).time;
-      await mt5.DealerBalance(login, 1, MT5_DEAL_ACTION.DEAL_BALANCE, 'after shift');
-      return { t0, t1, times: (await mt5Deals(mt5, login)).map((d) => d.Time) };
-    });
-    expect(r.t1 - r.t0).toBe(3_600);
-    expect(r.times).toEqual([r.t0, r.t1]);
-  });
+  ] as const)(
+    'MT5 %s moves TimeServerRequest by an hour; later deals are stamped in the new time',
+    async (kind, params) => {
+      const cluster = quietCluster();
+      const r = await inProcess(cluster, async (proc) => {
+        const mt5 = await mt5Connected(cluster, proc);
+        const login = await mt5Account(mt5, MT5_GROUP, 100_00);
+        const t0 = (await mt5.TimeServerRequest()).time;
+        cluster.inject(MT5, kind, params);
+        const t1 = (await mt5.TimeServerRequest()).time;
+        await mt5.DealerBalance(login, 1, MT5_DEAL_ACTION.DEAL_BALANCE, 'after shift');
+        return { t0, t1, times: (await mt5Deals(mt5, login)).map((d) => d.Time) };
+      });
+      expect(r.t1 - r.t0).toBe(3_600);
+      expect(r.times).toEqual([r.t0, r.t1]);
+    },
+  );
 
   it('a random clockSkew and timezoneShift are traced with the size they applied', async () => {
     const cluster = quietCluster();
@@ -553,7 +589,11 @@ describe('clockSkew and timezoneShift', () => {
     const shiftMin = Number.parseInt(faultEvents(cluster, 'timezoneShift')[0]?.detail ?? 'NaN', 10);
     expect(Math.abs(skewMs)).toBeGreaterThanOrEqual(1_000);
     expect(Math.abs(shiftMin)).toBe(60);
-    expect(r).toBe(Math.floor((cluster.scheduler.nowMs() + skewMs) / 1000) - Math.floor(cluster.scheduler.nowMs() / 1000) + shiftMin * 60);
+    expect(r).toBe(
+      Math.floor((cluster.scheduler.nowMs() + skewMs) / 1000) -
+        Math.floor(cluster.scheduler.nowMs() / 1000) +
+        shiftMin * 60,
+    );
   });
 });
 
@@ -578,7 +618,7 @@ describe('scripted schedules', () => {
     expect(faultEvents(cluster, 'timeoutAfterApply').map((e) => e.detail)).toEqual(['step 3']);
   });
 
-  it('atStep for a server hit by another server\'s request arms the fault for the next request to the named server', async () => {
+  it("atStep for a server hit by another server's request arms the fault for the next request to the named server", async () => {
     const cluster = quietCluster({
       faults: { intensity: 0, swarm: false, schedule: [{ atStep: 2, server: MT4, fault: 'tooFrequent' }] },
     });
@@ -639,7 +679,9 @@ describe('scripted schedules', () => {
   it('a schedule naming an unknown server is rejected with MTP_FAULTS_INVALID at schedule[0].server', () => {
     let error: unknown;
     try {
-      quietCluster({ faults: { intensity: 0, swarm: false, schedule: [{ atStep: 1, server: 'mt4-nowhere', fault: 'restart' }] } });
+      quietCluster({
+        faults: { intensity: 0, swarm: false, schedule: [{ atStep: 1, server: 'mt4-nowhere', fault: 'restart' }] },
+      });
     } catch (e) {
       error = e;
     }

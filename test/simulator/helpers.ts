@@ -173,7 +173,12 @@ export async function mt5Account(mt5: Mt5ManagerApi, group = MT5_GROUP, depositC
   const code = await mt5.UserAdd(user);
   if (code !== 0) throw new Error(`MT5 UserAdd answered ${code}`);
   if (depositCents > 0) {
-    const dep = await mt5.DealerBalance(user.Login, depositCents / 100, MT5_DEAL_ACTION.DEAL_BALANCE, 'initial deposit');
+    const dep = await mt5.DealerBalance(
+      user.Login,
+      depositCents / 100,
+      MT5_DEAL_ACTION.DEAL_BALANCE,
+      'initial deposit',
+    );
     if (dep.code !== 10009) throw new Error(`MT5 deposit answered ${dep.code}`);
   }
   return user.Login;
@@ -185,7 +190,12 @@ export async function mt5BalanceOf(mt5: Mt5ManagerApi, login: number): Promise<n
   return r.user.Balance;
 }
 
-export async function mt5Deals(mt5: Mt5ManagerApi, login: number, from = ALL_TIME[0], to = ALL_TIME[1]): Promise<Mt5Deal[]> {
+export async function mt5Deals(
+  mt5: Mt5ManagerApi,
+  login: number,
+  from = ALL_TIME[0],
+  to = ALL_TIME[1],
+): Promise<Mt5Deal[]> {
   const r = await mt5.DealRequest(login, from, to);
   if (r.code !== 0) throw new Error(`MT5 DealRequest answered ${r.code}`);
   return r.deals;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Random } from '../../kit/random.ts';
+import { SimCluster } from '../../simulator/cluster.ts';
 import {
   DEFAULT_PROBABILITY,
   FAULT_KINDS,
@@ -8,7 +9,6 @@ import {
   parseFaultConfig,
   planFaults,
 } from '../../simulator/faults.ts';
-import { SimCluster } from '../../simulator/cluster.ts';
 
 /** planFaults: what one seed makes of a fault configuration. */
 
@@ -25,7 +25,7 @@ describe('planFaults', () => {
     expect(Math.max(...off.map((kinds) => kinds.length))).toBeLessThanOrEqual(4);
   });
 
-  it('a kind the swarm switched off has probability 0 in that seed\'s plan', () => {
+  it("a kind the swarm switched off has probability 0 in that seed's plan", () => {
     for (const seed of SEEDS) {
       const p = plan(seed, { swarm: true });
       for (const kind of p.swarmedOff) expect(p.probability[kind]).toBe(0);
@@ -46,13 +46,16 @@ describe('planFaults', () => {
     }
   });
 
-  it('enabled: false makes the kind\'s probability 0 for every seed', () => {
-    for (const seed of SEEDS) expect(plan(seed, { swarm: false, kinds: { latency: { enabled: false } } }).probability.latency).toBe(0);
+  it("enabled: false makes the kind's probability 0 for every seed", () => {
+    for (const seed of SEEDS)
+      expect(plan(seed, { swarm: false, kinds: { latency: { enabled: false } } }).probability.latency).toBe(0);
   });
 
   it('an explicit probability is used exactly, without the per-seed factor', () => {
     for (const seed of SEEDS) {
-      expect(plan(seed, { swarm: false, kinds: { tooFrequent: { probability: 0.123 } } }).probability.tooFrequent).toBe(0.123);
+      expect(plan(seed, { swarm: false, kinds: { tooFrequent: { probability: 0.123 } } }).probability.tooFrequent).toBe(
+        0.123,
+      );
     }
   });
 
@@ -114,7 +117,11 @@ describe('planFaults', () => {
     const faults: FaultConfigInput = {
       swarm: false,
       intensity: 0,
-      kinds: { timeoutBeforeApply: { probability: 0.1 }, tooFrequent: { probability: 0.2 }, latency: { probability: 0.7 } },
+      kinds: {
+        timeoutBeforeApply: { probability: 0.1 },
+        tooFrequent: { probability: 0.2 },
+        latency: { probability: 0.7 },
+      },
     };
     expect(() => new SimCluster({ seed: 1, faults })).not.toThrow();
   });
@@ -124,7 +131,10 @@ describe('planFaults', () => {
       expect.objectContaining({ code: 'MTP_FAULTS_INVALID' }),
     );
     expect(() => parseFaultConfig({ kinds: { latency: { probability: 1.5 } } })).toThrow(
-      expect.objectContaining({ code: 'MTP_FAULTS_INVALID', issues: [expect.objectContaining({ path: 'kinds.latency.probability' })] }),
+      expect.objectContaining({
+        code: 'MTP_FAULTS_INVALID',
+        issues: [expect.objectContaining({ path: 'kinds.latency.probability' })],
+      }),
     );
     expect(() => parseFaultConfig({ params: { latencyMs: [500, 5] } })).toThrow(
       expect.objectContaining({ code: 'MTP_FAULTS_INVALID' }),
@@ -137,7 +147,11 @@ describe('FaultTable', () => {
     const p = plan(1, {
       swarm: false,
       intensity: 0,
-      kinds: { timeoutBeforeApply: { probability: 0.1 }, historyLag: { probability: 0.2 }, pumpDuplicate: { probability: 0.5 } },
+      kinds: {
+        timeoutBeforeApply: { probability: 0.1 },
+        historyLag: { probability: 0.2 },
+        pumpDuplicate: { probability: 0.5 },
+      },
     });
     const table = new FaultTable(p, ['request', 'server']);
     expect(table.total).toBeCloseTo(0.3, 12);

@@ -6,6 +6,7 @@ import type { SimCluster } from '../../simulator/cluster.ts';
 import type { Mt4ManagerInterface, Mt4TradeRecord } from '../../simulator/mt4.ts';
 import type { Mt5ManagerApi } from '../../simulator/mt5.ts';
 import {
+  clusterConfig,
   faultEvents,
   inProcess,
   MT4,
@@ -17,7 +18,6 @@ import {
   mt5Account,
   mt5Connected,
   quietCluster,
-  clusterConfig,
 } from './helpers.ts';
 
 /** Pumping: what a subscriber receives under the pump faults and when the connection breaks. */
@@ -29,7 +29,12 @@ interface Mt4Pumped {
 }
 
 /** An MT4 interface that pumps into `out`; balance records are reported by their comment. */
-async function mt4Pump(cluster: SimCluster, proc: Process, out: Mt4Pumped[], server = MT4): Promise<Mt4ManagerInterface> {
+async function mt4Pump(
+  cluster: SimCluster,
+  proc: Process,
+  out: Mt4Pumped[],
+  server = MT4,
+): Promise<Mt4ManagerInterface> {
   const pump = await mt4Connected(cluster, proc, server);
   const code = await pump.PumpingSwitchEx((c, type, data) => {
     const record = data !== null && 'cmd' in data ? (data as Mt4TradeRecord) : null;
@@ -174,7 +179,7 @@ describe('pumpDuplicate and pumpReorder', () => {
     expect(out).toEqual(['two', 'one']);
   });
 
-  it('a pump fault injected for one server hits that server\'s stream, not the next event of another server', async () => {
+  it("a pump fault injected for one server hits that server's stream, not the next event of another server", async () => {
     const cluster = quietCluster();
     const mt4Out: Mt4Pumped[] = [];
     const mt5Out: string[] = [];
@@ -277,7 +282,7 @@ describe('pump faults by chance', () => {
   });
 });
 
-describe('pumping and the manager\'s groups', () => {
+describe("pumping and the manager's groups", () => {
   it('MT4: a manager restricted to eu-pro* is not pumped balance records of an eu-std-usd account', async () => {
     const cluster = quietCluster({
       config: clusterConfig((c) => {

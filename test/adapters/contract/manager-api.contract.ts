@@ -295,6 +295,8 @@ export function describeManagerApiContract(name: string, makeFixture: () => Prom
             group: f.group,
             name: `Contract ${tag}`,
             email: `${tag}@example.test`,
+            country: 'Germany',
+            externalId: `crm-${tag}`,
             password: f.password,
           }),
           'createAccount',
@@ -306,6 +308,8 @@ export function describeManagerApiContract(name: string, makeFixture: () => Prom
         expect(a.group).toBe(f.group);
         expect(a.name).toBe(`Contract ${tag}`);
         expect(a.email).toBe(`${tag}@example.test`);
+        expect(a.country).toBe('Germany');
+        expect(a.externalId).toBe(`crm-${tag}`);
         expect(a.leverage).toBe(group?.leverage);
         expect(a.enabled).toBe(true);
         expect(a.readOnly).toBe(false);
@@ -398,6 +402,17 @@ export function describeManagerApiContract(name: string, makeFixture: () => Prom
         const mine = all.filter((a) => a.login === login);
         expect(mine).toHaveLength(1);
         expect(mine[0]?.group).toBe(f.group);
+      });
+
+      test('listAccounts(group) lists that group and not the other', async (f) => {
+        await connect(f);
+        const here = await newAccount(f);
+        const there = await newAccount(f);
+        must(await f.api.updateAccount(there, { group: f.otherGroup }), 'updateAccount');
+        const listed = must(await f.api.listAccounts(f.group), 'listAccounts');
+        expect(listed.map((a) => a.login)).toContain(here);
+        expect(listed.map((a) => a.login)).not.toContain(there);
+        expect(listed.every((a) => a.group === f.group)).toBe(true);
       });
     });
 
@@ -542,6 +557,24 @@ export function describeManagerApiContract(name: string, makeFixture: () => Prom
         expect(before.filter((op) => receipts.some((r) => r.ticket === op.ticket))).toEqual([]);
       });
 
+      test('balanceHistory is stamped with the server clock and its bounds are inclusive', async (f) => {
+        await connect(f);
+        const login = await newAccount(f);
+        await f.advance(5_000);
+        const t0 = must(await f.api.serverTime(), 'serverTime');
+        const receipt = await post(f, login, 12_34, 'balance', unique('bounds'));
+        const t1 = must(await f.api.serverTime(), 'serverTime');
+        const op = (await history(f, login)).find((o) => o.ticket === receipt.ticket);
+        expect(op).toBeDefined();
+        const at = op?.timeServerSec ?? 0;
+        expect(at).toBeGreaterThanOrEqual(t0);
+        expect(at).toBeLessThanOrEqual(t1);
+        const exact = must(await f.api.balanceHistory(login, at, at), 'balanceHistory [t, t]');
+        expect(exact.map((o) => o.ticket)).toContain(receipt.ticket);
+        const after = must(await f.api.balanceHistory(login, at + 1, at + HOUR_SEC), 'balanceHistory after');
+        expect(after.map((o) => o.ticket)).not.toContain(receipt.ticket);
+      });
+
       test('marginLevel without positions: equity = balance + credit, free margin = equity', async (f) => {
         await connect(f);
         const login = await fundedAccount(f, 800_00);
@@ -648,6 +681,24 @@ export function describeManagerApiContract(name: string, makeFixture: () => Prom
           'event delivered to a subscription of a closed connection',
         ).toBe(false);
         expect(events.filter((e) => e.type !== 'stopped')).toHaveLength(seen);
+      });
+
+      test("connect() again ends the old connection's subscriptions", async (f) => {
+        await connect(f);
+        const login = await newAccount(f);
+        const old: PumpEvent[] = [];
+        must(await f.api.subscribe((e) => old.push(e)), 'subscribe');
+        await connect(f);
+        const fresh: PumpEvent[] = [];
+        const sub = must(await f.api.subscribe((e) => fresh.push(e)), 'subscribe again');
+        const receipt = await post(f, login, 10_00, 'balance', unique('ev-reconn'));
+        await f.advance(1_000);
+        expect(fresh.some((e) => e.type === 'balance' && e.ticket === receipt.ticket)).toBe(true);
+        expect(
+          old.some((e) => e.type === 'balance' && e.ticket === receipt.ticket),
+          'event delivered to a subscription of the replaced connection',
+        ).toBe(false);
+        sub.close();
       });
     });
 
@@ -805,6 +856,27 @@ export function describeManagerApiContract(name: string, makeFixture: () => Prom
           await reconnectIfNeeded(f);
           expect((await history(f, login)).filter((op) => op.comment === comment)).toEqual([]);
           expect((await account(f, login)).balanceCents).toBe(before.balanceCents);
+        },
+        !canFault,
+      );
+
+      test(
+        'timeoutAfterApply on createAccount: unknown, and at most one account has its external id',
+        async (f) => {
+          const faults = f.faults as NonNullable<ContractFixture['faults']>;
+          await connect(f);
+          const tag = unique('tcreate');
+          faults.timeoutAfterApply();
+          const result = await f.api.createAccount({
+            group: f.group,
+            name: `Contract ${tag}`,
+            externalId: `crm-${tag}`,
+            password: f.password,
+          });
+          expectFailure(result, 'createAccount answered by a timeout', 'unknown');
+          await reconnectIfNeeded(f);
+          const all = must(await f.api.listAccounts('*'), 'listAccounts');
+          expect(all.filter((a) => a.externalId === `crm-${tag}`).length).toBeLessThanOrEqual(1);
         },
         !canFault,
       );
