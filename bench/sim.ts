@@ -47,15 +47,27 @@ async function measure(label: string, faults: Options['faults'], mix: Options['m
   const s = last as WorkloadSummary;
   const faultsFired = Object.values(s.faults).reduce((a, b) => a + b, 0);
   console.log(`${label}`);
-  console.log(`  manager calls/s (median of ${runs}): ${Math.round(median).toLocaleString('en-US')}   [min ${Math.round(rates[0] as number).toLocaleString('en-US')}, max ${Math.round(rates[rates.length - 1] as number).toLocaleString('en-US')}]`);
-  console.log(`  calls per run: ${managerCalls(s).toLocaleString('en-US')}   faults fired: ${faultsFired.toLocaleString('en-US')} (${Object.keys(s.faults).length} kinds)`);
-  console.log(`  virtual time: ${(s.virtualMs / 3_600_000).toFixed(1)} h in ${(wallMs / 1000).toFixed(2)} s wall   compression: ${Math.round(s.virtualMs / wallMs).toLocaleString('en-US')}x`);
+  console.log(
+    `  manager calls/s (median of ${runs}): ${Math.round(median).toLocaleString('en-US')}   [min ${Math.round(rates[0] as number).toLocaleString('en-US')}, max ${Math.round(rates[rates.length - 1] as number).toLocaleString('en-US')}]`,
+  );
+  console.log(
+    `  calls per run: ${managerCalls(s).toLocaleString('en-US')}   faults fired: ${faultsFired.toLocaleString('en-US')} (${Object.keys(s.faults).length} kinds)`,
+  );
+  console.log(
+    `  virtual time: ${(s.virtualMs / 3_600_000).toFixed(1)} h in ${(wallMs / 1000).toFixed(2)} s wall   compression: ${Math.round(s.virtualMs / wallMs).toLocaleString('en-US')}x`,
+  );
   return median;
 }
 
-console.log(`bench:sim — node ${process.version}, ${steps.toLocaleString('en-US')} steps per run, seeds ${seed}..${seed + runs - 1}`);
+console.log(
+  `bench:sim — node ${process.version}, ${steps.toLocaleString('en-US')} steps per run, seeds ${seed}..${seed + runs - 1}`,
+);
 const withFaults = await measure('integration mix, faults on (defaults, swarm)', {}, 'integration');
-const withoutFaults = await measure('integration mix, faults off (peer: same workload, no faults)', { intensity: 0, swarm: false }, 'integration');
+const withoutFaults = await measure(
+  'integration mix, faults off (peer: same workload, no faults)',
+  { intensity: 0, swarm: false },
+  'integration',
+);
 const broad = await measure('broad mix (listings, week-long statements), faults on', {}, 'broad');
 console.log(`ratio faults-on / faults-off: ${(withFaults / withoutFaults).toFixed(2)}`);
 console.log(`broad / integration: ${(broad / withFaults).toFixed(2)}`);

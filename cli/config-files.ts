@@ -14,6 +14,9 @@ export async function readConfigFile(path: string, what: string): Promise<unknow
   try {
     return parseYaml(text, { prettyErrors: true });
   } catch (error) {
-    throw new MtproofError('MTP_CONFIG_UNREADABLE', `${what} ${path} is not valid YAML or JSON: ${(error as Error).message}`);
+    throw new MtproofError(
+      'MTP_CONFIG_UNREADABLE',
+      `${what} ${path} is not valid YAML or JSON: ${(error as Error).message}`,
+    );
   }
 }

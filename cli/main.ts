@@ -23,7 +23,9 @@ export async function main(argv: readonly string[], io: Output): Promise<number>
     .option('--servers <file>', 'cluster layout (YAML or JSON); default: MT4 live EU, MT5 live global, MT4 demo')
     .option('--faults <file>', 'fault configuration (YAML or JSON): probabilities, swarm, schedules')
     .option('--no-faults', 'switch random and scheduled faults off')
-    .addOption(new Option('--mix <mix>', 'which calls the manager makes').choices(['broad', 'integration']).default('broad'))
+    .addOption(
+      new Option('--mix <mix>', 'which calls the manager makes').choices(['broad', 'integration']).default('broad'),
+    )
     .option('--json', 'print one JSON object instead of the text summary', false)
     .exitOverride()
     .action(async (options: Record<string, unknown>) => {
@@ -47,7 +49,11 @@ export async function main(argv: readonly string[], io: Output): Promise<number>
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version are not errors; commander has already printed the message otherwise.
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
+      if (
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version' ||
+        error.code === 'commander.help'
+      ) {
         return 0;
       }
       if (error.code === 'commander.executeSubCommandAsync') return 1;

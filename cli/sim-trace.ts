@@ -1,4 +1,4 @@
-import { WORKLOAD_MIXES, type WorkloadMix, type WorkloadSummary, runWorkload } from '../adapters/sim/workload.ts';
+import { runWorkload, WORKLOAD_MIXES, type WorkloadMix, type WorkloadSummary } from '../adapters/sim/workload.ts';
 import { MtproofError } from '../kit/errors.ts';
 import {
   type ClusterConfigInput,
@@ -35,7 +35,10 @@ export async function simTrace(flags: SimTraceFlags, io: Output): Promise<number
   }
   let config: ClusterConfigInput | undefined;
   if (flags.servers !== undefined) {
-    config = parseClusterConfig(await readConfigFile(flags.servers, 'servers file'), flags.servers) as ClusterConfigInput;
+    config = parseClusterConfig(
+      await readConfigFile(flags.servers, 'servers file'),
+      flags.servers,
+    ) as ClusterConfigInput;
   }
   let faults: FaultConfigInput = {};
   if (flags.faults !== undefined) {
@@ -60,9 +63,11 @@ export function parseSeed(text: string): string {
 export function parseCount(flag: string, text: string, max: number): number {
   const value = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1 || value > max) {
-    throw new MtproofError('MTP_CLI_BAD_FLAG', `${flag} must be a whole number from 1 to ${max.toLocaleString('en-US')}`, [
-      { path: flag, message: `got "${text}"` },
-    ]);
+    throw new MtproofError(
+      'MTP_CLI_BAD_FLAG',
+      `${flag} must be a whole number from 1 to ${max.toLocaleString('en-US')}`,
+      [{ path: flag, message: `got "${text}"` }],
+    );
   }
   return value;
 }
@@ -75,13 +80,20 @@ function money(cents: number): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
-  return rows.map((r) => `  ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  ')}`).join('\n');
+  return rows
+    .map(
+      (r) =>
+        `  ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  ')}`,
+    )
+    .join('\n');
 }
 
 function renderSummary(s: WorkloadSummary, flags: SimTraceFlags): string {
   const lines: string[] = [];
   const hours = (s.virtualMs / 3_600_000).toFixed(2);
-  lines.push(`mtproof sim trace — seed ${s.seed}, ${s.steps.toLocaleString('en-US')} steps, ${hours} h of virtual time`);
+  lines.push(
+    `mtproof sim trace — seed ${s.seed}, ${s.steps.toLocaleString('en-US')} steps, ${hours} h of virtual time`,
+  );
   lines.push(`trace hash ${s.hash} (${s.traceEvents.toLocaleString('en-US')} events)`);
   lines.push('');
   lines.push('operations');
@@ -90,8 +102,12 @@ function renderSummary(s: WorkloadSummary, flags: SimTraceFlags): string {
   lines.push(`  outcomes: ok ${o.ok}, rejected ${o.rejected}, unavailable ${o.unavailable}, unknown ${o.unknown}`);
   lines.push('');
   const faultKinds = Object.keys(s.faults).length;
-  lines.push(`faults (${faultKinds} kinds fired${s.swarmedOff.length > 0 ? `; switched off by this seed: ${s.swarmedOff.join(', ')}` : ''})`);
-  lines.push(faultKinds === 0 ? '  none' : table(Object.entries(s.faults).map(([k, n]) => [k, n.toLocaleString('en-US')])));
+  lines.push(
+    `faults (${faultKinds} kinds fired${s.swarmedOff.length > 0 ? `; switched off by this seed: ${s.swarmedOff.join(', ')}` : ''})`,
+  );
+  lines.push(
+    faultKinds === 0 ? '  none' : table(Object.entries(s.faults).map(([k, n]) => [k, n.toLocaleString('en-US')])),
+  );
   lines.push('');
   lines.push('servers');
   lines.push(

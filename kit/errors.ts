@@ -42,3 +42,27 @@ export function formatPath(path: readonly PropertyKey[]): string {
   }
   return out === '' ? '(root)' : out;
 }
+
+/** The shape of a zod error's issues that matters here (kept structural: kit imports no library). */
+interface SchemaIssue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+  readonly code?: string;
+  readonly keys?: readonly string[];
+}
+
+/**
+ * Issues of a schema error, one per offending field: an unknown key is reported at its own path
+ * (`servers[0].colour`), not at its parent's.
+ */
+export function schemaIssues(error: { readonly issues: readonly SchemaIssue[] }): Issue[] {
+  const out: Issue[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys' && issue.keys !== undefined && issue.keys.length > 0) {
+      for (const key of issue.keys) out.push({ path: formatPath([...issue.path, key]), message: 'unknown field' });
+    } else {
+      out.push({ path: formatPath(issue.path), message: issue.message });
+    }
+  }
+  return out;
+}

@@ -76,17 +76,21 @@ export class Scheduler {
   spawn(name: string, body: (process: Process) => Promise<void>, parent: Process | null = null): Process {
     const process = new Process(this, name, parent);
     // Start on a timer, not synchronously, so spawning from inside a process cannot interleave with it.
-    this.after(0, () => {
-      if (!process.alive) return;
-      body(process).then(
-        () => process.finish('done'),
-        (error: unknown) => {
-          if (!process.alive) return;
-          process.finish('failed', error);
-          this.#failure ??= { process, error };
-        },
-      );
-    }, process);
+    this.after(
+      0,
+      () => {
+        if (!process.alive) return;
+        body(process).then(
+          () => process.finish('done'),
+          (error: unknown) => {
+            if (!process.alive) return;
+            process.finish('failed', error);
+            this.#failure ??= { process, error };
+          },
+        );
+      },
+      process,
+    );
     return process;
   }
 

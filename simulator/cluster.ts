@@ -18,7 +18,7 @@ import {
   type ScheduledFault,
 } from './faults.ts';
 import { PriceFeed } from './prices.ts';
-import { type Fail, type Op, type ServerEvent, SimServer, type Side, type SimAccount } from './server.ts';
+import { type Fail, type Op, type ServerEvent, type Side, type SimAccount, SimServer } from './server.ts';
 
 /**
  * The simulated cluster: its servers, the network in front of them (sessions, answers, timeouts), the
@@ -103,6 +103,8 @@ interface ServerFaultState {
   pick: Random;
   params: Random;
   armed: ScheduledFault[];
+  /** Pump faults armed by hand for this server's next pumped event. */
+  pumpArmed: FaultKind[];
   pumpStalledUntilMs: number;
   unsubscribe: (() => void) | null;
 }
@@ -147,6 +149,7 @@ export class SimCluster {
         pick: this.random.fork(`faults/${server.id}`),
         params: this.random.fork(`fault-params/${server.id}`),
         armed: [],
+        pumpArmed: [],
         pumpStalledUntilMs: 0,
         unsubscribe: null,
       });
@@ -158,9 +161,11 @@ export class SimCluster {
         ]);
       }
     });
-    this.#stepSchedule = this.plan.schedule.filter((e) => e.atStep !== undefined).sort((a, b) => (a.atStep as number) - (b.atStep as number));
+    this.#stepSchedule = this.plan.schedule
+      .filter((e) => e.atStep !== undefined)
+      .sort((a, b) => (a.atStep as number) - (b.atStep as number));
     for (const entry of this.plan.schedule) {
-      if (entry.atMs !== undefined) this.scheduler.after(entry.atMs, () => this.#arm(entry));
+      if (entry.atMs !== undefined) this.scheduler.after(entry.atMs, () => this.#fireAt(entry));
     }
     for (const kind of this.plan.swarmedOff) this.trace.state('cluster', 'swarm.off', kind);
   }
@@ -336,16 +341,38 @@ export class SimCluster {
   }
 
   #arm(entry: Pick<ScheduledFault, 'server' | 'fault' | 'params'>): void {
-    if (FAULT_SCOPE[entry.fault] === 'request') {
-      (this.#faults.get(entry.server) as ServerFaultState).armed.push(entry as ScheduledFault);
-    } else if (FAULT_SCOPE[entry.fault] === 'server') {
-      this.fireServerFault(entry.server, entry.fault, entry.params);
-    } else {
-      this.#pumpArmed.push(entry.fault);
-    }
+    const state = this.#faults.get(entry.server) as ServerFaultState;
+    if (FAULT_SCOPE[entry.fault] === 'request') state.armed.push(entry as ScheduledFault);
+    else if (FAULT_SCOPE[entry.fault] === 'server') this.fireServerFault(entry.server, entry.fault, entry.params);
+    else state.pumpArmed.push(entry.fault);
   }
 
-  readonly #pumpArmed: FaultKind[] = [];
+  /**
+   * A fault scheduled at a virtual time. Faults that hit the server itself (restart, a dropped or
+   * silently logged-out connection) happen at that time, whether or not a request is in flight; faults
+   * that shape one answer (timeouts, latency, refusals) wait for the server's next request.
+   */
+  #fireAt(entry: ScheduledFault): void {
+    const random = (this.#faults.get(entry.server) as ServerFaultState).params;
+    switch (entry.fault) {
+      case 'restart':
+        this.restart(
+          entry.server,
+          numParam(entry.params, 'downtimeMs') ?? between(random, this.plan.params.restartDowntimeMs),
+        );
+        return;
+      case 'connectionDrop':
+        this.trace.fault(entry.server, 'connectionDrop', 'all sessions');
+        for (const session of this.sessions(entry.server)) this.dropSession(session);
+        return;
+      case 'silentLogout':
+        this.trace.fault(entry.server, 'silentLogout', 'all sessions');
+        for (const session of this.sessions(entry.server)) session.silentLogout = true;
+        return;
+      default:
+        this.#arm(entry);
+    }
+  }
 
   fireServerFault(serverId: string, kind: FaultKind, params: ScheduledFault['params'] = {}): void {
     const server = this.server(serverId);
@@ -396,7 +423,10 @@ export class SimCluster {
     const random = this.#dealerRandom;
     let login = numParam(params, 'login');
     if (login === undefined) {
-      if (server.accounts.size === 0) return;
+      if (server.accounts.size === 0) {
+        this.trace.fault(serverId, kind, 'no account to edit');
+        return;
+      }
       // Pick by index over insertion order: deterministic and O(n) only when the fault fires.
       const index = random.int(0, server.accounts.size - 1);
       let i = 0;
@@ -408,12 +438,19 @@ export class SimCluster {
       }
     }
     const account = server.accounts.get(login as number);
-    if (account === undefined) return;
+    if (account === undefined) {
+      this.trace.fault(serverId, kind, `no account ${login}`);
+      return;
+    }
     const dealer = this.dealer(serverId);
     switch (kind) {
       case 'dealerBalanceEdit': {
         let amountCents = numParam(params, 'amountCents') ?? between(random, this.plan.params.dealerAmountCents);
-        if (numParam(params, 'amountCents') === undefined && random.chance(0.4) && account.balanceCents >= amountCents) {
+        if (
+          numParam(params, 'amountCents') === undefined &&
+          random.chance(0.4) &&
+          account.balanceCents >= amountCents
+        ) {
           amountCents = -amountCents;
         }
         const comment = strParam(params, 'comment') ?? random.pick(DEALER_COMMENTS);
@@ -468,7 +505,8 @@ export class SimCluster {
     const state = this.#faults.get(serverId) as ServerFaultState;
     const stalled = this.scheduler.nowMs() < state.pumpStalledUntilMs;
     for (const session of this.#sessions.get(serverId) as Set<SimSession>) {
-      if (session.state !== 'open') continue;
+      // A silently logged-out session is not told anything: its pump just goes quiet.
+      if (session.state !== 'open' || session.silentLogout) continue;
       for (const pump of session.pumps) {
         if (pump.closed) continue;
         if (stalled) {
@@ -482,7 +520,7 @@ export class SimCluster {
 
   #enqueue(serverId: string, pump: PumpSubscription, event: ServerEvent): void {
     const p = this.plan.probability;
-    const armed = this.#pumpArmed.shift();
+    const armed = (this.#faults.get(serverId) as ServerFaultState).pumpArmed.shift();
     const u = this.#pumpFaults.float();
     const duplicate = armed === 'pumpDuplicate' || (armed === undefined && u < p.pumpDuplicate);
     const reorder =
@@ -494,6 +532,7 @@ export class SimCluster {
     } else if (reorder) {
       this.trace.fault(serverId, 'pumpReorder', `${event.type}#${event.seq}`);
       pump.held = event;
+      this.#releaseHeldLater(pump, event);
     } else {
       pump.queue.push(event);
     }
@@ -501,7 +540,22 @@ export class SimCluster {
       this.trace.fault(serverId, 'pumpDuplicate', `${event.type}#${event.seq}`);
       pump.queue.push(event);
     }
-    this.#scheduleFlush(pump);
+    if (pump.queue.length > 0) this.#scheduleFlush(pump);
+  }
+
+  /** A held event with nothing after it within the reorder window goes out alone, late but not lost. */
+  #releaseHeldLater(pump: PumpSubscription, event: ServerEvent): void {
+    const owner = pump.session.clock instanceof Process ? pump.session.clock : null;
+    this.scheduler.after(
+      this.plan.params.pumpReorderWindowMs,
+      () => {
+        if (pump.held !== event) return;
+        pump.held = null;
+        pump.queue.push(event);
+        this.#scheduleFlush(pump);
+      },
+      owner,
+    );
   }
 
   #scheduleFlush(pump: PumpSubscription): void {
@@ -513,11 +567,6 @@ export class SimCluster {
       () => {
         pump.flushing = false;
         if (pump.closed) return;
-        // An event held for reordering with nothing after it goes out now, late but not lost.
-        if (pump.held !== null) {
-          pump.queue.push(pump.held);
-          pump.held = null;
-        }
         const batch = pump.queue;
         pump.queue = [];
         for (const message of batch) {
@@ -598,7 +647,11 @@ export class TradingClient {
 
   open(login: number, symbol: string, side: Side, volume: number): Op<{ ticket: number }> {
     const result = this.#server.openTrade(login, symbol, side, volume);
-    this.#cluster.trace.state(this.#server.id, 'trade.open', result.ok ? `${login} #${result.value.ticket}` : failText(result.fail));
+    this.#cluster.trace.state(
+      this.#server.id,
+      'trade.open',
+      result.ok ? `${login} #${result.value.ticket}` : failText(result.fail),
+    );
     return result.ok ? { ok: true, value: { ticket: result.value.ticket } } : result;
   }
 

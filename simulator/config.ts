@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { formatPath, type Issue, MtproofError } from '../kit/errors.ts';
-import { DEFAULT_SYMBOLS } from './default-cluster.ts';
+import { type Issue, MtproofError, schemaIssues } from '../kit/errors.ts';
 
 /**
  * The simulated cluster's configuration: which servers exist and what each one holds. Validated once
@@ -62,12 +61,22 @@ const symbolSchema = z.strictObject({
   volatilityPoints: z.number().min(0).default(5),
 });
 
+/** Symbols every cluster trades unless its configuration lists its own. */
+export const DEFAULT_SYMBOLS: readonly z.input<typeof symbolSchema>[] = [
+  { name: 'EURUSD', digits: 5, contractSize: 100_000, price: 1.085, spreadPoints: 10, volatilityPoints: 4 },
+  { name: 'GBPUSD', digits: 5, contractSize: 100_000, price: 1.27, spreadPoints: 14, volatilityPoints: 5 },
+  { name: 'XAUUSD', digits: 2, contractSize: 100, price: 2050, spreadPoints: 30, volatilityPoints: 20 },
+];
+
 export const clusterConfigSchema = z.strictObject({
   /** Virtual time at which a run starts (ISO 8601, UTC). */
   startAt: z.iso.datetime().default('2026-01-05T06:00:00Z'),
   servers: z.array(serverSchema).min(1),
   /** Symbols clients trade; the default EURUSD, GBPUSD and XAUUSD when absent. */
-  symbols: z.array(symbolSchema).min(1).default(() => DEFAULT_SYMBOLS.map((s) => ({ ...s })) as SymbolConfig[]),
+  symbols: z
+    .array(symbolSchema)
+    .min(1)
+    .default(() => DEFAULT_SYMBOLS.map((s) => ({ ...s })) as SymbolConfig[]),
 });
 
 export type ClusterConfigInput = z.input<typeof clusterConfigSchema>;
@@ -82,8 +91,7 @@ export type SymbolConfigInput = z.input<typeof symbolSchema>;
 export function parseClusterConfig(raw: unknown, source = 'cluster config'): Readonly<ClusterConfig> {
   const parsed = clusterConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
-    throw new MtproofError('MTP_CONFIG_INVALID', `${source} is invalid`, issues);
+    throw new MtproofError('MTP_CONFIG_INVALID', `${source} is invalid`, schemaIssues(parsed.error));
   }
   const config = parsed.data;
   const issues = crossCheck(config);
@@ -139,7 +147,8 @@ function crossCheck(config: ClusterConfig): Issue[] {
   });
   const symbols = new Set<string>();
   config.symbols.forEach((symbol, i) => {
-    if (symbols.has(symbol.name)) issues.push({ path: `symbols[${i}].name`, message: `duplicate symbol ${symbol.name}` });
+    if (symbols.has(symbol.name))
+      issues.push({ path: `symbols[${i}].name`, message: `duplicate symbol ${symbol.name}` });
     symbols.add(symbol.name);
   });
   return issues;

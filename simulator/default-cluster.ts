@@ -1,11 +1,4 @@
-import type { ClusterConfigInput, SymbolConfigInput } from './config.ts';
-
-/** Symbols every cluster trades unless its configuration lists its own. */
-export const DEFAULT_SYMBOLS: readonly SymbolConfigInput[] = [
-  { name: 'EURUSD', digits: 5, contractSize: 100_000, price: 1.085, spreadPoints: 10, volatilityPoints: 4 },
-  { name: 'GBPUSD', digits: 5, contractSize: 100_000, price: 1.27, spreadPoints: 14, volatilityPoints: 5 },
-  { name: 'XAUUSD', digits: 2, contractSize: 100, price: 2050, spreadPoints: 30, volatilityPoints: 20 },
-];
+import { type ClusterConfigInput, DEFAULT_SYMBOLS } from './config.ts';
 
 /**
  * The embedded default cluster: an MT4 live server (EU), an MT5 live server (global) and an MT4 demo

@@ -1,6 +1,6 @@
 import type { Clock } from '../kit/clock.ts';
-import type { ManagerConfig } from './config.ts';
 import type { Exchange, PumpMessage, PumpSubscription, SimCluster, SimSession } from './cluster.ts';
+import type { ManagerConfig } from './config.ts';
 import { type Fail, groupMatches, type SimServer } from './server.ts';
 
 /**
@@ -120,7 +120,11 @@ export abstract class DialectClient {
     return this.#finish(session, op, exchange);
   }
 
-  #finish<T extends number | { code: number }>(session: SimSession, op: string, exchange: Exchange<T | number>): T | number {
+  #finish<T extends number | { code: number }>(
+    session: SimSession,
+    op: string,
+    exchange: Exchange<T | number>,
+  ): T | number {
     const result = this.#fromExchange(exchange);
     this.cluster.trace.call(session.server.id, op, typeof result === 'number' ? result : result.code);
     return result;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatPath, MtproofError } from '../kit/errors.ts';
+import { MtproofError, schemaIssues } from '../kit/errors.ts';
 import type { Random } from '../kit/random.ts';
 import { deepFreeze } from './config.ts';
 
@@ -15,13 +15,13 @@ export interface FaultKnobs<T> {
   timeoutAfterApply: T;
   /** The connection breaks around the request (applied or not, by chance); the pump stops too. */
   connectionDrop: T;
-  /** The server logs the session out but the socket stays up: it looks connected, every request fails. */
+  /** The server logs the session out but the socket stays up: it looks connected, requests fail, its pump goes quiet. */
   silentLogout: T;
   /** The server restarts: sessions dropped, down for a while, state kept; the in-flight request applied or not. */
   restart: T;
   /** The server refuses the request as too frequent (anti-flood). */
   tooFrequent: T;
-  /** The answer comes late (still within the caller's timeout). */
+  /** The answer comes late; past the caller's timeout it becomes a timeout (applied if it arrived in time). */
   latency: T;
   /** The manager lacks the right for this request (rights edited on the server). */
   permissionDenied: T;
@@ -31,7 +31,7 @@ export interface FaultKnobs<T> {
   pumpStall: T;
   /** A pumped event is delivered twice. */
   pumpDuplicate: T;
-  /** A pumped event is delivered after the one that followed it. */
+  /** A pumped event is held back and delivered after the next one (or alone, late, if none follows soon). */
   pumpReorder: T;
   /** A dealer posts a balance correction by hand, with any comment. */
   dealerBalanceEdit: T;
@@ -130,6 +130,8 @@ const paramsSchema = z.strictObject({
   historyLagMs: range.default([1_000, 60_000]),
   /** How long history lags once the fault fires. */
   historyLagWindowMs: range.default([30_000, 600_000]),
+  /** How long a reordered pump event waits for the next one before it goes out alone. */
+  pumpReorderWindowMs: z.number().int().min(0).default(5_000),
   /** How long a pump stall lasts. */
   pumpStallMs: range.default([5_000, 600_000]),
   /** Size of a dealer's balance correction (minor units, either sign). */
@@ -182,8 +184,7 @@ export type ScheduledFault = FaultConfig['schedule'][number];
 export function parseFaultConfig(raw: unknown, source = 'fault config'): Readonly<FaultConfig> {
   const parsed = faultConfigSchema.safeParse(raw ?? {});
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
-    throw new MtproofError('MTP_FAULTS_INVALID', `${source} is invalid`, issues);
+    throw new MtproofError('MTP_FAULTS_INVALID', `${source} is invalid`, schemaIssues(parsed.error));
   }
   return deepFreeze(parsed.data);
 }
@@ -201,7 +202,10 @@ export interface FaultPlan {
 export function planFaults(config: Readonly<FaultConfig>, random: Random): FaultPlan {
   const swarmed = new Set<FaultKind>();
   if (config.swarm) {
-    const candidates = FAULT_KINDS.filter((k) => config.kinds[k]?.enabled !== true);
+    // A kind given explicitly (enabled: true, or an exact probability) is never switched off by the swarm.
+    const candidates = FAULT_KINDS.filter(
+      (k) => config.kinds[k]?.enabled !== true && config.kinds[k]?.probability === undefined,
+    );
     const swarm = random.fork('swarm');
     const count = swarm.int(0, Math.floor(FAULT_KINDS.length / 4));
     for (const kind of swarm.shuffle(candidates).slice(0, count)) swarmed.add(kind);
@@ -214,6 +218,18 @@ export function planFaults(config: Readonly<FaultConfig>, random: Random): Fault
     else {
       const factor = 0.25 + 1.75 * random.fork(`rate/${kind}`).float();
       probability[kind] = Math.min(1, DEFAULT_PROBABILITY[kind] * config.intensity * factor);
+    }
+  }
+  for (const scopes of [['request', 'server'], ['pump']] as const) {
+    const kinds = FAULT_KINDS.filter((k) => (scopes as readonly FaultScope[]).includes(FAULT_SCOPE[k]));
+    const sum = kinds.reduce((total, k) => total + probability[k], 0);
+    if (sum > 1) {
+      throw new MtproofError('MTP_FAULTS_INVALID', 'fault probabilities are too high', [
+        {
+          path: config.intensity > 1 ? 'intensity' : 'kinds',
+          message: `the ${scopes.join(' and ')} fault probabilities of this seed add up to ${sum.toFixed(3)} (at most 1): lower intensity or the explicit probabilities`,
+        },
+      ]);
     }
   }
   return Object.freeze({

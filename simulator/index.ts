@@ -1,14 +1,4 @@
 export {
-  type ClusterConfig,
-  type ClusterConfigInput,
-  clusterConfigSchema,
-  type GroupConfig,
-  type ManagerConfig,
-  parseClusterConfig,
-  type ServerConfig,
-  type SymbolConfig,
-} from './config.ts';
-export {
   type ClusterOptions,
   Dealer,
   type Exchange,
@@ -17,6 +7,17 @@ export {
   SimSession,
   TradingClient,
 } from './cluster.ts';
+export {
+  type ClusterConfig,
+  type ClusterConfigInput,
+  clusterConfigSchema,
+  DEFAULT_SYMBOLS,
+  type GroupConfig,
+  type ManagerConfig,
+  parseClusterConfig,
+  type ServerConfig,
+  type SymbolConfig,
+} from './config.ts';
 export { DEFAULT_CLUSTER } from './default-cluster.ts';
 export { type ClientOptions, DEFAULT_TIMEOUT_MS, fromMoney, toMoney } from './dialect.ts';
 export {
@@ -25,11 +26,11 @@ export {
   FAULT_SCOPE,
   type FaultConfig,
   type FaultConfigInput,
-  faultConfigSchema,
   type FaultKind,
   type FaultKnobs,
   type FaultPlan,
   type FaultScope,
+  faultConfigSchema,
   parseFaultConfig,
   planFaults,
   type ScheduledFault,
@@ -38,8 +39,8 @@ export {
   MT4_CODES,
   type Mt4ConGroup,
   type Mt4ConManager,
-  type Mt4MarginLevel,
   Mt4ManagerInterface,
+  type Mt4MarginLevel,
   type Mt4PumpCallback,
   type Mt4TradeRecord,
   type Mt4TradeTransInfo,

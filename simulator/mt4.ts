@@ -178,58 +178,76 @@ export class Mt4ManagerInterface extends DialectClient {
   }
 
   async ServerTime(): Promise<{ code: number; time: number }> {
-    const r = await this.request('ServerTime', 'login', null, () => ({ code: R.RET_OK, time: this.server.serverSec() }));
+    const r = await this.request('ServerTime', 'login', null, () => ({
+      code: R.RET_OK,
+      time: this.server.serverSec(),
+    }));
     return typeof r === 'number' ? { code: r, time: 0 } : r;
   }
 
   /** Creates an account; on RET_OK `record.login` holds the login (allocated when it was 0). */
   async UserRecordNew(record: Mt4UserRecord): Promise<number> {
-    return (await this.request('UserRecordNew', 'accounts', () => record.group, () => {
-      const r = this.server.createAccount(
-        {
-          login: record.login,
-          group: record.group,
-          name: record.name,
-          email: record.email,
-          country: record.country,
-          externalId: record.id,
-          comment: record.comment,
-          leverage: record.leverage,
-          password: record.password,
-          investorPassword: record.password_investor,
-          enabled: record.enable !== 0,
-          readOnly: record.enable_read_only !== 0,
-        },
-        { by: 'manager', login: this.manager?.login ?? 0 },
-      );
-      if (!r.ok) return this.failCode(r.fail);
-      record.login = r.value.login;
-      return R.RET_OK;
-    })) as number;
+    return (await this.request(
+      'UserRecordNew',
+      'accounts',
+      () => record.group,
+      () => {
+        const r = this.server.createAccount(
+          {
+            login: record.login,
+            group: record.group,
+            name: record.name,
+            email: record.email,
+            country: record.country,
+            externalId: record.id,
+            comment: record.comment,
+            leverage: record.leverage,
+            password: record.password,
+            investorPassword: record.password_investor,
+            enabled: record.enable !== 0,
+            readOnly: record.enable_read_only !== 0,
+          },
+          { by: 'manager', login: this.manager?.login ?? 0 },
+        );
+        if (!r.ok) return this.failCode(r.fail);
+        record.login = r.value.login;
+        return R.RET_OK;
+      },
+    )) as number;
   }
 
   /** Updates an account from a full record (MT4 replaces the record; balance fields are ignored). */
   async UserRecordUpdate(record: Mt4UserRecord): Promise<number> {
-    return (await this.request('UserRecordUpdate', 'accounts', () => this.#groupOf(record.login), () => {
-      const r = this.server.updateAccount(record.login, {
-        group: record.group,
-        leverage: record.leverage,
-        enabled: record.enable !== 0,
-        readOnly: record.enable_read_only !== 0,
-        name: record.name,
-        email: record.email,
-        country: record.country,
-        comment: record.comment,
-      });
-      return r.ok ? R.RET_OK : this.failCode(r.fail);
-    })) as number;
+    return (await this.request(
+      'UserRecordUpdate',
+      'accounts',
+      () => this.#groupOf(record.login),
+      () => {
+        const r = this.server.updateAccount(record.login, {
+          group: record.group,
+          leverage: record.leverage,
+          enabled: record.enable !== 0,
+          readOnly: record.enable_read_only !== 0,
+          name: record.name,
+          email: record.email,
+          country: record.country,
+          comment: record.comment,
+        });
+        return r.ok ? R.RET_OK : this.failCode(r.fail);
+      },
+    )) as number;
   }
 
   async UserPasswordSet(login: number, password: string, changeInvestor: boolean): Promise<number> {
-    return (await this.request('UserPasswordSet', 'accounts', () => this.#groupOf(login), () => {
-      const r = this.server.setPassword(login, changeInvestor ? 'investor' : 'main', password);
-      return r.ok ? R.RET_OK : this.failCode(r.fail);
-    })) as number;
+    return (await this.request(
+      'UserPasswordSet',
+      'accounts',
+      () => this.#groupOf(login),
+      () => {
+        const r = this.server.setPassword(login, changeInvestor ? 'investor' : 'main', password);
+        return r.ok ? R.RET_OK : this.failCode(r.fail);
+      },
+    )) as number;
   }
 
   /** Records of the given logins the manager may see; unknown logins are simply absent. */
@@ -261,31 +279,47 @@ export class Mt4ManagerInterface extends DialectClient {
    */
   async TradeTransaction(info: Mt4TradeTransInfo): Promise<number> {
     const right = info.type === MT4_TT.TT_BR_BALANCE ? 'money' : 'trades';
-    return (await this.request('TradeTransaction', right, () => this.#groupOf(info.orderby), () => {
-      if (info.type !== MT4_TT.TT_BR_BALANCE || (info.cmd !== MT4_OP.OP_BALANCE && info.cmd !== MT4_OP.OP_CREDIT)) {
-        return R.RET_INVALID_DATA;
-      }
-      if (!Number.isFinite(info.price)) return R.RET_INVALID_DATA;
-      const kind = info.cmd === MT4_OP.OP_BALANCE ? 'balance' : 'credit';
-      const r = this.server.postBalance(info.orderby, kind, fromMoney(info.price), info.comment, info.cmd, {
-        by: 'manager',
-        login: this.manager?.login ?? 0,
-      });
-      if (!r.ok) return this.failCode(r.fail);
-      info.order = r.value.ticket;
-      return R.RET_OK;
-    })) as number;
+    return (await this.request(
+      'TradeTransaction',
+      right,
+      () => this.#groupOf(info.orderby),
+      () => {
+        if (info.type !== MT4_TT.TT_BR_BALANCE || (info.cmd !== MT4_OP.OP_BALANCE && info.cmd !== MT4_OP.OP_CREDIT)) {
+          return R.RET_INVALID_DATA;
+        }
+        if (!Number.isFinite(info.price)) return R.RET_INVALID_DATA;
+        const kind = info.cmd === MT4_OP.OP_BALANCE ? 'balance' : 'credit';
+        const r = this.server.postBalance(info.orderby, kind, fromMoney(info.price), info.comment, info.cmd, {
+          by: 'manager',
+          login: this.manager?.login ?? 0,
+        });
+        if (!r.ok) return this.failCode(r.fail);
+        info.order = r.value.ticket;
+        return R.RET_OK;
+      },
+    )) as number;
   }
 
   /** Closed trades and balance operations of `login` in [from, to] (server-time seconds). */
-  async TradesUserHistory(login: number, from: number, to: number): Promise<{ code: number; records: Mt4TradeRecord[] }> {
-    const r = await this.request('TradesUserHistory', 'trades', () => this.#groupOf(login), () => {
-      const { ops, trades } = this.server.history(login, from, to);
-      const records = [...ops.map(balanceRecord), ...trades.map(closedRecord)].sort(
-        (a, b) => a.close_time - b.close_time || a.order - b.order,
-      );
-      return { code: R.RET_OK, records };
-    });
+  async TradesUserHistory(
+    login: number,
+    from: number,
+    to: number,
+  ): Promise<{ code: number; records: Mt4TradeRecord[] }> {
+    const r = await this.request(
+      'TradesUserHistory',
+      'trades',
+      () => this.#groupOf(login),
+      () => {
+        const { ops, trades } = this.server.history(login, from, to);
+        // MT4 history holds closed trades by their close time.
+        const closed = trades.filter((t) => t.closeServerSec >= from && t.closeServerSec <= to);
+        const records = [...ops.map(balanceRecord), ...closed.map(closedRecord)].sort(
+          (a, b) => a.close_time - b.close_time || a.order - b.order,
+        );
+        return { code: R.RET_OK, records };
+      },
+    );
     return typeof r === 'number' ? { code: r, records: [] } : r;
   }
 
@@ -303,11 +337,16 @@ export class Mt4ManagerInterface extends DialectClient {
   }
 
   async MarginLevelRequest(login: number): Promise<{ code: number; level: Mt4MarginLevel | null }> {
-    const r = await this.request('MarginLevelRequest', 'login', () => this.#groupOf(login), () => {
-      const m = this.server.marginOf(login);
-      if (!m.ok) return this.failCode(m.fail);
-      return { code: R.RET_OK, level: marginRecord(m.value) };
-    });
+    const r = await this.request(
+      'MarginLevelRequest',
+      'login',
+      () => this.#groupOf(login),
+      () => {
+        const m = this.server.marginOf(login);
+        if (!m.ok) return this.failCode(m.fail);
+        return { code: R.RET_OK, level: marginRecord(m.value) };
+      },
+    );
     return typeof r === 'number' ? { code: r, level: null } : r;
   }
 
@@ -344,14 +383,21 @@ export class Mt4ManagerInterface extends DialectClient {
         case 'user': {
           const a = server.accounts.get(message.login);
           if (a === undefined || !this.#visible(a.group)) return;
-          callback(MT4_PUMP.PUMP_UPDATE_USERS, message.action === 'add' ? MT4_TRANS.TRANS_ADD : MT4_TRANS.TRANS_UPDATE, userRecord(a));
+          callback(
+            MT4_PUMP.PUMP_UPDATE_USERS,
+            message.action === 'add' ? MT4_TRANS.TRANS_ADD : MT4_TRANS.TRANS_UPDATE,
+            userRecord(a),
+          );
           return;
         }
         case 'balance':
+          if (!this.#visible(server.accounts.get(message.login)?.group ?? '')) return;
           callback(MT4_PUMP.PUMP_UPDATE_TRADES, MT4_TRANS.TRANS_ADD, balanceRecord(message.op));
           return;
         case 'trade':
-          if (message.action === 'open') callback(MT4_PUMP.PUMP_UPDATE_TRADES, MT4_TRANS.TRANS_ADD, openRecord(message.position));
+          if (!this.#visible(server.accounts.get(message.login)?.group ?? '')) return;
+          if (message.action === 'open')
+            callback(MT4_PUMP.PUMP_UPDATE_TRADES, MT4_TRANS.TRANS_ADD, openRecord(message.position));
           else callback(MT4_PUMP.PUMP_UPDATE_TRADES, MT4_TRANS.TRANS_DELETE, closedRecord(message.position));
           return;
       }

@@ -1,5 +1,11 @@
 import { MT5_RET as R } from '../metatrader/codes.ts';
-import { MT5_DEAL_ACTION, MT5_DEAL_ENTRY, MT5_DEAL_REASON, MT5_POSITION_ACTION, MT5_USER_RIGHT } from '../metatrader/constants.ts';
+import {
+  MT5_DEAL_ACTION,
+  MT5_DEAL_ENTRY,
+  MT5_DEAL_REASON,
+  MT5_POSITION_ACTION,
+  MT5_USER_RIGHT,
+} from '../metatrader/constants.ts';
 import type { PumpMessage, PumpSubscription, SimCluster } from './cluster.ts';
 import { type ClientOptions, type CodeTable, DialectClient, fromMoney, toMoney } from './dialect.ts';
 import {
@@ -69,6 +75,8 @@ export interface Mt5Deal {
   Profit: number;
   Comment: string;
   PositionID: number;
+  /** The position's opening price (IMTDeal::PricePosition), on closing deals. */
+  PricePosition: number;
   Dealer: number;
 }
 
@@ -164,42 +172,55 @@ export class Mt5ManagerApi extends DialectClient {
   }
 
   async TimeServerRequest(): Promise<{ code: number; time: number }> {
-    const r = await this.#call('TimeServerRequest', 'login', null, () => ({ code: R.MT_RET_OK, time: this.server.serverSec() }));
+    const r = await this.#call('TimeServerRequest', 'login', null, () => ({
+      code: R.MT_RET_OK,
+      time: this.server.serverSec(),
+    }));
     return typeof r === 'number' ? { code: r, time: 0 } : r;
   }
 
   /** Adds a user; `user.Login` 0 lets the server allocate. On success `user.Login` holds the login. */
   async UserAdd(user: Mt5User): Promise<number> {
-    return (await this.#call('UserAdd', 'accounts', () => user.Group, () => {
-      const r = this.server.createAccount(
-        {
-          login: user.Login,
-          group: user.Group,
-          name: user.Name,
-          email: user.Email,
-          country: user.Country,
-          externalId: user.ID,
-          comment: user.Comment,
-          leverage: user.Leverage,
-          password: user.PassMain ?? '',
-          investorPassword: user.PassInvestor,
-          enabled: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_ENABLED) !== 0,
-          readOnly: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_READONLY) !== 0,
-        },
-        { by: 'manager', login: this.manager?.login ?? 0 },
-      );
-      if (!r.ok) return this.failCode(r.fail);
-      user.Login = r.value.login;
-      return R.MT_RET_OK;
-    })) as number;
+    return (await this.#call(
+      'UserAdd',
+      'accounts',
+      () => user.Group,
+      () => {
+        const r = this.server.createAccount(
+          {
+            login: user.Login,
+            group: user.Group,
+            name: user.Name,
+            email: user.Email,
+            country: user.Country,
+            externalId: user.ID,
+            comment: user.Comment,
+            leverage: user.Leverage,
+            password: user.PassMain ?? '',
+            investorPassword: user.PassInvestor,
+            enabled: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_ENABLED) !== 0,
+            readOnly: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_READONLY) !== 0,
+          },
+          { by: 'manager', login: this.manager?.login ?? 0 },
+        );
+        if (!r.ok) return this.failCode(r.fail);
+        user.Login = r.value.login;
+        return R.MT_RET_OK;
+      },
+    )) as number;
   }
 
   async UserRequest(login: number): Promise<{ code: number; user: Mt5User | null }> {
-    const r = await this.#call('UserRequest', 'login', () => this.#groupOf(login), () => {
-      const a = this.server.accounts.get(login);
-      if (a === undefined) return R.MT_RET_ERR_NOTFOUND;
-      return { code: R.MT_RET_OK, user: mt5User(a) };
-    });
+    const r = await this.#call(
+      'UserRequest',
+      'login',
+      () => this.#groupOf(login),
+      () => {
+        const a = this.server.accounts.get(login);
+        if (a === undefined) return R.MT_RET_ERR_NOTFOUND;
+        return { code: R.MT_RET_OK, user: mt5User(a) };
+      },
+    );
     return typeof r === 'number' ? { code: r, user: null } : r;
   }
 
@@ -218,36 +239,51 @@ export class Mt5ManagerApi extends DialectClient {
 
   /** Updates a user from the object; Balance and Credit are ignored (use DealerBalance). */
   async UserUpdate(user: Mt5User): Promise<number> {
-    return (await this.#call('UserUpdate', 'accounts', () => this.#groupOf(user.Login), () => {
-      const r = this.server.updateAccount(user.Login, {
-        group: user.Group,
-        leverage: user.Leverage,
-        enabled: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_ENABLED) !== 0,
-        readOnly: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_READONLY) !== 0,
-        name: user.Name,
-        email: user.Email,
-        country: user.Country,
-        comment: user.Comment,
-      });
-      return r.ok ? R.MT_RET_OK : this.failCode(r.fail);
-    })) as number;
+    return (await this.#call(
+      'UserUpdate',
+      'accounts',
+      () => this.#groupOf(user.Login),
+      () => {
+        const r = this.server.updateAccount(user.Login, {
+          group: user.Group,
+          leverage: user.Leverage,
+          enabled: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_ENABLED) !== 0,
+          readOnly: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_READONLY) !== 0,
+          name: user.Name,
+          email: user.Email,
+          country: user.Country,
+          comment: user.Comment,
+        });
+        return r.ok ? R.MT_RET_OK : this.failCode(r.fail);
+      },
+    )) as number;
   }
 
   /** `type`: USER_PASS_MAIN 0 or USER_PASS_INVESTOR 1. */
   async UserPasswordChange(type: number, login: number, password: string): Promise<number> {
-    return (await this.#call('UserPasswordChange', 'accounts', () => this.#groupOf(login), () => {
-      if (type !== 0 && type !== 1) return R.MT_RET_ERR_PARAMS;
-      const r = this.server.setPassword(login, type === 0 ? 'main' : 'investor', password);
-      return r.ok ? R.MT_RET_OK : this.failCode(r.fail);
-    })) as number;
+    return (await this.#call(
+      'UserPasswordChange',
+      'accounts',
+      () => this.#groupOf(login),
+      () => {
+        if (type !== 0 && type !== 1) return R.MT_RET_ERR_PARAMS;
+        const r = this.server.setPassword(login, type === 0 ? 'main' : 'investor', password);
+        return r.ok ? R.MT_RET_OK : this.failCode(r.fail);
+      },
+    )) as number;
   }
 
   async UserAccountRequest(login: number): Promise<{ code: number; account: Mt5Account | null }> {
-    const r = await this.#call('UserAccountRequest', 'login', () => this.#groupOf(login), () => {
-      const m = this.server.marginOf(login);
-      if (!m.ok) return this.failCode(m.fail);
-      return { code: R.MT_RET_OK, account: mt5Account(m.value) };
-    });
+    const r = await this.#call(
+      'UserAccountRequest',
+      'login',
+      () => this.#groupOf(login),
+      () => {
+        const m = this.server.marginOf(login);
+        if (!m.ok) return this.failCode(m.fail);
+        return { code: R.MT_RET_OK, account: mt5Account(m.value) };
+      },
+    );
     return typeof r === 'number' ? { code: r, account: null } : r;
   }
 
@@ -255,37 +291,62 @@ export class Mt5ManagerApi extends DialectClient {
    * A balance operation: `value` signed (positive in), `type` one of the DealerBalance deal types.
    * Success is MT_RET_REQUEST_DONE (10009) with the deal ticket; the comment is cut at 31 characters.
    */
-  async DealerBalance(login: number, value: number, type: number, comment: string): Promise<{ code: number; dealId: number }> {
-    const r = await this.#call('DealerBalance', 'money', () => this.#groupOf(login), () => {
-      if (!Number.isFinite(value)) return R.MT_RET_ERR_PARAMS;
-      const kind = type === MT5_DEAL_ACTION.DEAL_CREDIT ? 'credit' : 'balance';
-      const op = this.server.postBalance(login, kind, fromMoney(value), comment, type, {
-        by: 'manager',
-        login: this.manager?.login ?? 0,
-      });
-      if (!op.ok) return this.failCode(op.fail);
-      return { code: R.MT_RET_REQUEST_DONE, dealId: op.value.ticket };
-    });
+  async DealerBalance(
+    login: number,
+    value: number,
+    type: number,
+    comment: string,
+  ): Promise<{ code: number; dealId: number }> {
+    const r = await this.#call(
+      'DealerBalance',
+      'money',
+      () => this.#groupOf(login),
+      () => {
+        if (!Number.isFinite(value)) return R.MT_RET_ERR_PARAMS;
+        const kind = type === MT5_DEAL_ACTION.DEAL_CREDIT ? 'credit' : 'balance';
+        const op = this.server.postBalance(login, kind, fromMoney(value), comment, type, {
+          by: 'manager',
+          login: this.manager?.login ?? 0,
+        });
+        if (!op.ok) return this.failCode(op.fail);
+        return { code: R.MT_RET_REQUEST_DONE, dealId: op.value.ticket };
+      },
+    );
     return typeof r === 'number' ? { code: r, dealId: 0 } : r;
   }
 
   /** Deals of `login` in [from, to] (server-time seconds): balance deals and the in/out deals of closed trades. */
   async DealRequest(login: number, from: number, to: number): Promise<{ code: number; deals: Mt5Deal[] }> {
-    const r = await this.#call('DealRequest', 'trades', () => this.#groupOf(login), () => {
-      const { ops, trades } = this.server.history(login, from, to);
-      const deals: Mt5Deal[] = ops.map(balanceDeal);
-      for (const t of trades) deals.push(...tradeDeals(t));
-      deals.sort((a, b) => a.Time - b.Time || a.Deal - b.Deal);
-      return { code: R.MT_RET_OK, deals };
-    });
+    const r = await this.#call(
+      'DealRequest',
+      'trades',
+      () => this.#groupOf(login),
+      () => {
+        const { ops, trades, open } = this.server.history(login, from, to);
+        const deals: Mt5Deal[] = ops.map(balanceDeal);
+        // Each deal is in history by its own time: a trade opened before the range shows only its closing deal.
+        for (const t of trades) {
+          if (t.openServerSec >= from && t.openServerSec <= to) deals.push(openDeal(t));
+          if (t.closeServerSec >= from && t.closeServerSec <= to) deals.push(closeDeal(t));
+        }
+        for (const p of open) deals.push(openDeal(p));
+        deals.sort((a, b) => a.Time - b.Time || a.Deal - b.Deal);
+        return { code: R.MT_RET_OK, deals };
+      },
+    );
     return typeof r === 'number' ? { code: r, deals: [] } : r;
   }
 
   async PositionRequest(login: number): Promise<{ code: number; positions: Mt5Position[] }> {
-    const r = await this.#call('PositionRequest', 'trades', () => this.#groupOf(login), () => {
-      if (!this.server.accounts.has(login)) return R.MT_RET_ERR_NOTFOUND;
-      return { code: R.MT_RET_OK, positions: this.server.openPositions(login).map(mt5Position) };
-    });
+    const r = await this.#call(
+      'PositionRequest',
+      'trades',
+      () => this.#groupOf(login),
+      () => {
+        if (!this.server.accounts.has(login)) return R.MT_RET_ERR_NOTFOUND;
+        return { code: R.MT_RET_OK, positions: this.server.openPositions(login).map(mt5Position) };
+      },
+    );
     return typeof r === 'number' ? { code: r, positions: [] } : r;
   }
 
@@ -348,7 +409,13 @@ export class Mt5ManagerApi extends DialectClient {
   #attachPump(): void {
     if (this.#pump !== null || this.#sinks.length === 0 || this.session === null || this.manager === null) return;
     const server = this.server;
+    const manager = this.manager;
     this.#pump = this.subscribeRaw((message: PumpMessage) => {
+      if (message.type !== 'stopped') {
+        // Like every read, the pump shows only the accounts of the groups the manager may see.
+        const group = server.accounts.get(message.login)?.group;
+        if (group === undefined || !groupMatches(manager.groups, group)) return;
+      }
       for (const sink of this.#sinks) {
         switch (message.type) {
           case 'stopped':
@@ -367,9 +434,10 @@ export class Mt5ManagerApi extends DialectClient {
           case 'trade':
             if (message.action === 'open') {
               sink.OnPositionAdd?.(mt5Position(message.position));
+              sink.OnDealAdd?.(openDeal(message.position));
             } else {
               sink.OnPositionDelete?.(mt5Position(message.position));
-              for (const deal of tradeDeals(message.position)) sink.OnDealAdd?.(deal);
+              sink.OnDealAdd?.(closeDeal(message.position));
             }
             break;
         }
@@ -432,35 +500,47 @@ function balanceDeal(op: SimBalanceOp): Mt5Deal {
     Profit: toMoney(op.amountCents),
     Comment: op.comment,
     PositionID: 0,
+    PricePosition: 0,
     Dealer: op.actor.by === 'manager' ? op.actor.login : 0,
   };
 }
 
-function tradeDeals(t: SimClosedTrade): Mt5Deal[] {
-  const buy = t.side === 'buy';
-  const base = { Login: t.login, Symbol: t.symbol, Volume: t.volume * 100, PositionID: t.ticket, Dealer: 0, Comment: '' };
-  return [
-    {
-      ...base,
-      Deal: t.openDeal,
-      Action: buy ? MT5_DEAL_ACTION.DEAL_BUY : MT5_DEAL_ACTION.DEAL_SELL,
-      Entry: MT5_DEAL_ENTRY.ENTRY_IN,
-      Reason: MT5_DEAL_REASON.DEAL_REASON_CLIENT,
-      Time: t.openServerSec,
-      Price: t.openPrice / 10 ** t.digits,
-      Profit: 0,
-    },
-    {
-      ...base,
-      Deal: t.closeDeal,
-      Action: buy ? MT5_DEAL_ACTION.DEAL_SELL : MT5_DEAL_ACTION.DEAL_BUY,
-      Entry: MT5_DEAL_ENTRY.ENTRY_OUT,
-      Reason: MT5_DEAL_REASON.DEAL_REASON_CLIENT,
-      Time: t.closeServerSec,
-      Price: t.closePrice / 10 ** t.digits,
-      Profit: toMoney(t.profitCents),
-    },
-  ];
+function openDeal(p: SimPosition): Mt5Deal {
+  return {
+    Deal: p.openDeal,
+    Login: p.login,
+    Action: p.side === 'buy' ? MT5_DEAL_ACTION.DEAL_BUY : MT5_DEAL_ACTION.DEAL_SELL,
+    Entry: MT5_DEAL_ENTRY.ENTRY_IN,
+    Reason: MT5_DEAL_REASON.DEAL_REASON_CLIENT,
+    Time: p.openServerSec,
+    Symbol: p.symbol,
+    Volume: p.volume * 100,
+    Price: p.openPrice / 10 ** p.digits,
+    Profit: 0,
+    Comment: '',
+    PositionID: p.ticket,
+    PricePosition: p.openPrice / 10 ** p.digits,
+    Dealer: 0,
+  };
+}
+
+function closeDeal(t: SimClosedTrade): Mt5Deal {
+  return {
+    Deal: t.closeDeal,
+    Login: t.login,
+    Action: t.side === 'buy' ? MT5_DEAL_ACTION.DEAL_SELL : MT5_DEAL_ACTION.DEAL_BUY,
+    Entry: MT5_DEAL_ENTRY.ENTRY_OUT,
+    Reason: MT5_DEAL_REASON.DEAL_REASON_CLIENT,
+    Time: t.closeServerSec,
+    Symbol: t.symbol,
+    Volume: t.volume * 100,
+    Price: t.closePrice / 10 ** t.digits,
+    Profit: toMoney(t.profitCents),
+    Comment: '',
+    PositionID: t.ticket,
+    PricePosition: t.openPrice / 10 ** t.digits,
+    Dealer: 0,
+  };
 }
 
 function mt5Position(p: SimPosition): Mt5Position {

@@ -93,6 +93,8 @@ export interface SimPosition {
   openServerSec: number;
   marginCents: number;
   digits: number;
+  /** MT5 only: the ticket of the opening deal (0 on MT4). */
+  openDeal: number;
 }
 
 export interface SimClosedTrade extends SimPosition {
@@ -101,8 +103,7 @@ export interface SimClosedTrade extends SimPosition {
   closeServerSec: number;
   profitCents: number;
   visibleAtMs: number;
-  /** MT5 only: the deal tickets of the opening and closing deals. */
-  openDeal: number;
+  /** MT5 only: the ticket of the closing deal (0 on MT4). */
   closeDeal: number;
 }
 
@@ -318,9 +319,10 @@ export class SimServer {
   // ---- money ----
 
   /**
-   * A balance or credit operation. `amountCents` is signed: positive in, negative out. Withdrawals may
-   * not exceed the balance nor the free margin (MT5 rule, applied to MT4 too: the facts file is silent
-   * there); credit out may not exceed the credit given; DEAL_CORRECTION skips the free-margin check.
+   * A balance or credit operation. `amountCents` is signed: positive in, negative out. Withdrawals of
+   * either kind may not exceed the free margin; balance out may not exceed the balance, credit out the
+   * credit given (MT5 rules, applied to MT4 too: the facts file is silent there); DEAL_CORRECTION skips
+   * the free-margin check.
    */
   postBalance(
     login: number,
@@ -337,17 +339,18 @@ export class SimServer {
       if (!(MT5_DEALER_BALANCE_TYPES as readonly number[]).includes(platformType)) {
         return fail('bad_type', `deal type ${platformType} is not a balance type`);
       }
-      if (Math.abs(amountCents) > MT5_LIMITS.balanceAmountMax * 100) return fail('max_money', 'above 1e9 per operation');
+      if (Math.abs(amountCents) > MT5_LIMITS.balanceAmountMax * 100)
+        return fail('max_money', 'above 1e9 per operation');
     }
     if (amountCents < 0) {
-      if (kind === 'credit') {
-        if (-amountCents > account.creditCents) return fail('no_money', 'credit out above credit given');
-      } else {
-        if (-amountCents > account.balanceCents) return fail('no_money', 'withdrawal above balance');
-        const skipMargin = this.platform === 'mt5' && platformType === MT5_DEAL_ACTION.DEAL_CORRECTION;
-        if (!skipMargin && -amountCents > this.margin(account).freeMarginCents) {
-          return fail('no_money', 'withdrawal above free margin');
-        }
+      if (kind === 'credit' && -amountCents > account.creditCents)
+        return fail('no_money', 'credit out above credit given');
+      if (kind === 'balance' && -amountCents > account.balanceCents)
+        return fail('no_money', 'withdrawal above balance');
+      // Any withdrawal, balance or credit, may not exceed the free margin; a correction skips the check.
+      const skipMargin = this.platform === 'mt5' && platformType === MT5_DEAL_ACTION.DEAL_CORRECTION;
+      if (!skipMargin && -amountCents > this.margin(account).freeMarginCents) {
+        return fail('no_money', 'withdrawal above free margin');
       }
     }
     const atMs = this.#now();
@@ -375,16 +378,24 @@ export class SimServer {
     return kind === 'balance' ? 6 : 7;
   }
 
-  /** Balance operations and closed trades in [fromSec, toSec] of server time, as history shows them now. */
-  history(login: number, fromSec: number, toSec: number): { ops: SimBalanceOp[]; trades: SimClosedTrade[] } {
+  /**
+   * History as it shows now for [fromSec, toSec] of server time: balance operations stamped in the
+   * range, closed trades opened or closed in it, and open positions opened in it. Each dialect keeps
+   * what its platform's history holds (MT4: closed trades by close time; MT5: deals by their own time).
+   */
+  history(
+    login: number,
+    fromSec: number,
+    toSec: number,
+  ): { ops: SimBalanceOp[]; trades: SimClosedTrade[]; open: SimPosition[] } {
     const now = this.#now();
-    const ops = (this.#ops.get(login) ?? []).filter(
-      (o) => o.visibleAtMs <= now && o.serverSec >= fromSec && o.serverSec <= toSec,
-    );
+    const inRange = (sec: number): boolean => sec >= fromSec && sec <= toSec;
+    const ops = (this.#ops.get(login) ?? []).filter((o) => o.visibleAtMs <= now && inRange(o.serverSec));
     const trades = (this.#closed.get(login) ?? []).filter(
-      (t) => t.visibleAtMs <= now && t.closeServerSec >= fromSec && t.closeServerSec <= toSec,
+      (t) => t.visibleAtMs <= now && (inRange(t.closeServerSec) || inRange(t.openServerSec)),
     );
-    return { ops, trades };
+    const open = this.openPositions(login).filter((p) => inRange(p.openServerSec));
+    return { ops, trades, open };
   }
 
   /** Every balance operation of an account, lag or not: the simulator's ground truth. */
@@ -436,10 +447,14 @@ export class SimServer {
       openServerSec: this.serverSec(atMs),
       marginCents,
       digits: spec.digits,
+      openDeal: this.platform === 'mt5' ? this.#nextDeal++ : 0,
     };
     this.#positions.set(position.ticket, position);
     let set = this.#positionsByLogin.get(login);
-    if (set === undefined) this.#positionsByLogin.set(login, (set = new Set()));
+    if (set === undefined) {
+      set = new Set();
+      this.#positionsByLogin.set(login, set);
+    }
     set.add(position.ticket);
     this.#emit({ type: 'trade', action: 'open', login, ticket: position.ticket, position, seq: 0 });
     return { ok: true, value: position };
@@ -459,13 +474,8 @@ export class SimServer {
       closeServerSec: this.serverSec(atMs),
       profitCents,
       visibleAtMs: atMs < this.historyLagUntilMs ? atMs + this.historyLagMs : atMs,
-      openDeal: 0,
-      closeDeal: 0,
+      closeDeal: this.platform === 'mt5' ? this.#nextDeal++ : 0,
     };
-    if (this.platform === 'mt5') {
-      closed.openDeal = this.#nextDeal++;
-      closed.closeDeal = this.#nextDeal++;
-    }
     this.#positions.delete(ticket);
     this.#positionsByLogin.get(position.login)?.delete(ticket);
     const account = this.accounts.get(position.login) as SimAccount;

@@ -169,7 +169,11 @@ export function isSuccess(platform: Platform, code: number): boolean {
  * Classifies a failure code. A code not in the table is treated as ambiguous: a change may have
  * happened, so the caller must look before retrying.
  */
-export function classify(platform: Platform, code: number, mutating: boolean): { outcome: Outcome; reason: ErrorReason } {
+export function classify(
+  platform: Platform,
+  code: number,
+  mutating: boolean,
+): { outcome: Outcome; reason: ErrorReason } {
   const rule = (platform === 'mt4' ? MT4_RULES : MT5_RULES).get(code) ?? ambiguous('platform_error');
   return { outcome: mutating ? rule.mutating : rule.read, reason: rule.reason };
 }

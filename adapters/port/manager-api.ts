@@ -130,7 +130,8 @@ export interface Trade {
   /** Lots x 100. */
   readonly volumeCentiLots: number;
   readonly openPrice: number;
-  readonly openServerSec: number;
+  /** Absent when the platform does not say (MT5: the opening deal lies before the queried range). */
+  readonly openServerSec?: number;
   /** Closed trades only. */
   readonly closePrice?: number;
   readonly closeServerSec?: number;
@@ -177,8 +178,12 @@ export interface ManagerApi {
   readonly platform: Platform;
   readonly limits: PlatformLimits;
 
-  /** Connects and logs in. Calling it again reconnects (the old connection is closed first). */
+  /**
+   * Connects and logs in. Calling it again reconnects: the old connection is closed first, and with it
+   * every subscription made on it (subscribe again after reconnecting).
+   */
   connect(credentials: Credentials): Promise<Result<ManagerSession>>;
+  /** Closes the connection and ends every subscription made on it: no event arrives after. */
   close(): Promise<void>;
   /** What the adapter believes: a silently logged-out session still says true until a call fails. */
   isConnected(): boolean;
@@ -194,7 +199,11 @@ export interface ManagerApi {
   setPassword(login: number, kind: 'main' | 'investor', password: string): Promise<Result<void>>;
 
   postBalance(request: BalanceRequest): Promise<Result<BalanceReceipt>>;
-  /** Balance and credit operations with server time in [fromServerSec, toServerSec]. History can lag. */
+  /**
+   * Balance and credit operations with server time in [fromServerSec, toServerSec]. History can lag
+   * behind the balance. A refusal for an unknown login has reason `not_found` on MT5, `invalid` on MT4
+   * (RET_INVALID_DATA: MT4 has no "not found" code), except for reads of the account itself.
+   */
   balanceHistory(login: number, fromServerSec: number, toServerSec: number): Promise<Result<BalanceOp[]>>;
   marginLevel(login: number): Promise<Result<MarginLevel>>;
 
@@ -203,7 +212,11 @@ export interface ManagerApi {
   openPositions(login: number): Promise<Result<Trade[]>>;
   groups(): Promise<Result<Group[]>>;
 
-  /** Subscribes to the pumping stream; events arrive until `stopped` or `close()`. */
+  /**
+   * Subscribes to the pumping stream; events arrive until `stopped`, the subscription's `close()`, or the
+   * api's `close()` / `connect()`. Events can arrive twice or out of order, and a stream can go quiet
+   * without a `stopped` (a silent logout): consumers deduplicate and fill gaps from history.
+   */
   subscribe(listener: (event: PumpEvent) => void): Promise<Result<Subscription>>;
 }
 

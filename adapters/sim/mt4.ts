@@ -5,10 +5,10 @@ import { groupMatches } from '../../metatrader/groups.ts';
 import { cutMt4Comment, MT4_LIMITS } from '../../metatrader/limits.ts';
 import {
   fromMoney,
+  Mt4ManagerInterface,
   type Mt4TradeRecord,
   type Mt4TradeTransInfo,
   type Mt4UserRecord,
-  Mt4ManagerInterface,
   type SimCluster,
   toMoney,
 } from '../../simulator/index.ts';
@@ -46,6 +46,8 @@ export class SimMt4ManagerApi implements ManagerApi {
   readonly #ctx: CallContext;
   #api: Mt4ManagerInterface;
   #credentials: Credentials | null = null;
+  /** Pumping interfaces opened by `subscribe`, each ended by `close()` / `connect()`. */
+  readonly #pumps = new Set<{ end(): void }>();
 
   constructor(cluster: SimCluster, serverId: string, options: { clock: Clock; timeoutMs?: number }) {
     this.#cluster = cluster;
@@ -65,8 +67,7 @@ export class SimMt4ManagerApi implements ManagerApi {
   }
 
   async connect(credentials: Credentials): Promise<Result<ManagerSession>> {
-    this.#api.Disconnect();
-    this.#ctx.connected = false;
+    this.#endConnection();
     const connect = await this.#api.Connect(this.serverId);
     if (connect !== MT4_RET.RET_OK) return this.#ctx.failure('connect', connect, false);
     const login = await this.#api.Login(credentials.login, credentials.password);
@@ -90,6 +91,11 @@ export class SimMt4ManagerApi implements ManagerApi {
   }
 
   async close(): Promise<void> {
+    this.#endConnection();
+  }
+
+  #endConnection(): void {
+    for (const pump of [...this.#pumps]) pump.end();
     this.#api.Disconnect();
     this.#ctx.connected = false;
   }
@@ -303,12 +309,15 @@ export class SimMt4ManagerApi implements ManagerApi {
       pump.Disconnect();
       return this.#ctx.failure('subscribe', code, false);
     }
-    return ok({
-      close: () => {
+    const handle = {
+      end: () => {
         open = false;
         pump.Disconnect();
+        this.#pumps.delete(handle);
       },
-    });
+    };
+    this.#pumps.add(handle);
+    return ok({ close: () => handle.end() });
   }
 }
 

@@ -54,6 +54,8 @@ export class SimMt5ManagerApi implements ManagerApi {
   readonly limits = Object.freeze({ commentChars: MT5_LIMITS.commentChars });
   readonly #ctx: CallContext;
   readonly #api: Mt5ManagerApi;
+  /** Sinks registered by `subscribe`, each ended by `close()` / `connect()`. */
+  readonly #subscriptions = new Set<{ end(): void }>();
 
   constructor(cluster: SimCluster, serverId: string, options: { clock: Clock; timeoutMs?: number }) {
     this.serverId = serverId;
@@ -66,8 +68,7 @@ export class SimMt5ManagerApi implements ManagerApi {
   }
 
   async connect(credentials: Credentials): Promise<Result<ManagerSession>> {
-    this.#api.Disconnect();
-    this.#ctx.connected = false;
+    this.#endConnection();
     const code = await this.#api.Connect(this.serverId, credentials.login, credentials.password);
     if (code !== MT5_RET.MT_RET_OK) return this.#ctx.failure('connect', code, false);
     this.#ctx.connected = true;
@@ -75,13 +76,21 @@ export class SimMt5ManagerApi implements ManagerApi {
   }
 
   async close(): Promise<void> {
+    this.#endConnection();
+  }
+
+  #endConnection(): void {
+    // The MT5 API keeps sinks across connections; the port's subscriptions end with their connection.
+    for (const subscription of [...this.#subscriptions]) subscription.end();
     this.#api.Disconnect();
     this.#ctx.connected = false;
   }
 
+  /** MT5 has no Ping: a server-time request is the round trip. */
   async ping(): Promise<Result<void>> {
-    const r = await this.serverTime();
-    return r.ok ? OK_VOID : { ok: false, error: r.error };
+    if (!this.#ctx.connected) return this.#ctx.notConnected('ping');
+    const r = await this.#api.TimeServerRequest();
+    return r.code === MT5_RET.MT_RET_OK ? OK_VOID : this.#ctx.failure('ping', r.code, false);
   }
 
   async serverTime(): Promise<Result<number>> {
@@ -186,15 +195,16 @@ export class SimMt5ManagerApi implements ManagerApi {
       if (BALANCE_ACTIONS.has(d.Action)) continue;
       if (d.Entry === MT5_DEAL_ENTRY.ENTRY_IN) opens.set(d.PositionID, d);
       else if (d.Entry === MT5_DEAL_ENTRY.ENTRY_OUT) {
+        // The closing deal carries the position's side (it is the opposite deal) and opening price.
         const open = opens.get(d.PositionID);
         trades.push({
           ticket: d.PositionID,
           login: d.Login,
           symbol: d.Symbol,
-          side: open === undefined ? (d.Action === MT5_DEAL_ACTION.DEAL_SELL ? 'buy' : 'sell') : open.Action === MT5_DEAL_ACTION.DEAL_BUY ? 'buy' : 'sell',
+          side: d.Action === MT5_DEAL_ACTION.DEAL_SELL ? 'buy' : 'sell',
           volumeCentiLots: d.Volume / 100,
-          openPrice: open?.Price ?? 0,
-          openServerSec: open?.Time ?? 0,
+          openPrice: d.PricePosition,
+          ...(open === undefined ? {} : { openServerSec: open.Time }),
           closePrice: d.Price,
           closeServerSec: d.Time,
           profitCents: fromMoney(d.Profit),
@@ -213,7 +223,9 @@ export class SimMt5ManagerApi implements ManagerApi {
   async openPositions(login: number): Promise<Result<Trade[]>> {
     if (!this.#ctx.connected) return this.#ctx.notConnected('openPositions');
     const r = await this.#api.PositionRequest(login);
-    return r.code === MT5_RET.MT_RET_OK ? ok(r.positions.map(position)) : this.#ctx.failure('openPositions', r.code, false);
+    return r.code === MT5_RET.MT_RET_OK
+      ? ok(r.positions.map(position))
+      : this.#ctx.failure('openPositions', r.code, false);
   }
 
   async marginLevel(login: number): Promise<Result<MarginLevel>> {
@@ -259,27 +271,36 @@ export class SimMt5ManagerApi implements ManagerApi {
     const sink: Mt5Sink = {
       OnDisconnect: () => {
         emit({ type: 'stopped' });
-        open = false;
-        this.#api.Unsubscribe(sink);
+        handle.end();
       },
       OnUserAdd: (u) => emit({ type: 'user', action: 'add', login: u.Login }),
       OnUserUpdate: (u) => emit({ type: 'user', action: 'update', login: u.Login }),
       OnDealAdd: (d) => {
         if (!BALANCE_ACTIONS.has(d.Action)) return;
         const op = balanceOp(d);
-        emit({ type: 'balance', login: op.login, ticket: op.ticket, kind: op.kind, amountCents: op.amountCents, comment: op.comment });
+        emit({
+          type: 'balance',
+          login: op.login,
+          ticket: op.ticket,
+          kind: op.kind,
+          amountCents: op.amountCents,
+          comment: op.comment,
+        });
       },
       OnPositionAdd: (p) => emit({ type: 'trade', action: 'open', login: p.Login, ticket: p.Position }),
       OnPositionDelete: (p) => emit({ type: 'trade', action: 'close', login: p.Login, ticket: p.Position }),
     };
     const code = this.#api.Subscribe(sink);
     if (code !== MT5_RET.MT_RET_OK) return this.#ctx.failure('subscribe', code, false);
-    return ok({
-      close: () => {
+    const handle = {
+      end: () => {
         open = false;
         this.#api.Unsubscribe(sink);
+        this.#subscriptions.delete(handle);
       },
-    });
+    };
+    this.#subscriptions.add(handle);
+    return ok({ close: () => handle.end() });
   }
 }
 

@@ -139,7 +139,9 @@ interface Lane {
   subscription: Subscription | null;
 }
 
-export async function runWorkload(options: WorkloadOptions): Promise<{ summary: WorkloadSummary; cluster: SimCluster }> {
+export async function runWorkload(
+  options: WorkloadOptions,
+): Promise<{ summary: WorkloadSummary; cluster: SimCluster }> {
   if (!Number.isInteger(options.steps) || options.steps < 0) throw new Error(`workload: bad steps ${options.steps}`);
   const cluster = new SimCluster({
     seed: options.seed,
@@ -171,7 +173,10 @@ export async function runWorkload(options: WorkloadOptions): Promise<{ summary: 
   cluster.scheduler.spawn('manager', async (proc: Process) => {
     const lanes: Lane[] = [...cluster.servers.values()].map((server) => ({
       id: server.id,
-      manager: { login: (server.config.managers[0] as { login: number }).login, password: (server.config.managers[0] as { password: string }).password },
+      manager: {
+        login: (server.config.managers[0] as { login: number }).login,
+        password: (server.config.managers[0] as { password: string }).password,
+      },
       api: createSimManagerApi(cluster, server.id, { clock: proc, timeoutMs: options.timeoutMs }),
       groups: [...server.groups.keys()],
       logins: [],
@@ -264,11 +269,21 @@ export async function runWorkload(options: WorkloadOptions): Promise<{ summary: 
           return;
         case 'updateAccount':
           if (login !== null) {
-            tally(action, await api.updateAccount(login, random.chance(0.5) ? { leverage: random.pick([30, 50, 100]) } : { readOnly: false, enabled: true }));
+            tally(
+              action,
+              await api.updateAccount(
+                login,
+                random.chance(0.5) ? { leverage: random.pick([30, 50, 100]) } : { readOnly: false, enabled: true },
+              ),
+            );
           }
           return;
         case 'setPassword':
-          if (login !== null) tally(action, await api.setPassword(login, random.chance(0.5) ? 'main' : 'investor', `Passw0rd!${step % 10}`));
+          if (login !== null)
+            tally(
+              action,
+              await api.setPassword(login, random.chance(0.5) ? 'main' : 'investor', `Passw0rd!${step % 10}`),
+            );
           return;
         case 'openPositions':
           if (login !== null) tally(action, await api.openPositions(login));

@@ -96,7 +96,10 @@ describe('mtproof sim trace', () => {
   });
 
   it('rejects a faults file scheduling a fault on a server the cluster lacks', async () => {
-    const path = tempFile('faults.json', JSON.stringify({ schedule: [{ atStep: 3, server: 'mt9', fault: 'restart' }] }));
+    const path = tempFile(
+      'faults.json',
+      JSON.stringify({ schedule: [{ atStep: 3, server: 'mt9', fault: 'restart' }] }),
+    );
     const r = await cli('sim', 'trace', '--seed', '1', '--steps', '5', '--faults', path);
     expect(r.code).toBe(2);
     expect(r.err).toContain('schedule[0].server');
@@ -104,7 +107,19 @@ describe('mtproof sim trace', () => {
 
   it('runs the example cluster and fault files shipped in examples/', async () => {
     const root = join(import.meta.dirname, '..', '..', 'examples');
-    const r = await cli('sim', 'trace', '--seed', '2', '--steps', '3000', '--json', '--servers', join(root, 'cluster.yaml'), '--faults', join(root, 'faults.yaml'));
+    const r = await cli(
+      'sim',
+      'trace',
+      '--seed',
+      '2',
+      '--steps',
+      '3000',
+      '--json',
+      '--servers',
+      join(root, 'cluster.yaml'),
+      '--faults',
+      join(root, 'faults.yaml'),
+    );
     expect(r.err).toBe('');
     const summary = JSON.parse(r.out);
     expect(summary.servers.map((s: { id: string }) => s.id)).toEqual(['mt4-live-uk', 'mt5-live-sc', 'mt5-demo']);

@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  cutMt4Comment,
-  cutMt5Comment,
-  MT4_LIMITS,
-  MT5_LIMITS,
-  mt5PasswordProblem,
-} from '../../metatrader/index.ts';
+import { cutMt4Comment, cutMt5Comment, MT4_LIMITS, MT5_LIMITS, mt5PasswordProblem } from '../../metatrader/index.ts';
 
 describe('MT4 comment cut', () => {
   it('cuts an MT4 comment at 31 bytes and maps non-Latin-1 characters to ?', () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createSimManagerApi } from '../../adapters/sim/index.ts';
 import type { ManagerApi } from '../../adapters/port/index.ts';
+import { createSimManagerApi } from '../../adapters/sim/index.ts';
 import { FAULT_KINDS, type FaultKind, SimCluster } from '../../simulator/index.ts';
 
 /**
@@ -58,8 +58,14 @@ const command: fc.Arbitrary<Command> = fc.oneof(
     }),
     weight: 1,
   },
-  { arbitrary: fc.record({ kind: fc.constant('fault' as const), server, fault: fc.constantFrom(...FAULT_KINDS) }), weight: 2 },
-  { arbitrary: fc.record({ kind: fc.constant('sleep' as const), ms: fc.integer({ min: 1, max: 120_000 }) }), weight: 2 },
+  {
+    arbitrary: fc.record({ kind: fc.constant('fault' as const), server, fault: fc.constantFrom(...FAULT_KINDS) }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({ kind: fc.constant('sleep' as const), ms: fc.integer({ min: 1, max: 120_000 }) }),
+    weight: 2,
+  },
 );
 
 async function runCommands(seed: number, commands: readonly Command[]): Promise<SimCluster> {
@@ -96,7 +102,12 @@ async function runCommands(seed: number, commands: readonly Command[]): Promise<
         case 'money': {
           const api = await ready(c.server);
           if (api === null || login === undefined) break;
-          await api.postBalance({ login, amountCents: c.amountCents, kind: c.credit ? 'credit' : 'balance', comment: 'prop' });
+          await api.postBalance({
+            login,
+            amountCents: c.amountCents,
+            kind: c.credit ? 'credit' : 'balance',
+            comment: 'prop',
+          });
           break;
         }
         case 'open': {
@@ -147,43 +158,51 @@ describe('per-account conservation', () => {
   it('holds over random workloads with faults', async () => {
     console.log(`conservation property: seed ${SEED}, ${RUNS} runs (replay: MTPROOF_PROPERTY_SEED=${SEED})`);
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 1_000_000 }), fc.array(command, { minLength: 1, maxLength: 120 }), async (seed, commands) => {
-        checkLedgers(await runCommands(seed, commands));
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.array(command, { minLength: 1, maxLength: 120 }),
+        async (seed, commands) => {
+          checkLedgers(await runCommands(seed, commands));
+        },
+      ),
       { seed: SEED, numRuns: RUNS },
     );
   });
 
   it('agrees with the history read back through the port once lags are over', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 1_000_000 }), fc.array(command, { minLength: 20, maxLength: 80 }), async (seed, commands) => {
-        const cluster = await runCommands(seed, commands);
-        // Wait out every history lag, then read history over all of time through a fresh connection.
-        cluster.scheduler.spawn('auditor', async (proc) => {
-          await proc.sleep(3_600_000);
-          for (const server of cluster.servers.values()) {
-            const api = createSimManagerApi(cluster, server.id, { clock: proc });
-            let connected = await api.connect({ login: 1000, password: 'Manager#1' });
-            for (let i = 0; i < 5 && !connected.ok; i++) {
-              await proc.sleep(120_000);
-              connected = await api.connect({ login: 1000, password: 'Manager#1' });
-            }
-            expect(connected.ok).toBe(true);
-            for (const account of server.accounts.values()) {
-              let history = await api.balanceHistory(account.login, 0, 2 ** 31 - 1);
-              while (!history.ok) {
-                if (!api.isConnected()) await api.connect({ login: 1000, password: 'Manager#1' });
-                history = await api.balanceHistory(account.login, 0, 2 ** 31 - 1);
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.array(command, { minLength: 20, maxLength: 80 }),
+        async (seed, commands) => {
+          const cluster = await runCommands(seed, commands);
+          // Wait out every history lag, then read history over all of time through a fresh connection.
+          cluster.scheduler.spawn('auditor', async (proc) => {
+            await proc.sleep(3_600_000);
+            for (const server of cluster.servers.values()) {
+              const api = createSimManagerApi(cluster, server.id, { clock: proc });
+              let connected = await api.connect({ login: 1000, password: 'Manager#1' });
+              for (let i = 0; i < 5 && !connected.ok; i++) {
+                await proc.sleep(120_000);
+                connected = await api.connect({ login: 1000, password: 'Manager#1' });
               }
-              const truth = server.allBalanceOps(account.login);
-              expect(history.value.map((o) => o.ticket).sort()).toEqual(truth.map((o) => o.ticket).sort());
-              const sum = history.value.filter((o) => o.kind === 'balance').reduce((a, o) => a + o.amountCents, 0);
-              expect(sum).toBe(truth.filter((o) => o.kind === 'balance').reduce((a, o) => a + o.amountCents, 0));
+              expect(connected.ok).toBe(true);
+              for (const account of server.accounts.values()) {
+                let history = await api.balanceHistory(account.login, 0, 2 ** 31 - 1);
+                while (!history.ok) {
+                  if (!api.isConnected()) await api.connect({ login: 1000, password: 'Manager#1' });
+                  history = await api.balanceHistory(account.login, 0, 2 ** 31 - 1);
+                }
+                const truth = server.allBalanceOps(account.login);
+                expect(history.value.map((o) => o.ticket).sort()).toEqual(truth.map((o) => o.ticket).sort());
+                const sum = history.value.filter((o) => o.kind === 'balance').reduce((a, o) => a + o.amountCents, 0);
+                expect(sum).toBe(truth.filter((o) => o.kind === 'balance').reduce((a, o) => a + o.amountCents, 0));
+              }
             }
-          }
-        });
-        await cluster.scheduler.run();
-      }),
+          });
+          await cluster.scheduler.run();
+        },
+      ),
       { seed: SEED, numRuns: Math.max(5, Math.floor(RUNS / 4)) },
     );
   });

@@ -25,7 +25,10 @@ describe('determinism of a simulated run', () => {
   it('fires at least 12 distinct fault kinds in 20,000 steps at default settings for seeds 1 to 5', async () => {
     for (let seed = 1; seed <= 5; seed++) {
       const { summary } = await runWorkload({ seed, steps: 20_000 });
-      expect(Object.keys(summary.faults).length, `seed ${seed}: ${Object.keys(summary.faults).join(', ')}`).toBeGreaterThanOrEqual(12);
+      expect(
+        Object.keys(summary.faults).length,
+        `seed ${seed}: ${Object.keys(summary.faults).join(', ')}`,
+      ).toBeGreaterThanOrEqual(12);
     }
   });
 

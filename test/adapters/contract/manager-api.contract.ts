@@ -105,17 +105,23 @@ export function describeManagerApiContract(name: string, makeFixture: () => Prom
     const canFault = probe.faults !== undefined;
     await probe.close();
 
-    let fixture: ContractFixture;
+    let fixture: ContractFixture | undefined;
     beforeEach(async () => {
       fixture = await makeFixture();
     });
     afterEach(async () => {
-      await fixture.close();
+      const f = fixture;
+      fixture = undefined;
+      await f?.close();
     });
 
     /** A test whose body runs in the adapter's world. */
     const test = (title: string, body: (f: ContractFixture) => Promise<void>, skip = false): void => {
-      it.skipIf(skip)(title, () => fixture.run(() => body(fixture)));
+      it.skipIf(skip)(title, () => {
+        const f = fixture;
+        if (f === undefined) throw new Error('contract: no fixture (makeFixture failed)');
+        return f.run(() => body(f));
+      });
     };
 
     // ---- helpers (each runs inside `run`) ----
