@@ -558,26 +558,37 @@ export class SimCluster {
     );
   }
 
+  /**
+   * Pumped events go out on one delivery timer per instant for the whole cluster. Listeners are called
+   * synchronously from it, and a pump whose owning process has died by the time its turn comes is skipped.
+   */
   #scheduleFlush(pump: PumpSubscription): void {
     if (pump.flushing) return;
     pump.flushing = true;
-    const owner = pump.session.clock instanceof Process ? pump.session.clock : null;
-    this.scheduler.after(
-      0,
-      () => {
-        pump.flushing = false;
-        if (pump.closed) return;
-        const batch = pump.queue;
-        pump.queue = [];
+    this.#pendingPumps.push(pump);
+    if (this.#deliveryScheduled) return;
+    this.#deliveryScheduled = true;
+    this.scheduler.after(0, () => {
+      this.#deliveryScheduled = false;
+      const pumps = this.#pendingPumps;
+      this.#pendingPumps = [];
+      for (const p of pumps) {
+        p.flushing = false;
+        const owner = p.session.clock;
+        if (p.closed || (owner instanceof Process && !owner.alive)) continue;
+        const batch = p.queue;
+        p.queue = [];
         for (const message of batch) {
-          if (pump.closed) return;
-          pump.listener(message);
-          if (message.type === 'stopped') pump.closed = true;
+          if (p.closed) break;
+          p.listener(message);
+          if (message.type === 'stopped') p.closed = true;
         }
-      },
-      owner,
-    );
+      }
+    });
   }
+
+  #pendingPumps: PumpSubscription[] = [];
+  #deliveryScheduled = false;
 
   /** Sessions currently open on a server (for tests and the control API). */
   sessions(serverId: string): readonly SimSession[] {

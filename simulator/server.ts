@@ -155,6 +155,7 @@ export interface AccountPatch {
 }
 
 const MAX_VOLUME = 10_000;
+const NONE: readonly never[] = Object.freeze([]);
 
 export class SimServer {
   readonly config: Readonly<ServerConfig>;
@@ -172,9 +173,11 @@ export class SimServer {
   #nextTicket: number;
   #nextDeal = 1_000_000;
   #eventSeq = 0;
-  /** Added to the true time to give the server's clock (the clock-skew fault). */
-  clockSkewMs = 0;
-  timezoneOffsetMin: number;
+  #clockSkewMs = 0;
+  #timezoneOffsetMin: number;
+  /** Bounds of (server seconds - true seconds) over the server's life: they let history seek by true time. */
+  #minOffsetSec: number;
+  #maxOffsetSec: number;
   /** While `now < historyLagUntilMs`, new operations become visible `historyLagMs` late. */
   historyLagUntilMs = 0;
   historyLagMs = 0;
@@ -186,7 +189,9 @@ export class SimServer {
     this.id = config.id;
     this.#now = now;
     this.#prices = prices;
-    this.timezoneOffsetMin = config.timezoneOffsetMin;
+    this.#timezoneOffsetMin = config.timezoneOffsetMin;
+    this.#minOffsetSec = config.timezoneOffsetMin * 60;
+    this.#maxOffsetSec = config.timezoneOffsetMin * 60;
     this.#nextLogin = config.logins.from;
     this.#nextTicket = config.platform === 'mt4' ? 10_000_000 : 2_000_000;
     for (const g of config.groups) this.groups.set(g.name, groupFromConfig(g));
@@ -202,7 +207,40 @@ export class SimServer {
 
   /** The server's wall clock in seconds: what it stamps on records and expects in history ranges. */
   serverSec(atMs: number = this.#now()): number {
-    return Math.floor((atMs + this.clockSkewMs) / 1000) + this.timezoneOffsetMin * 60;
+    return Math.floor((atMs + this.#clockSkewMs) / 1000) + this.#timezoneOffsetMin * 60;
+  }
+
+  /** Added to the true time to give the server's clock (the clock-skew fault). */
+  get clockSkewMs(): number {
+    return this.#clockSkewMs;
+  }
+
+  set clockSkewMs(value: number) {
+    this.#clockSkewMs = value;
+    this.#trackOffset();
+  }
+
+  get timezoneOffsetMin(): number {
+    return this.#timezoneOffsetMin;
+  }
+
+  set timezoneOffsetMin(value: number) {
+    this.#timezoneOffsetMin = value;
+    this.#trackOffset();
+  }
+
+  #trackOffset(): void {
+    const offsetSec = Math.floor(this.#clockSkewMs / 1000) + this.#timezoneOffsetMin * 60;
+    this.#minOffsetSec = Math.min(this.#minOffsetSec, offsetSec);
+    this.#maxOffsetSec = Math.max(this.#maxOffsetSec, offsetSec + 1);
+  }
+
+  /**
+   * The true time from which records stamped at or after `fromSec` of server time can start: records are
+   * kept in true-time order and every stamp lies within the offsets the server has had.
+   */
+  #seekMs(fromSec: number): number {
+    return (fromSec - this.#maxOffsetSec - 1) * 1000;
   }
 
   cutComment(text: string): string {
@@ -389,12 +427,27 @@ export class SimServer {
     toSec: number,
   ): { ops: SimBalanceOp[]; trades: SimClosedTrade[]; open: SimPosition[] } {
     const now = this.#now();
-    const inRange = (sec: number): boolean => sec >= fromSec && sec <= toSec;
-    const ops = (this.#ops.get(login) ?? []).filter((o) => o.visibleAtMs <= now && inRange(o.serverSec));
-    const trades = (this.#closed.get(login) ?? []).filter(
-      (t) => t.visibleAtMs <= now && (inRange(t.closeServerSec) || inRange(t.openServerSec)),
-    );
-    const open = this.openPositions(login).filter((p) => inRange(p.openServerSec));
+    const startMs = this.#seekMs(fromSec);
+    const ops: SimBalanceOp[] = [];
+    const allOps = this.#ops.get(login) ?? NONE;
+    for (let i = lowerBound(allOps, startMs, (o) => o.atMs); i < allOps.length; i++) {
+      const o = allOps[i] as SimBalanceOp;
+      if (o.visibleAtMs <= now && o.serverSec >= fromSec && o.serverSec <= toSec) ops.push(o);
+    }
+    const trades: SimClosedTrade[] = [];
+    // Closed trades are kept in close order; one opened in the range closed after it, so the seek holds.
+    const allClosed = this.#closed.get(login) ?? NONE;
+    for (let i = lowerBound(allClosed, startMs, (t) => t.closeAtMs); i < allClosed.length; i++) {
+      const t = allClosed[i] as SimClosedTrade;
+      if (t.visibleAtMs > now) continue;
+      const closedIn = t.closeServerSec >= fromSec && t.closeServerSec <= toSec;
+      if (closedIn || (t.openServerSec >= fromSec && t.openServerSec <= toSec)) trades.push(t);
+    }
+    const open: SimPosition[] = [];
+    for (const ticket of this.#positionsByLogin.get(login) ?? NONE) {
+      const p = this.#positions.get(ticket) as SimPosition;
+      if (p.openServerSec >= fromSec && p.openServerSec <= toSec) open.push(p);
+    }
     return { ops, trades, open };
   }
 
@@ -468,7 +521,17 @@ export class SimServer {
     const closePrice = position.side === 'buy' ? quote.bid : quote.ask;
     const profitCents = this.#profitCents(position, closePrice);
     const closed: SimClosedTrade = {
-      ...position,
+      ticket: position.ticket,
+      login: position.login,
+      symbol: position.symbol,
+      side: position.side,
+      volume: position.volume,
+      openPrice: position.openPrice,
+      openAtMs: position.openAtMs,
+      openServerSec: position.openServerSec,
+      marginCents: position.marginCents,
+      digits: position.digits,
+      openDeal: position.openDeal,
       closePrice,
       closeAtMs: atMs,
       closeServerSec: this.serverSec(atMs),
@@ -569,6 +632,18 @@ function groupFromConfig(g: GroupConfig): SimGroup {
 
 function fail<T>(reason: Fail, detail: string): Op<T> {
   return { ok: false, fail: reason, detail };
+}
+
+/** The first index whose key is >= `key`, in a list sorted by that key. */
+function lowerBound<T>(list: readonly T[], key: number, keyOf: (item: T) => number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keyOf(list[mid] as T) < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function pushTo<T>(map: Map<number, T[]>, key: number, value: T): void {

@@ -167,7 +167,7 @@ export async function runWorkload(
   const pauseMeanMs = options.pauseMeanMs ?? 3_000;
   const progressEvery = options.progressEvery ?? 10_000;
   const maxAccounts = options.maxAccountsPerServer ?? 2_000;
-  const actions = WORKLOAD_MIXES[options.mix ?? 'broad'];
+  const actions = new WeightedTable(WORKLOAD_MIXES[options.mix ?? 'broad']);
   const startMs = cluster.scheduler.nowMs();
 
   cluster.scheduler.spawn('manager', async (proc: Process) => {
@@ -207,7 +207,7 @@ export async function runWorkload(
           lane.subscription = sub.ok ? sub.value : null;
         }
       } else {
-        await act(lane, random.weighted(actions), step);
+        await act(lane, actions.pick(random.float()), step);
       }
       if (options.onProgress !== undefined && step % progressEvery === 0) options.onProgress(step);
       if (random.chance(pauseProbability)) await proc.sleep(Math.round(random.exponential(pauseMeanMs)));
@@ -351,4 +351,26 @@ function sortKeys(record: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const key of Object.keys(record).sort()) out[key] = record[key] as number;
   return out;
+}
+
+/** Weighted choice with the cumulative weights computed once: one draw per step on the hot path. */
+class WeightedTable<T> {
+  readonly #items: T[];
+  readonly #cumulative: number[];
+
+  constructor(entries: readonly (readonly [T, number])[]) {
+    this.#items = entries.map(([item]) => item);
+    let sum = 0;
+    const running = entries.map(([, weight]) => {
+      sum += weight;
+      return sum;
+    });
+    this.#cumulative = running.map((c) => c / sum);
+  }
+
+  pick(u: number): T {
+    const c = this.#cumulative;
+    for (let i = 0; i < c.length; i++) if (u < (c[i] as number)) return this.#items[i] as T;
+    return this.#items[this.#items.length - 1] as T;
+  }
 }
