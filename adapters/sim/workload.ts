@@ -163,8 +163,8 @@ export async function runWorkload(
     servers: [],
   };
   const random = cluster.random.fork('workload');
-  const pauseProbability = options.pauseProbability ?? 0.1;
-  const pauseMeanMs = options.pauseMeanMs ?? 3_000;
+  const pauseProbability = options.pauseProbability ?? 0.03;
+  const pauseMeanMs = options.pauseMeanMs ?? 10_000;
   const progressEvery = options.progressEvery ?? 10_000;
   const maxAccounts = options.maxAccountsPerServer ?? 2_000;
   const actions = new WeightedTable(WORKLOAD_MIXES[options.mix ?? 'broad']);

@@ -37,11 +37,16 @@ describe('history by server-time range', () => {
           const created = server.createAccount({ group, name: 'History', password: 'Passw0rd!x' }, { by: 'system' });
           if (!created.ok) throw new Error('account');
           const login = created.value.login;
-          server.postBalance(login, 'balance', 10_000_000, 'seed money', server.platform === 'mt4' ? 6 : 2, { by: 'system' });
+          server.postBalance(login, 'balance', 10_000_000, 'seed money', server.platform === 'mt4' ? 6 : 2, {
+            by: 'system',
+          });
           const startSec = server.serverSec();
           cluster.scheduler.spawn('steps', async (proc) => {
             for (const s of steps) {
-              if (s.kind === 'op') server.postBalance(login, 'balance', s.amountCents, 'op', server.platform === 'mt4' ? 6 : 2, { by: 'system' });
+              if (s.kind === 'op')
+                server.postBalance(login, 'balance', s.amountCents, 'op', server.platform === 'mt4' ? 6 : 2, {
+                  by: 'system',
+                });
               else if (s.kind === 'trade') {
                 const open = server.openTrade(login, 'EURUSD', 'buy', 1);
                 if (open.ok) {
@@ -61,7 +66,11 @@ describe('history by server-time range', () => {
             const expectedOps = server.allBalanceOps(login).filter((o) => o.serverSec >= from && o.serverSec <= to);
             const expectedTrades = server
               .allClosedTrades(login)
-              .filter((t) => (t.closeServerSec >= from && t.closeServerSec <= to) || (t.openServerSec >= from && t.openServerSec <= to));
+              .filter(
+                (t) =>
+                  (t.closeServerSec >= from && t.closeServerSec <= to) ||
+                  (t.openServerSec >= from && t.openServerSec <= to),
+              );
             expect(ops.map((o) => o.ticket)).toEqual(expectedOps.map((o) => o.ticket));
             expect(trades.map((t) => t.ticket)).toEqual(expectedTrades.map((t) => t.ticket));
           }
