@@ -56,7 +56,7 @@ export const MT5_LIMITS = {
  */
 export function cutMt4Comment(text: string): string {
   // Most comments are short Latin-1 already: keep them as they are.
-  if (text.length <= MT4_LIMITS.commentBytes && !/[^\u0000-\u00ff]/.test(text)) return text;
+  if (text.length <= MT4_LIMITS.commentBytes && !/[\u0100-\uffff]/.test(text)) return text;
   let out = '';
   for (const ch of text) {
     if (out.length >= MT4_LIMITS.commentBytes) break;
