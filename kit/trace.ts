@@ -119,32 +119,26 @@ export class Trace {
 
   /** Mixes a 32-bit word as four bytes, then a field separator. */
   #mixWord(word: number): void {
-    let h1 = this.#h1;
-    let h2 = this.#h2;
-    for (let shift = 0; shift < 32; shift += 8) {
-      const c = (word >>> shift) & 0xff;
-      h1 = Math.imul(h1 ^ c, 0x01000193);
-      h2 = Math.imul(h2 ^ c, 0x01000193) ^ (h1 >>> 15);
-    }
-    h1 = Math.imul(h1 ^ 0x1f, 0x01000193);
-    h2 = Math.imul(h2 ^ 0x1f, 0x01000193) ^ (h1 >>> 15);
-    this.#h1 = h1;
-    this.#h2 = h2;
+    this.#mixBytes(word);
+    this.#mixBytes(0x1f, 1);
   }
 
   /** Mixes a non-negative integer below 2^53 as eight little-endian bytes, then a separator. */
   #mixNumber(n: number): void {
-    const lo = n >>> 0;
-    const hi = Math.floor(n / 4294967296) >>> 0;
+    this.#mixBytes(n >>> 0);
+    this.#mixBytes(Math.floor(n / 4294967296) >>> 0);
+    this.#mixBytes(0x1f, 1);
+  }
+
+  /** Mixes the low `count` bytes of `word`, lowest first, into both lanes. */
+  #mixBytes(word: number, count = 4): void {
     let h1 = this.#h1;
     let h2 = this.#h2;
-    for (let i = 0; i < 8; i++) {
-      const c = ((i < 4 ? lo : hi) >>> ((i & 3) * 8)) & 0xff;
+    for (let i = 0; i < count; i++) {
+      const c = (word >>> (i * 8)) & 0xff;
       h1 = Math.imul(h1 ^ c, 0x01000193);
       h2 = Math.imul(h2 ^ c, 0x01000193) ^ (h1 >>> 15);
     }
-    h1 = Math.imul(h1 ^ 0x1f, 0x01000193);
-    h2 = Math.imul(h2 ^ 0x1f, 0x01000193) ^ (h1 >>> 15);
     this.#h1 = h1;
     this.#h2 = h2;
   }
