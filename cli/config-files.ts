@@ -1,9 +1,13 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { MtproofError } from '../kit/errors.ts';
 
-/** Reads a YAML or JSON file (YAML is a superset of JSON). Unreadable or unparsable: MTP_CONFIG_UNREADABLE. */
-export async function readConfigFile(path: string, what: string): Promise<unknown> {
+/**
+ * Reads a YAML or JSON file (YAML is a superset of JSON), with the SHA-256 of its bytes. Unreadable or
+ * unparsable: MTP_CONFIG_UNREADABLE.
+ */
+export async function readConfigFile(path: string, what: string): Promise<{ value: unknown; sha256: string }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -11,8 +15,9 @@ export async function readConfigFile(path: string, what: string): Promise<unknow
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
     throw new MtproofError('MTP_CONFIG_UNREADABLE', `cannot read ${what} ${path}: ${reason}`);
   }
+  const sha256 = createHash('sha256').update(text).digest('hex');
   try {
-    return parseYaml(text, { prettyErrors: true });
+    return { value: parseYaml(text, { prettyErrors: true }), sha256 };
   } catch (error) {
     throw new MtproofError(
       'MTP_CONFIG_UNREADABLE',

@@ -29,6 +29,12 @@ export async function main(argv: readonly string[], io: Output): Promise<number>
     .option('--json', 'print one JSON object instead of the text summary', false)
     .exitOverride()
     .action(async (options: Record<string, unknown>) => {
+      // Commander keeps whichever of --faults FILE / --no-faults came last: refuse the pair instead.
+      if (argv.includes('--no-faults') && argv.some((a) => a === '--faults' || a.startsWith('--faults='))) {
+        throw new MtproofError('MTP_CLI_BAD_FLAG', '--faults and --no-faults contradict each other: give one', [
+          { path: '--no-faults', message: 'given together with --faults' },
+        ]);
+      }
       exitCode = await simTrace(
         {
           seed: String(options.seed),

@@ -33,21 +33,25 @@ export async function simTrace(flags: SimTraceFlags, io: Output): Promise<number
       { path: '--mix', message: `got "${flags.mix}"` },
     ]);
   }
+  const inputs: Record<string, { path: string; sha256: string }> = {};
   let config: ClusterConfigInput | undefined;
   if (flags.servers !== undefined) {
-    config = parseClusterConfig(
-      await readConfigFile(flags.servers, 'servers file'),
-      flags.servers,
-    ) as ClusterConfigInput;
+    const file = await readConfigFile(flags.servers, 'servers file');
+    config = parseClusterConfig(file.value, flags.servers) as ClusterConfigInput;
+    inputs.servers = { path: flags.servers, sha256: file.sha256 };
   }
   let faults: FaultConfigInput = {};
   if (flags.faults !== undefined) {
-    faults = parseFaultConfig(await readConfigFile(flags.faults, 'faults file'), flags.faults) as FaultConfigInput;
+    const file = await readConfigFile(flags.faults, 'faults file');
+    faults = parseFaultConfig(file.value, flags.faults) as FaultConfigInput;
+    inputs.faults = { path: flags.faults, sha256: file.sha256 };
   }
-  if (!flags.faultsOn) faults = { ...faults, intensity: 0, schedule: [] };
+  if (!flags.faultsOn) faults = { intensity: 0, swarm: false };
   const { summary } = await runWorkload({ seed, steps, config, faults, mix: flags.mix as WorkloadMix });
-  if (flags.json) io.out(`${JSON.stringify(summary, null, 2)}\n`);
-  else io.out(renderSummary(summary, flags));
+  // The files' fingerprints make a replay with edited files detectable.
+  const report = { ...summary, mix: flags.mix, faultsOn: flags.faultsOn, inputs };
+  if (flags.json) io.out(`${JSON.stringify(report, null, 2)}\n`);
+  else io.out(renderSummary(summary, flags, inputs));
   return 0;
 }
 
@@ -88,7 +92,11 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
-function renderSummary(s: WorkloadSummary, flags: SimTraceFlags): string {
+function renderSummary(
+  s: WorkloadSummary,
+  flags: SimTraceFlags,
+  inputs: Record<string, { path: string; sha256: string }>,
+): string {
   const lines: string[] = [];
   const hours = (s.virtualMs / 3_600_000).toFixed(2);
   lines.push(
@@ -131,5 +139,7 @@ function renderSummary(s: WorkloadSummary, flags: SimTraceFlags): string {
   if (!flags.faultsOn) replay.push('--no-faults');
   if (flags.mix !== 'broad') replay.push(`--mix ${flags.mix}`);
   lines.push(`replay: ${replay.join(' ')}`);
+  for (const [what, file] of Object.entries(inputs))
+    lines.push(`  ${what} file ${file.path} sha256 ${file.sha256.slice(0, 16)}`);
   return `${lines.join('\n')}\n`;
 }

@@ -28,8 +28,10 @@ export class Random {
     for (let i = 0; i < 12; i++) this.u32();
   }
 
-  /** A child stream named `name`, independent of this stream's position. */
+  /** A child stream named `name`, independent of this stream's position. Names may not contain `/`. */
   fork(name: string): Random {
+    if (name === '' || name.includes('/'))
+      throw new Error(`random.fork: bad name "${name}" (nest forks instead of using /)`);
     return new Random(this.seed, this.path === '' ? name : `${this.path}/${name}`);
   }
 

@@ -17,6 +17,8 @@ interface Timer {
 }
 
 export interface RunOptions {
+  /** Stop as soon as this says so (checked whenever all continuations have run). */
+  stopWhen?: () => boolean;
   /** Stop when the next timer lies beyond this instant (the clock is left at `untilMs`). */
   untilMs?: number;
   /** Stop after this many timers have fired (a guard against runaway loops). */
@@ -75,6 +77,8 @@ export class Scheduler {
   /** Starts `body` as a process. Its failure makes `run()` reject: a bug must crash the run loudly. */
   spawn(name: string, body: (process: Process) => Promise<void>, parent: Process | null = null): Process {
     const process = new Process(this, name, parent);
+    // A child of a dead process is born dead: killing drops all of a process's future work too.
+    if (parent !== null && parent.state === 'killed') process.kill();
     // Start on a timer, not synchronously, so spawning from inside a process cannot interleave with it.
     this.after(
       0,
@@ -112,6 +116,13 @@ export class Scheduler {
       for (;;) {
         await drainMicrotasks();
         this.#throwFailure();
+        if (options.stopWhen?.() === true) return { nowMs: this.#nowMs, timersFired: fired, idle: false };
+        // Timers of killed processes are dropped without moving the clock.
+        while (this.#heap.length > 0) {
+          const owner = (this.#heap[0] as Timer).owner;
+          if (owner === null || owner.alive) break;
+          this.#pop();
+        }
         const next = this.#heap[0];
         if (next === undefined) {
           if (options.untilMs !== undefined) this.#nowMs = Math.max(this.#nowMs, options.untilMs);
@@ -124,11 +135,10 @@ export class Scheduler {
         if (options.maxTimers !== undefined && fired >= options.maxTimers) {
           return { nowMs: this.#nowMs, timersFired: fired, idle: false };
         }
-        this.#nowMs = Math.max(this.#nowMs, next.atMs);
         // One timer per turn: its continuations run to their next wait before the next timer fires, so a
         // process killed by an earlier timer of the same instant never resumes.
         const timer = this.#pop();
-        if (timer.owner !== null && !timer.owner.alive) continue;
+        this.#nowMs = Math.max(this.#nowMs, timer.atMs);
         fired++;
         timer.fire();
       }

@@ -3,10 +3,11 @@ import { MtproofError } from '../kit/errors.ts';
 import { Random } from '../kit/random.ts';
 import { Process, Scheduler } from '../kit/scheduler.ts';
 import { Trace, type TraceOptions } from '../kit/trace.ts';
-import { MT5_DEAL_ACTION } from '../metatrader/constants.ts';
+import { MT4_OP, MT5_DEAL_ACTION } from '../metatrader/constants.ts';
 import { type ClusterConfig, type ClusterConfigInput, parseClusterConfig } from './config.ts';
 import { DEFAULT_CLUSTER } from './default-cluster.ts';
 import {
+  checkFaultParams,
   FAULT_SCOPE,
   type FaultConfig,
   type FaultConfigInput,
@@ -141,13 +142,18 @@ export class SimCluster {
     this.#dealerRandom = this.random.fork('dealer');
     const table = new FaultTable(this.plan, ['request', 'server']);
     for (const serverConfig of this.config.servers) {
-      const server = new SimServer(serverConfig, () => this.scheduler.nowMs(), this.prices);
+      const server = new SimServer(
+        serverConfig,
+        () => this.scheduler.nowMs(),
+        this.prices,
+        (what, detail) => this.trace.state(serverConfig.id, what, detail),
+      );
       this.servers.set(server.id, server);
       this.#sessions.set(server.id, new Set());
       this.#faults.set(server.id, {
         table,
-        pick: this.random.fork(`faults/${server.id}`),
-        params: this.random.fork(`fault-params/${server.id}`),
+        pick: this.random.fork('fault-pick').fork(server.id),
+        params: this.random.fork('fault-params').fork(server.id),
         armed: [],
         pumpArmed: [],
         pumpStalledUntilMs: 0,
@@ -282,28 +288,32 @@ export class SimCluster {
     }
   }
 
-  async #delayed<T>(session: SimSession, timeoutMs: number, delayMs: number, apply: () => T): Promise<Exchange<T>> {
-    // The request reaches the server half-way and the answer takes the other half.
-    const halfMs = Math.floor(delayMs / 2);
-    const arriveMs = Math.min(halfMs, timeoutMs);
-    await session.clock.sleep(arriveMs);
-    if (arriveMs >= timeoutMs) return TIMEOUT;
-    if (session.state !== 'open' || session.server.isDown()) return LOST;
-    const value = apply();
-    const backMs = delayMs - halfMs;
-    if (arriveMs + backMs >= timeoutMs) {
-      await session.clock.sleep(timeoutMs - arriveMs);
-      return TIMEOUT;
+  /**
+   * A request that takes `delayMs` on the wire: it reaches the server half-way (on the server's own
+   * time, so a caller that dies meanwhile does not stop it being applied) and the answer comes back in the
+   * other half, unless the caller's timeout comes first.
+   */
+  #delayed<T>(session: SimSession, timeoutMs: number, delayMs: number, apply: () => T): Promise<Exchange<T>> {
+    const arriveMs = Math.floor(delayMs / 2);
+    let arrived: { value: T } | null = null;
+    if (arriveMs < timeoutMs) {
+      this.scheduler.after(arriveMs, () => {
+        if (session.state === 'open' && !session.server.isDown()) arrived = { value: apply() };
+      });
     }
-    await session.clock.sleep(backMs);
-    if (session.state !== 'open') return LOST;
-    return { kind: 'answered', value };
+    if (delayMs >= timeoutMs) return session.clock.sleep(timeoutMs).then(() => TIMEOUT);
+    return session.clock.sleep(delayMs).then((): Exchange<T> => {
+      const answer = arrived as { value: T } | null;
+      if (answer === null || session.state !== 'open') return LOST;
+      return { kind: 'answered', value: answer.value };
+    });
   }
 
   /** Drops a session as a broken connection does: its pumps receive a stop notice. */
   dropSession(session: SimSession): void {
     if (session.state !== 'open') return;
     session.state = 'dropped';
+    this.#sessions.get(session.server.id)?.delete(session);
     this.trace.state(session.server.id, 'session.dropped', String(session.id));
     for (const pump of session.pumps) {
       pump.queue.push({ type: 'stopped' });
@@ -331,6 +341,7 @@ export class SimCluster {
    */
   inject(serverId: string, fault: FaultKind, params: ScheduledFault['params'] = {}): void {
     this.server(serverId);
+    checkFaultParams(fault, params);
     this.#arm({ server: serverId, fault, params });
   }
 
@@ -460,7 +471,8 @@ export class SimCluster {
       case 'dealerGroupChange': {
         const others = [...server.groups.keys()].filter((g) => g !== account.group);
         const group = strParam(params, 'group') ?? (others.length > 0 ? random.pick(others) : undefined);
-        if (group !== undefined) dealer.changeGroup(account.login, group);
+        if (group === undefined) this.trace.fault(serverId, kind, `${account.login}: no other group`);
+        else dealer.changeGroup(account.login, group);
         return;
       }
       case 'dealerDisable':
@@ -520,7 +532,9 @@ export class SimCluster {
 
   #enqueue(serverId: string, pump: PumpSubscription, event: ServerEvent): void {
     const p = this.plan.probability;
-    const armed = (this.#faults.get(serverId) as ServerFaultState).pumpArmed.shift();
+    const pumpArmed = (this.#faults.get(serverId) as ServerFaultState).pumpArmed;
+    // An armed reorder waits while another event is held back: it applies to the next free one.
+    const armed = pump.held !== null && pumpArmed[0] === 'pumpReorder' ? undefined : pumpArmed.shift();
     const u = this.#pumpFaults.float();
     const duplicate = armed === 'pumpDuplicate' || (armed === undefined && u < p.pumpDuplicate);
     const reorder =
@@ -590,7 +604,7 @@ export class SimCluster {
   #pendingPumps: PumpSubscription[] = [];
   #deliveryScheduled = false;
 
-  /** Sessions currently open on a server (for tests and the control API). */
+  /** Sessions open on a server, a silently logged-out one included (for tests and the control API). */
   sessions(serverId: string): readonly SimSession[] {
     return [...(this.#sessions.get(serverId) ?? [])];
   }
@@ -618,7 +632,7 @@ export class Dealer {
 
   /** A balance correction typed in by hand (MT4 OP_BALANCE, MT5 DEAL_CORRECTION). */
   balanceCorrection(login: number, amountCents: number, comment: string): Op<unknown> {
-    const type = this.#server.platform === 'mt5' ? MT5_DEAL_ACTION.DEAL_CORRECTION : 6;
+    const type = this.#server.platform === 'mt5' ? MT5_DEAL_ACTION.DEAL_CORRECTION : MT4_OP.OP_BALANCE;
     const result = this.#server.postBalance(login, 'balance', amountCents, comment, type, { by: 'dealer' });
     this.#trace('dealerBalanceEdit', `${login} ${amountCents} "${comment}"`, result);
     return result;

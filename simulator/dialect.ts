@@ -147,6 +147,11 @@ export abstract class DialectClient {
     }
   }
 
+  /** May the logged-in manager work with accounts of `group`? */
+  protected mayUseGroup(group: string): boolean {
+    return this.manager !== null && groupMatches(this.manager.groups, group);
+  }
+
   protected failCode(fail: Fail): number {
     return this.codes.fail[fail];
   }

@@ -144,23 +144,82 @@ const paramsSchema = z.strictObject({
 
 const kindSchema = z.enum(FAULT_KINDS as [FaultKind, ...FaultKind[]]);
 
+const ms = z.number().int().min(0);
+const login = z.number().int().positive();
+const none = z.strictObject({});
+
+/** What each kind accepts as parameters of one firing (a schedule entry or `cluster.inject`). */
+export const FAULT_PARAMS: Readonly<FaultKnobs<z.ZodType<Record<string, unknown>>>> = Object.freeze({
+  timeoutBeforeApply: none,
+  timeoutAfterApply: none,
+  connectionDrop: z.strictObject({ applied: z.boolean().optional() }),
+  silentLogout: none,
+  restart: z.strictObject({ downtimeMs: ms.optional(), applied: z.boolean().optional() }),
+  tooFrequent: none,
+  latency: z.strictObject({ latencyMs: ms.optional() }),
+  permissionDenied: none,
+  historyLag: z.strictObject({ lagMs: ms.optional(), windowMs: ms.optional() }),
+  pumpStall: z.strictObject({ stallMs: ms.optional() }),
+  pumpDuplicate: none,
+  pumpReorder: none,
+  dealerBalanceEdit: z.strictObject({
+    login: login.optional(),
+    amountCents: z
+      .number()
+      .int()
+      .refine((n) => n !== 0, 'not zero')
+      .optional(),
+    comment: z.string().optional(),
+  }),
+  dealerGroupChange: z.strictObject({ login: login.optional(), group: z.string().min(1).optional() }),
+  dealerDisable: z.strictObject({ login: login.optional() }),
+  dealerLeverageChange: z.strictObject({
+    login: login.optional(),
+    leverage: z.number().int().min(1).max(1000).optional(),
+  }),
+  clockSkew: z.strictObject({ skewMs: z.number().int().optional() }),
+  timezoneShift: z.strictObject({ shiftMin: z.number().int().min(-720).max(720).optional() }),
+});
+
 const scheduleEntrySchema = z
   .strictObject({
-    /** Arm at the N-th manager request to the cluster (1-based)... */
+    /** Arm at the N-th manager request to the cluster (1-based, all servers counted)... */
     atStep: z.number().int().min(1).optional(),
-    /** ...or at this many ms of virtual time after the run's start. */
+    /** ...or at this many ms of virtual time after the cluster is created. */
     atMs: z.number().int().min(0).optional(),
     server: z.string().min(1),
     fault: kindSchema,
     /** Overrides for this one firing, e.g. { downtimeMs: 30000 } or { login: 100001, amountCents: -5000 }. */
     params: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).default({}),
   })
-  .refine((e) => (e.atStep === undefined) !== (e.atMs === undefined), 'give exactly one of atStep and atMs');
+  .refine((e) => (e.atStep === undefined) !== (e.atMs === undefined), 'give exactly one of atStep and atMs')
+  .superRefine((entry, ctx) => {
+    const parsed = FAULT_PARAMS[entry.fault].safeParse(entry.params);
+    if (parsed.success) return;
+    for (const issue of schemaIssues(parsed.error)) {
+      const key = issue.path === '(root)' ? '' : `.${issue.path}`;
+      ctx.addIssue({ code: 'custom', path: ['params'], message: `${entry.fault}${key}: ${issue.message}` });
+    }
+  });
+
+/** Validates the parameters of one firing of `kind`; throws MTP_FAULTS_INVALID naming the bad one. */
+export function checkFaultParams(kind: FaultKind, params: Record<string, unknown>, where = 'params'): void {
+  const parsed = FAULT_PARAMS[kind].safeParse(params);
+  if (parsed.success) return;
+  throw new MtproofError(
+    'MTP_FAULTS_INVALID',
+    `bad parameters for ${kind}`,
+    schemaIssues(parsed.error).map((i) => ({
+      path: i.path === '(root)' ? where : `${where}.${i.path}`,
+      message: i.message,
+    })),
+  );
+}
 
 export const faultConfigSchema = z.strictObject({
   /** Swarm testing: each seed switches a few kinds off entirely, so faults combine differently per run. */
   swarm: z.boolean().default(true),
-  /** Multiplies every default probability. 0 switches random faults off (schedules still fire). */
+  /** Multiplies every default probability; 0 leaves only explicit `kinds.X.probability` values and schedules. */
   intensity: z.number().min(0).max(100).default(1),
   kinds: z
     .partialRecord(
@@ -216,7 +275,7 @@ export function planFaults(config: Readonly<FaultConfig>, random: Random): Fault
     if (knob?.enabled === false || swarmed.has(kind)) probability[kind] = 0;
     else if (knob?.probability !== undefined) probability[kind] = knob.probability;
     else {
-      const factor = 0.25 + 1.75 * random.fork(`rate/${kind}`).float();
+      const factor = 0.25 + 1.75 * random.fork('rate').fork(kind).float();
       probability[kind] = Math.min(1, DEFAULT_PROBABILITY[kind] * config.intensity * factor);
     }
   }
@@ -259,7 +318,8 @@ export class FaultTable {
         this.#cumulative.push(sum);
       }
     }
-    if (sum > 1) throw new MtproofError('MTP_FAULTS_INVALID', `fault probabilities add up to ${sum} > 1`);
+    // planFaults has already refused such a plan: reaching this is a bug.
+    if (sum > 1) throw new Error(`fault table: probabilities add up to ${sum} > 1`);
     this.total = sum;
   }
 

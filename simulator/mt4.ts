@@ -1,3 +1,4 @@
+import { Process } from '../kit/scheduler.ts';
 import { MT4_RET as R } from '../metatrader/codes.ts';
 import { MT4_MARGINLEVEL, MT4_OP, MT4_PUMP, MT4_TRANS, MT4_TS, MT4_TT } from '../metatrader/constants.ts';
 import type { PumpMessage, PumpSubscription, SimCluster } from './cluster.ts';
@@ -192,23 +193,20 @@ export class Mt4ManagerInterface extends DialectClient {
       'accounts',
       () => record.group,
       () => {
-        const r = this.server.createAccount(
-          {
-            login: record.login,
-            group: record.group,
-            name: record.name,
-            email: record.email,
-            country: record.country,
-            externalId: record.id,
-            comment: record.comment,
-            leverage: record.leverage,
-            password: record.password,
-            investorPassword: record.password_investor,
-            enabled: record.enable !== 0,
-            readOnly: record.enable_read_only !== 0,
-          },
-          { by: 'manager', login: this.manager?.login ?? 0 },
-        );
+        const r = this.server.createAccount({
+          login: record.login,
+          group: record.group,
+          name: record.name,
+          email: record.email,
+          country: record.country,
+          externalId: record.id,
+          comment: record.comment,
+          leverage: record.leverage,
+          password: record.password,
+          investorPassword: record.password_investor,
+          enabled: record.enable !== 0,
+          readOnly: record.enable_read_only !== 0,
+        });
         if (!r.ok) return this.failCode(r.fail);
         record.login = r.value.login;
         return R.RET_OK;
@@ -223,6 +221,8 @@ export class Mt4ManagerInterface extends DialectClient {
       'accounts',
       () => this.#groupOf(record.login),
       () => {
+        // Moving an account needs rights on the target group as well as on the current one.
+        if (!this.mayUseGroup(record.group)) return R.RET_NOT_ENOUGH_RIGHTS;
         const r = this.server.updateAccount(record.login, {
           group: record.group,
           leverage: record.leverage,
@@ -403,7 +403,14 @@ export class Mt4ManagerInterface extends DialectClient {
       }
     });
     if (this.#pump === null) return R.RET_NO_CONNECT;
-    this.cluster.scheduler.after(0, () => callback(MT4_PUMP.PUMP_START_PUMPING, 0, null));
+    const pump = this.#pump;
+    this.cluster.scheduler.after(
+      0,
+      () => {
+        if (!pump.closed) callback(MT4_PUMP.PUMP_START_PUMPING, 0, null);
+      },
+      this.clock instanceof Process ? this.clock : null,
+    );
     return R.RET_OK;
   }
 

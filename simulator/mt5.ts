@@ -186,23 +186,20 @@ export class Mt5ManagerApi extends DialectClient {
       'accounts',
       () => user.Group,
       () => {
-        const r = this.server.createAccount(
-          {
-            login: user.Login,
-            group: user.Group,
-            name: user.Name,
-            email: user.Email,
-            country: user.Country,
-            externalId: user.ID,
-            comment: user.Comment,
-            leverage: user.Leverage,
-            password: user.PassMain ?? '',
-            investorPassword: user.PassInvestor,
-            enabled: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_ENABLED) !== 0,
-            readOnly: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_READONLY) !== 0,
-          },
-          { by: 'manager', login: this.manager?.login ?? 0 },
-        );
+        const r = this.server.createAccount({
+          login: user.Login,
+          group: user.Group,
+          name: user.Name,
+          email: user.Email,
+          country: user.Country,
+          externalId: user.ID,
+          comment: user.Comment,
+          leverage: user.Leverage,
+          password: user.PassMain ?? '',
+          investorPassword: user.PassInvestor,
+          enabled: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_ENABLED) !== 0,
+          readOnly: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_READONLY) !== 0,
+        });
         if (!r.ok) return this.failCode(r.fail);
         user.Login = r.value.login;
         return R.MT_RET_OK;
@@ -244,6 +241,8 @@ export class Mt5ManagerApi extends DialectClient {
       'accounts',
       () => this.#groupOf(user.Login),
       () => {
+        // Moving an account needs rights on the target group as well as on the current one.
+        if (!this.mayUseGroup(user.Group)) return R.MT_RET_ERR_PERMISSIONS;
         const r = this.server.updateAccount(user.Login, {
           group: user.Group,
           leverage: user.Leverage,

@@ -10,7 +10,7 @@ export class PriceFeed {
   readonly #walks = new Map<string, Walk>();
 
   constructor(symbols: readonly SymbolConfig[], random: Random, startMs: number) {
-    for (const s of symbols) this.#walks.set(s.name, new Walk(s, random.fork(`prices/${s.name}`), startMs));
+    for (const s of symbols) this.#walks.set(s.name, new Walk(s, random.fork('prices').fork(s.name), startMs));
   }
 
   symbol(name: string): SymbolConfig | undefined {

@@ -1,6 +1,6 @@
-import { MT5_DEAL_ACTION, MT5_DEALER_BALANCE_TYPES } from '../metatrader/constants.ts';
+import { MT4_OP, MT5_DEAL_ACTION, MT5_DEALER_BALANCE_TYPES } from '../metatrader/constants.ts';
 import { groupMatches } from '../metatrader/groups.ts';
-import { cutMt4Comment, cutMt5Comment, MT5_LIMITS } from '../metatrader/limits.ts';
+import { cutMt4Comment, cutMt5Comment, MT5_LIMITS, mt5PasswordProblem } from '../metatrader/limits.ts';
 import type { GroupConfig, ManagerConfig, ServerConfig } from './config.ts';
 import type { PriceFeed } from './prices.ts';
 
@@ -155,6 +155,7 @@ export interface AccountPatch {
 }
 
 const MAX_VOLUME = 10_000;
+const MT4_MAX_LEVERAGE = 1000;
 const NONE: readonly never[] = Object.freeze([]);
 
 export class SimServer {
@@ -175,8 +176,7 @@ export class SimServer {
   #eventSeq = 0;
   #clockSkewMs = 0;
   #timezoneOffsetMin: number;
-  /** Bounds of (server seconds - true seconds) over the server's life: they let history seek by true time. */
-  #minOffsetSec: number;
+  /** The largest (server seconds - true seconds) over the server's life: it lets history seek by true time. */
   #maxOffsetSec: number;
   /** While `now < historyLagUntilMs`, new operations become visible `historyLagMs` late. */
   historyLagUntilMs = 0;
@@ -184,13 +184,21 @@ export class SimServer {
   /** While `now < downUntilMs` the server is down (restart). */
   downUntilMs = 0;
 
-  constructor(config: Readonly<ServerConfig>, now: () => number, prices: PriceFeed) {
+  /** Reports every change of state (for the trace): what changed and a canonical detail. */
+  readonly #changed: (what: string, detail: string) => void;
+
+  constructor(
+    config: Readonly<ServerConfig>,
+    now: () => number,
+    prices: PriceFeed,
+    changed: (what: string, detail: string) => void = () => {},
+  ) {
     this.config = config;
+    this.#changed = changed;
     this.id = config.id;
     this.#now = now;
     this.#prices = prices;
     this.#timezoneOffsetMin = config.timezoneOffsetMin;
-    this.#minOffsetSec = config.timezoneOffsetMin * 60;
     this.#maxOffsetSec = config.timezoneOffsetMin * 60;
     this.#nextLogin = config.logins.from;
     this.#nextTicket = config.platform === 'mt4' ? 10_000_000 : 2_000_000;
@@ -231,7 +239,6 @@ export class SimServer {
 
   #trackOffset(): void {
     const offsetSec = Math.floor(this.#clockSkewMs / 1000) + this.#timezoneOffsetMin * 60;
-    this.#minOffsetSec = Math.min(this.#minOffsetSec, offsetSec);
     this.#maxOffsetSec = Math.max(this.#maxOffsetSec, offsetSec + 1);
   }
 
@@ -258,12 +265,12 @@ export class SimServer {
 
   // ---- accounts ----
 
-  createAccount(input: NewAccountInput, actor: Actor): Op<SimAccount> {
+  createAccount(input: NewAccountInput): Op<SimAccount> {
     const group = this.groups.get(input.group);
     if (group === undefined) return fail('invalid', `no group ${input.group}`);
     if (input.name.trim() === '') return fail('invalid', 'name is empty');
     const leverage = input.leverage ?? group.leverage;
-    const maxLeverage = this.platform === 'mt5' ? MT5_LIMITS.leverageMax : 1000;
+    const maxLeverage = this.#maxLeverage();
     if (!Number.isInteger(leverage) || leverage < 1 || leverage > maxLeverage) {
       return fail('invalid', `leverage ${leverage} outside 1..${maxLeverage}`);
     }
@@ -297,6 +304,7 @@ export class SimServer {
       registeredServerSec: this.serverSec(),
     };
     this.accounts.set(login, account);
+    this.#changed('account.add', `${login} ${account.group} 1:${leverage}`);
     this.#emit({ type: 'user', action: 'add', login, seq: 0 });
     // A demo server funds a new account with its group's default deposit, as a balance operation.
     if (this.config.kind === 'demo' && group.depositCents > 0) {
@@ -304,21 +312,19 @@ export class SimServer {
         by: 'system',
       });
     }
-    void actor;
     return { ok: true, value: account };
   }
 
   passwordProblem(password: string): string | null {
-    if (this.platform === 'mt5') {
-      if (password.length < 8 || password.length > 16) return 'MT5 passwords have 8 to 16 characters';
-      if (!/[a-z]/.test(password) || !/[A-Z]/.test(password) || !/\d/.test(password) || !/[^a-zA-Z\d]/.test(password)) {
-        return 'MT5 passwords need lower case, upper case, a digit and a special character';
-      }
-      return null;
-    }
+    if (this.platform === 'mt5') return mt5PasswordProblem(password);
     // MT4: char[16]; the simulator asks for at least 5 characters (a server-side setting in real MT4).
     if (password.length < 5 || password.length > 15) return 'MT4 passwords have 5 to 15 characters';
     return null;
+  }
+
+  /** MT5: 1..500 (facts 3.6); MT4 has no documented cap, the simulator allows 1..1000. */
+  #maxLeverage(): number {
+    return this.platform === 'mt5' ? MT5_LIMITS.leverageMax : MT4_MAX_LEVERAGE;
   }
 
   updateAccount(login: number, patch: AccountPatch): Op<SimAccount> {
@@ -326,7 +332,7 @@ export class SimServer {
     if (account === undefined) return fail('not_found', `no account ${login}`);
     if (patch.group !== undefined && !this.groups.has(patch.group)) return fail('invalid', `no group ${patch.group}`);
     if (patch.leverage !== undefined) {
-      const max = this.platform === 'mt5' ? MT5_LIMITS.leverageMax : 1000;
+      const max = this.#maxLeverage();
       if (!Number.isInteger(patch.leverage) || patch.leverage < 1 || patch.leverage > max) {
         return fail('invalid', `leverage ${patch.leverage} outside 1..${max}`);
       }
@@ -340,6 +346,10 @@ export class SimServer {
     if (patch.email !== undefined) account.email = patch.email;
     if (patch.country !== undefined) account.country = patch.country;
     if (patch.comment !== undefined) account.comment = patch.comment;
+    this.#changed(
+      'account.update',
+      `${login} ${account.group} 1:${account.leverage} ${account.enabled ? 'on' : 'off'}${account.readOnly ? ' ro' : ''}`,
+    );
     this.#emit({ type: 'user', action: 'update', login, seq: 0 });
     return { ok: true, value: account };
   }
@@ -407,13 +417,14 @@ export class SimServer {
     if (kind === 'balance') account.balanceCents += amountCents;
     else account.creditCents += amountCents;
     pushTo(this.#ops, login, op);
+    this.#changed('balance', `${login} #${op.ticket} ${kind} ${amountCents} ${op.actor.by} "${op.comment}"`);
     this.#emit({ type: 'balance', login, ticket: op.ticket, op, seq: 0 });
     return { ok: true, value: op };
   }
 
   #balanceType(kind: MoneyKind): number {
     if (this.platform === 'mt5') return kind === 'balance' ? MT5_DEAL_ACTION.DEAL_BALANCE : MT5_DEAL_ACTION.DEAL_CREDIT;
-    return kind === 'balance' ? 6 : 7;
+    return kind === 'balance' ? MT4_OP.OP_BALANCE : MT4_OP.OP_CREDIT;
   }
 
   /**

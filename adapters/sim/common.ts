@@ -31,8 +31,14 @@ export class CallContext {
 
   /** A failure from a platform code; a connection failure makes the adapter consider itself disconnected. */
   failure<T>(op: string, code: number, mutating: boolean, detail = ''): Result<T> {
+    const result = this.sideFailure<T>(op, code, mutating, detail);
+    if (!result.ok && result.error.reason === 'no_connection') this.connected = false;
+    return result;
+  }
+
+  /** A failure on another connection than the main one (MT4's pumping interface): the main one is untouched. */
+  sideFailure<T>(op: string, code: number, mutating: boolean, detail = ''): Result<T> {
     const { outcome, reason } = classify(this.platform, code, mutating);
-    if (reason === 'no_connection') this.connected = false;
     return {
       ok: false,
       error: new ManagerError({ platform: this.platform, code, outcome, reason, serverId: this.serverId, op, detail }),

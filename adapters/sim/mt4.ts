@@ -78,7 +78,7 @@ export class SimMt4ManagerApi implements ManagerApi {
     this.#ctx.connected = true;
     this.#credentials = credentials;
     const rights = await this.#api.ManagerRights();
-    if (rights.rights === null) return ok({ login: credentials.login, rights: null });
+    if (rights.rights === null) return this.#ctx.failure('connect.rights', rights.code, false);
     return ok({
       login: credentials.login,
       rights: {
@@ -291,11 +291,11 @@ export class SimMt4ManagerApi implements ManagerApi {
     if (!this.#ctx.connected || this.#credentials === null) return this.#ctx.notConnected('subscribe');
     const pump = this.#newInterface();
     const connect = await pump.Connect(this.serverId);
-    if (connect !== MT4_RET.RET_OK) return this.#ctx.failure('subscribe', connect, false);
+    if (connect !== MT4_RET.RET_OK) return this.#ctx.sideFailure('subscribe', connect, false);
     const login = await pump.Login(this.#credentials.login, this.#credentials.password);
     if (login !== MT4_RET.RET_OK) {
       pump.Disconnect();
-      return this.#ctx.failure('subscribe', login, false);
+      return this.#ctx.sideFailure('subscribe', login, false);
     }
     let open = true;
     const code = await pump.PumpingSwitchEx((code, type, data) => {
@@ -307,7 +307,7 @@ export class SimMt4ManagerApi implements ManagerApi {
     });
     if (code !== MT4_RET.RET_OK) {
       pump.Disconnect();
-      return this.#ctx.failure('subscribe', code, false);
+      return this.#ctx.sideFailure('subscribe', code, false);
     }
     const handle = {
       end: () => {

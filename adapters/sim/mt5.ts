@@ -1,6 +1,12 @@
 import type { Clock } from '../../kit/clock.ts';
 import { MT5_RET } from '../../metatrader/codes.ts';
-import { MT5_DEAL_ACTION, MT5_DEAL_ENTRY, MT5_USER_PASS, MT5_USER_RIGHT } from '../../metatrader/constants.ts';
+import {
+  MT5_DEAL_ACTION,
+  MT5_DEAL_ENTRY,
+  MT5_POSITION_ACTION,
+  MT5_USER_PASS,
+  MT5_USER_RIGHT,
+} from '../../metatrader/constants.ts';
 import { cutMt5Comment, MT5_LIMITS } from '../../metatrader/limits.ts';
 import {
   fromMoney,
@@ -345,7 +351,7 @@ function position(p: Mt5Position): Trade {
     ticket: p.Position,
     login: p.Login,
     symbol: p.Symbol,
-    side: p.Action === 0 ? 'buy' : 'sell',
+    side: p.Action === MT5_POSITION_ACTION.POSITION_BUY ? 'buy' : 'sell',
     volumeCentiLots: p.Volume / 100,
     openPrice: p.PriceOpen,
     openServerSec: p.TimeCreate,

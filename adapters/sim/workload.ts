@@ -28,9 +28,6 @@ export interface WorkloadOptions {
   mix?: WorkloadMix;
   /** Accounts the workload opens per server at most (listing accounts is linear in their number). */
   maxAccountsPerServer?: number;
-  /** Called every `progressEvery` steps (the CLI's progress bar). */
-  onProgress?: (done: number) => void;
-  progressEvery?: number;
 }
 
 export interface ServerSummary {
@@ -165,12 +162,12 @@ export async function runWorkload(
   const random = cluster.random.fork('workload');
   const pauseProbability = options.pauseProbability ?? 0.03;
   const pauseMeanMs = options.pauseMeanMs ?? 10_000;
-  const progressEvery = options.progressEvery ?? 10_000;
   const maxAccounts = options.maxAccountsPerServer ?? 2_000;
   const actions = new WeightedTable(WORKLOAD_MIXES[options.mix ?? 'broad']);
   const startMs = cluster.scheduler.nowMs();
 
-  cluster.scheduler.spawn('manager', async (proc: Process) => {
+  let endMs = startMs;
+  const manager = cluster.scheduler.spawn('manager', async (proc: Process) => {
     const lanes: Lane[] = [...cluster.servers.values()].map((server) => ({
       id: server.id,
       manager: {
@@ -209,13 +206,13 @@ export async function runWorkload(
       } else {
         await act(lane, actions.pick(random.float()), step);
       }
-      if (options.onProgress !== undefined && step % progressEvery === 0) options.onProgress(step);
       if (random.chance(pauseProbability)) await proc.sleep(Math.round(random.exponential(pauseMeanMs)));
     }
     for (const lane of lanes) {
       lane.subscription?.close();
       await lane.api.close();
     }
+    endMs = proc.nowMs();
 
     async function act(lane: Lane, action: Action, step: number): Promise<void> {
       const api = lane.api;
@@ -321,12 +318,15 @@ export async function runWorkload(
     }
   });
 
-  await cluster.scheduler.run();
+  // The run ends with the manager's last step: faults scheduled later, and downtimes still running, are
+  // left unplayed rather than stretching the run.
+  await cluster.scheduler.run({ stopWhen: () => manager.state !== 'running' });
+  if (manager.state !== 'done') throw new Error(`workload: the manager process ended ${manager.state}`);
   summary.hash = cluster.trace.hash();
   summary.traceEvents = cluster.trace.length;
   summary.faults = cluster.trace.counts('fault');
   summary.operations = sortKeys(summary.operations);
-  summary.virtualMs = cluster.scheduler.nowMs() - startMs;
+  summary.virtualMs = endMs - startMs;
   for (const server of cluster.servers.values()) {
     let totalBalanceCents = 0;
     let totalCreditCents = 0;

@@ -65,6 +65,8 @@ describe('mtproof sim trace', () => {
     [['sim', 'trace', '--seed', '1', '--steps', '5', '--bogus'], /unknown option '--bogus'/],
     [['sim', 'trace', '--seed', '1', '--steps', '5', '--mix', 'heavy'], /--mix/],
     [['sim', 'frobnicate'], /unknown command/],
+    [['sim', 'trace', '--seed', '1', '--steps', '5', '--faults', 'examples/faults.yaml', '--no-faults'], /contradict/],
+    [['sim', 'trace', '--seed', '1', '--steps', '5', '--no-faults', '--faults', 'examples/faults.yaml'], /contradict/],
   ])('rejects bad flags %j with a coded error and exit 2', async (argv, message) => {
     const r = await cli(...argv);
     expect(r.code).toBe(2);
@@ -93,6 +95,32 @@ describe('mtproof sim trace', () => {
     expect(r.code).toBe(2);
     expect(r.err).toContain('error MTP_FAULTS_INVALID');
     expect(r.err).toContain('schedule[0].fault');
+  });
+
+  it('rejects a schedule entry whose parameters do not fit its fault kind', async () => {
+    const path = tempFile(
+      'faults.yaml',
+      'schedule:\n  - { atStep: 3, server: mt4-live-eu, fault: restart, params: { downtime: 5000 } }\n',
+    );
+    const r = await cli('sim', 'trace', '--seed', '1', '--steps', '5', '--faults', path);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('schedule[0].params: restart.downtime: unknown field');
+  });
+
+  it('prints the SHA-256 of the files it read, so a replay with edited files shows', async () => {
+    const root = join(import.meta.dirname, '..', '..', 'examples');
+    const r = await cli(
+      'sim',
+      'trace',
+      '--seed',
+      '2',
+      '--steps',
+      '50',
+      '--json',
+      '--servers',
+      join(root, 'cluster.yaml'),
+    );
+    expect(JSON.parse(r.out).inputs.servers.sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('rejects a faults file scheduling a fault on a server the cluster lacks', async () => {

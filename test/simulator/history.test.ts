@@ -34,7 +34,7 @@ describe('history by server-time range', () => {
           const cluster = new SimCluster({ seed: 1, faults: { intensity: 0, swarm: false } });
           const server = cluster.server(serverId);
           const group = [...server.groups.keys()][0] as string;
-          const created = server.createAccount({ group, name: 'History', password: 'Passw0rd!x' }, { by: 'system' });
+          const created = server.createAccount({ group, name: 'History', password: 'Passw0rd!x' });
           if (!created.ok) throw new Error('account');
           const login = created.value.login;
           server.postBalance(login, 'balance', 10_000_000, 'seed money', server.platform === 'mt4' ? 6 : 2, {
