@@ -79,18 +79,7 @@ export class Random {
 
   /** Picks an item with probability proportional to its weight (weights >= 0, not all zero). */
   weighted<T>(items: readonly (readonly [T, number])[]): T {
-    let total = 0;
-    for (const [, w] of items) {
-      if (!(w >= 0)) throw new Error(`random.weighted: negative or NaN weight ${w}`);
-      total += w;
-    }
-    if (!(total > 0)) throw new Error('random.weighted: no positive weight');
-    let x = this.float() * total;
-    for (const [item, w] of items) {
-      if (x < w) return item;
-      x -= w;
-    }
-    return (items[items.length - 1] as readonly [T, number])[0];
+    return new WeightedChoice(items).pick(this);
   }
 
   /** An exponentially distributed value with the given mean. */
@@ -107,6 +96,37 @@ export class Random {
       out[j] = tmp;
     }
     return out;
+  }
+}
+
+/**
+ * A weighted choice with its cumulative weights computed once, for a choice made on every step of a
+ * hot loop: one draw per pick.
+ */
+export class WeightedChoice<T> {
+  readonly #items: T[];
+  readonly #cumulative: number[];
+  readonly #total: number;
+
+  constructor(entries: readonly (readonly [T, number])[]) {
+    let total = 0;
+    this.#items = [];
+    this.#cumulative = [];
+    for (const [item, weight] of entries) {
+      if (!(weight >= 0)) throw new Error(`random.weighted: negative or NaN weight ${weight}`);
+      total += weight;
+      this.#items.push(item);
+      this.#cumulative.push(total);
+    }
+    if (!(total > 0)) throw new Error('random.weighted: no positive weight');
+    this.#total = total;
+  }
+
+  pick(random: Random): T {
+    const x = random.float() * this.#total;
+    const c = this.#cumulative;
+    for (let i = 0; i < c.length; i++) if (x < (c[i] as number)) return this.#items[i] as T;
+    return this.#items[this.#items.length - 1] as T;
   }
 }
 

@@ -278,9 +278,16 @@ export class Process implements Clock {
     return this.#scheduler.spawn(`${this.name}/${name}`, body, this);
   }
 
-  /** Registers a hook run when the process is killed (e.g. to drop its sockets in the simulator). */
-  onKill(hook: () => void): void {
+  /**
+   * Registers a hook run when the process is killed (e.g. to drop its sockets in the simulator).
+   * Returns the function that unregisters it, for a resource that goes away before the process does.
+   */
+  onKill(hook: () => void): () => void {
     this.#onKill.push(hook);
+    return () => {
+      const i = this.#onKill.indexOf(hook);
+      if (i >= 0) this.#onKill.splice(i, 1);
+    };
   }
 
   /** Kills the process (if still running) and, in any case, its children. */
@@ -288,7 +295,7 @@ export class Process implements Clock {
     const wasRunning = this.#state === 'running';
     if (wasRunning) this.#state = 'killed';
     for (const child of this.#children) child.kill();
-    if (wasRunning) for (const hook of this.#onKill) hook();
+    if (wasRunning) for (const hook of [...this.#onKill]) hook();
   }
 
   /** @internal */

@@ -78,8 +78,9 @@ export class Trace {
     return out;
   }
 
-  /** Retained events (empty unless constructed with `retain`). */
+  /** Retained events (empty unless constructed with `retain`; the latest `limit` with a limit). */
   events(): readonly TraceEvent[] {
+    if (this.#events.length > this.#limit) this.#events.splice(0, this.#events.length - this.#limit);
     return this.#events;
   }
 
@@ -97,7 +98,8 @@ export class Trace {
     counts.set(name, (counts.get(name) ?? 0) + 1);
     if (this.#retain) {
       this.#events.push({ seq, atMs, type, where, name, detail });
-      if (this.#events.length > this.#limit) this.#events.shift();
+      // Trim in batches: shifting one event per record would make a long run quadratic.
+      if (this.#events.length >= 2 * this.#limit) this.#events.splice(0, this.#events.length - this.#limit);
     }
   }
 

@@ -73,6 +73,8 @@ export class SimSession {
   silentLogout = false;
   readonly pumps = new Set<PumpSubscription>();
   readonly clock: Clock;
+  /** Unregisters the owning process's kill hook once the session is closed. */
+  forgetOwner: () => void = () => {};
 
   constructor(id: number, server: SimServer, clock: Clock) {
     this.id = id;
@@ -127,6 +129,9 @@ export class SimCluster {
   readonly #sessions = new Map<string, Set<SimSession>>();
   readonly #stepSchedule: ScheduledFault[];
   readonly #pumpFaults: Random;
+  /** Pumps with events waiting for the next delivery timer, and whether that timer is set. */
+  #pendingPumps: PumpSubscription[] = [];
+  #deliveryScheduled = false;
   readonly #dealerRandom: Random;
 
   constructor(options: ClusterOptions) {
@@ -191,13 +196,14 @@ export class SimCluster {
     const session = new SimSession(++this.#sessionCount, server, clock);
     (this.#sessions.get(serverId) as Set<SimSession>).add(session);
     // A killed process takes its sockets with it.
-    if (clock instanceof Process) clock.onKill(() => this.closeSession(session));
+    if (clock instanceof Process) session.forgetOwner = clock.onKill(() => this.closeSession(session));
     return session;
   }
 
   closeSession(session: SimSession): void {
     if (session.state === 'closed') return;
     session.state = 'closed';
+    session.forgetOwner();
     for (const pump of session.pumps) pump.closed = true;
     session.pumps.clear();
     this.#sessions.get(session.server.id)?.delete(session);
@@ -600,9 +606,6 @@ export class SimCluster {
       }
     });
   }
-
-  #pendingPumps: PumpSubscription[] = [];
-  #deliveryScheduled = false;
 
   /** Sessions open on a server, a silently logged-out one included (for tests and the control API). */
   sessions(serverId: string): readonly SimSession[] {

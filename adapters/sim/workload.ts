@@ -1,3 +1,4 @@
+import { WeightedChoice } from '../../kit/random.ts';
 import type { Process } from '../../kit/scheduler.ts';
 import { type ClusterConfigInput, type FaultConfigInput, SimCluster } from '../../simulator/index.ts';
 import type { ManagerApi, PumpEvent, Result, Subscription } from '../port/manager-api.ts';
@@ -163,7 +164,7 @@ export async function runWorkload(
   const pauseProbability = options.pauseProbability ?? 0.03;
   const pauseMeanMs = options.pauseMeanMs ?? 10_000;
   const maxAccounts = options.maxAccountsPerServer ?? 2_000;
-  const actions = new WeightedTable(WORKLOAD_MIXES[options.mix ?? 'broad']);
+  const actions = new WeightedChoice(WORKLOAD_MIXES[options.mix ?? 'broad']);
   const startMs = cluster.scheduler.nowMs();
 
   let endMs = startMs;
@@ -204,7 +205,7 @@ export async function runWorkload(
           lane.subscription = sub.ok ? sub.value : null;
         }
       } else {
-        await act(lane, actions.pick(random.float()), step);
+        await act(lane, actions.pick(random), step);
       }
       if (random.chance(pauseProbability)) await proc.sleep(Math.round(random.exponential(pauseMeanMs)));
     }
@@ -351,26 +352,4 @@ function sortKeys(record: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const key of Object.keys(record).sort()) out[key] = record[key] as number;
   return out;
-}
-
-/** Weighted choice with the cumulative weights computed once: one draw per step on the hot path. */
-class WeightedTable<T> {
-  readonly #items: T[];
-  readonly #cumulative: number[];
-
-  constructor(entries: readonly (readonly [T, number])[]) {
-    this.#items = entries.map(([item]) => item);
-    let sum = 0;
-    const running = entries.map(([, weight]) => {
-      sum += weight;
-      return sum;
-    });
-    this.#cumulative = running.map((c) => c / sum);
-  }
-
-  pick(u: number): T {
-    const c = this.#cumulative;
-    for (let i = 0; i < c.length; i++) if (u < (c[i] as number)) return this.#items[i] as T;
-    return this.#items[this.#items.length - 1] as T;
-  }
 }

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,6 +9,7 @@ import { main } from '../../cli/main.ts';
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'mtproof.js');
+const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples');
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -107,20 +109,14 @@ describe('mtproof sim trace', () => {
     expect(r.err).toContain('schedule[0].params: restart.downtime: unknown field');
   });
 
-  it('prints the SHA-256 of the files it read, so a replay with edited files shows', async () => {
-    const root = join(import.meta.dirname, '..', '..', 'examples');
-    const r = await cli(
-      'sim',
-      'trace',
-      '--seed',
-      '2',
-      '--steps',
-      '50',
-      '--json',
-      '--servers',
-      join(root, 'cluster.yaml'),
-    );
-    expect(JSON.parse(r.out).inputs.servers.sha256).toMatch(/^[0-9a-f]{64}$/);
+  it('reports the SHA-256 of each file it read, so a replay with an edited file shows', async () => {
+    const original = readFileSync(join(EXAMPLES, 'cluster.yaml'), 'utf8');
+    const edited = tempFile('cluster.yaml', original.replace('2026-03-02T07:00:00Z', '2026-03-02T08:00:00Z'));
+    const sha = async (path: string): Promise<string> =>
+      JSON.parse((await cli('sim', 'trace', '--seed', '2', '--steps', '50', '--json', '--servers', path)).out).inputs
+        .servers.sha256;
+    expect(await sha(join(EXAMPLES, 'cluster.yaml'))).toBe(createHash('sha256').update(original).digest('hex'));
+    expect(await sha(edited)).not.toBe(await sha(join(EXAMPLES, 'cluster.yaml')));
   });
 
   it('rejects a faults file scheduling a fault on a server the cluster lacks', async () => {
@@ -134,7 +130,6 @@ describe('mtproof sim trace', () => {
   });
 
   it('runs the example cluster and fault files shipped in examples/', async () => {
-    const root = join(import.meta.dirname, '..', '..', 'examples');
     const r = await cli(
       'sim',
       'trace',
@@ -144,9 +139,9 @@ describe('mtproof sim trace', () => {
       '3000',
       '--json',
       '--servers',
-      join(root, 'cluster.yaml'),
+      join(EXAMPLES, 'cluster.yaml'),
       '--faults',
-      join(root, 'faults.yaml'),
+      join(EXAMPLES, 'faults.yaml'),
     );
     expect(r.err).toBe('');
     const summary = JSON.parse(r.out);
