@@ -11,6 +11,21 @@ export const ERROR_CODES = {
   MTP_CONFIG_UNREADABLE: 'a configuration file could not be read or parsed',
   MTP_CLI_BAD_FLAG: 'a command-line flag has a bad value',
   MTP_FAULTS_INVALID: 'a fault configuration or schedule failed validation',
+  MTP_SECRET_MISSING: 'an environment variable named by the configuration is not set',
+  MTP_BAD_REQUEST: 'a command to the service has a missing or malformed field',
+  MTP_UNKNOWN_CLIENT: 'no client with this id',
+  MTP_UNKNOWN_PRODUCT: 'no product with this id in the broker configuration',
+  MTP_UNKNOWN_ACCOUNT: 'no trading account with this id',
+  MTP_UNKNOWN_TRANSFER: 'no transfer with this reference',
+  MTP_DUPLICATE_CLIENT: 'a client with this external id exists with different details',
+  MTP_KYC_REQUIRED: 'the KYC policy needs an approved KYC for this',
+  MTP_NO_ROUTE: 'no routing rule places this client and product on a server',
+  MTP_ACCOUNT_NOT_OPEN: 'the trading account is not open (pending or failed)',
+  MTP_CURRENCY_MISMATCH: "the amount's currency is not the account's",
+  MTP_AMOUNT_OUT_OF_RANGE: "the amount is outside the funding rules' limits",
+  MTP_DUPLICATE_PSP_REF: 'this payment-provider id already belongs to a different transfer',
+  MTP_TRANSFER_STATE: 'the transfer is not in a state that allows this',
+  MTP_PSP_CSV_INVALID: 'a payment-provider export could not be read',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

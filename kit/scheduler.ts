@@ -158,8 +158,13 @@ export class Scheduler {
     const { process, error } = this.#failure;
     this.#failure = null;
     if (error instanceof Error) {
-      error.message = `process ${process.name} failed: ${error.message}`;
-      throw error;
+      const described = `process ${process.name} failed: ${error.message}`;
+      // Some errors (zod's) have a read-only message: wrap those instead.
+      if (Object.getOwnPropertyDescriptor(error, 'message')?.writable === true) {
+        error.message = described;
+        throw error;
+      }
+      throw new Error(described, { cause: error });
     }
     throw new Error(`process ${process.name} failed: ${String(error)}`);
   }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type Issue, MtproofError, schemaIssues } from '../kit/errors.ts';
+import { deepFreeze } from '../kit/freeze.ts';
 
 /**
  * The simulated cluster's configuration: which servers exist and what each one holds. Validated once
@@ -152,12 +153,4 @@ function crossCheck(config: ClusterConfig): Issue[] {
     symbols.add(symbol.name);
   });
   return issues;
-}
-
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value as object)) deepFreeze(child);
-  }
-  return value;
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { MtproofError, schemaIssues } from '../kit/errors.ts';
+import { deepFreeze } from '../kit/freeze.ts';
 import type { Random } from '../kit/random.ts';
-import { deepFreeze } from './config.ts';
 
 /**
  * Fault kinds: each a typed knob. Request faults hit the manager request being handled; server faults

@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { type ErrorCode, type Issue, schemaIssues } from '../kit/errors.ts';
+
+/**
+ * The commands the service accepts (from the CRM, the client portal, the PSP callback), validated once
+ * at the edge. A refusal is a value with a stable code, a message and, for malformed input, the fields.
+ */
+
+export interface CommandError {
+  code: ErrorCode;
+  message: string;
+  issues: Issue[];
+}
+
+export type CommandResult<T> = { ok: true; value: T } | { ok: false; error: CommandError };
+
+export function refuse<T>(code: ErrorCode, message: string, issues: Issue[] = []): CommandResult<T> {
+  return { ok: false, error: { code, message, issues } };
+}
+
+const positiveCents = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const currency = z.string().regex(/^[A-Z]{3}$/, 'a three-letter currency code such as USD');
+const id = z.string().min(1).max(64);
+
+export const registerClientInput = z.strictObject({
+  /** The CRM's id: registering the same externalId again returns the same client. */
+  externalId: id.optional(),
+  name: z.string().trim().min(1).max(127),
+  email: z
+    .string()
+    .max(47)
+    .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address'),
+  country: z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166 two-letter country code such as DE'),
+});
+
+export const kycInput = z.strictObject({
+  clientId: id,
+  state: z.enum(['none', 'pending', 'approved', 'rejected']),
+});
+
+export const openAccountInput = z.strictObject({ clientId: id, productId: id });
+
+export const depositInput = z.strictObject({
+  accountId: id,
+  amountCents: positiveCents,
+  currency,
+  /** The payment provider's id: the same pspRef again returns the same transfer (the PSP retries webhooks). */
+  pspRef: id.optional(),
+});
+
+export const withdrawalInput = z.strictObject({ accountId: id, amountCents: positiveCents, currency });
+
+export const creditInput = z.strictObject({ accountId: id, amountCents: positiveCents, currency });
+
+export const payoutInput = z.strictObject({
+  ref: id,
+  succeeded: z.boolean(),
+  /** The provider's payout id. */
+  pspRef: id.optional(),
+});
+
+export type RegisterClientInput = z.input<typeof registerClientInput>;
+export type DepositInput = z.input<typeof depositInput>;
+export type WithdrawalInput = z.input<typeof withdrawalInput>;
+export type CreditInput = z.input<typeof creditInput>;
+export type PayoutInput = z.input<typeof payoutInput>;
+
+/** Parses a command; a malformed one is MTP_BAD_REQUEST naming each field. */
+export function parseCommand<T extends z.ZodType>(
+  schema: T,
+  input: unknown,
+  what: string,
+): { ok: true; value: z.output<T> } | { ok: false; error: CommandError } {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  return refuse('MTP_BAD_REQUEST', `${what}: bad request`, schemaIssues(parsed.error)) as {
+    ok: false;
+    error: CommandError;
+  };
+}

@@ -1,0 +1,35 @@
+import type { Clock } from '../kit/clock.ts';
+import type { Random } from '../kit/random.ts';
+import type { BrokerConfig } from './config.ts';
+import type { ServerConnection } from './connections.ts';
+import type { Logger } from './log.ts';
+import type { Store } from './store/port.ts';
+
+/** What the job handlers share: built once by the composition root. */
+export interface ServiceContext {
+  readonly config: Readonly<BrokerConfig>;
+  readonly clock: Clock;
+  /** Backoff jitter. */
+  readonly random: Random;
+  /** Passwords of new accounts (never logged, never stored). */
+  readonly passwords: Random;
+  readonly store: Store;
+  readonly connections: ReadonlyMap<string, ServerConnection>;
+  readonly log: Logger;
+  /** Servers an operator has taken out of routing at run time (besides `suspended` in the config). */
+  readonly suspended: Set<string>;
+  /** Wakes idle workers: a job was queued. */
+  notify(): void;
+}
+
+export function connection(ctx: ServiceContext, serverId: string): ServerConnection {
+  const found = ctx.connections.get(serverId);
+  if (found === undefined)
+    throw new Error(`no connection for server ${serverId}: the store names a server the config lacks`);
+  return found;
+}
+
+export function isSuspended(ctx: ServiceContext, serverId: string): boolean {
+  if (ctx.suspended.has(serverId)) return true;
+  return ctx.config.servers.find((s) => s.id === serverId)?.suspended === true;
+}

@@ -1,0 +1,250 @@
+/**
+ * The service's tables, as rows. The store port is shaped like SQL (tables, primary keys, unique keys,
+ * equality filters, transactions, row claims) so that the Postgres and PGlite adapters map each table to
+ * one SQL table; the memory adapter keeps the same semantics in process.
+ *
+ * Times are the service clock's epoch milliseconds (`*Ms`); money is integer minor units (`*Cents`).
+ */
+
+export type KycState = 'none' | 'pending' | 'approved' | 'rejected';
+
+export interface ClientRow {
+  id: string;
+  /** The CRM's id for the client, unique when given. */
+  externalId: string | null;
+  name: string;
+  email: string;
+  country: string;
+  kyc: KycState;
+  createdMs: number;
+  updatedMs: number;
+}
+
+/**
+ * pending: accepted, waiting to be created on its server (retried while the server is down);
+ * open: created, login known; failed: the server refused it for good (alerted).
+ */
+export type AccountState = 'pending' | 'open' | 'failed';
+
+export interface AccountRow {
+  id: string;
+  clientId: string;
+  productId: string;
+  kind: 'live' | 'demo';
+  serverId: string;
+  group: string;
+  currency: string;
+  leverage: number | null;
+  state: AccountState;
+  login: number | null;
+  attempts: number;
+  /** Set (committed) before each create is sent, cleared when the outcome is known: a crash leaves it set. */
+  uncertainSinceMs: number | null;
+  lastError: string | null;
+  createdMs: number;
+  updatedMs: number;
+  openedMs: number | null;
+}
+
+export type TransferKind = 'deposit' | 'withdrawal' | 'credit';
+
+/**
+ * Deposits and credits: accepted → posting → done | review | rejected | failed.
+ * Withdrawals: hold → posting → posted → done (paid out) | refunding → refunded; or review | rejected | failed.
+ * `review`: the service could not settle it (deadline passed, or what it found on the server is not what
+ * it sent); an operator decides. `rejected`: refused by a rule or by the server for money reasons.
+ * `failed`: the server refused it for a reason no retry can fix (disabled account, no rights, bad data).
+ */
+export type TransferState =
+  | 'accepted'
+  | 'hold'
+  | 'posting'
+  | 'posted'
+  | 'done'
+  | 'refunding'
+  | 'refunded'
+  | 'review'
+  | 'rejected'
+  | 'failed';
+
+export const TERMINAL_TRANSFER_STATES: ReadonlySet<TransferState> = new Set([
+  'done',
+  'refunded',
+  'review',
+  'rejected',
+  'failed',
+]);
+
+export interface TransferRow {
+  /** The unique reference; it travels in the MetaTrader comment. */
+  ref: string;
+  kind: TransferKind;
+  clientId: string;
+  accountId: string;
+  serverId: string;
+  login: number;
+  /** Always positive; the direction is the kind's. */
+  amountCents: number;
+  currency: string;
+  state: TransferState;
+  /** The payment provider's id of the deposit or payout, when there is one. */
+  pspRef: string | null;
+  /** Ticket (MT4) or deal (MT5) of the posting, and of the refund. */
+  ticket: number | null;
+  refundTicket: number | null;
+  attempts: number;
+  /** Set (committed) before every send, cleared when the outcome is known; a crash or a timeout leaves it. */
+  uncertainSinceMs: number | null;
+  lastError: string | null;
+  reason: string | null;
+  acceptedMs: number;
+  /** When the current leg began: acceptance, or the payout failure that started the refund. */
+  legStartedMs: number;
+  updatedMs: number;
+  postedMs: number | null;
+  finishedMs: number | null;
+}
+
+export type JobKind = 'post' | 'refund' | 'open-account' | 'deliver-alert';
+
+export interface JobRow {
+  id: string;
+  kind: JobKind;
+  /** The transfer ref, account id or alert id the job works on. */
+  subject: string;
+  state: 'queued' | 'done';
+  runAtMs: number;
+  attempts: number;
+  leaseOwner: string | null;
+  leaseUntilMs: number;
+  lastError: string | null;
+  createdMs: number;
+  updatedMs: number;
+}
+
+export type LedgerEntryKind = 'deposit' | 'withdrawal' | 'refund' | 'credit';
+
+export interface LedgerRow {
+  id: string;
+  ref: string;
+  kind: LedgerEntryKind;
+  accountId: string;
+  serverId: string;
+  login: number;
+  /** Signed: what the posting did to the account's balance (or credit). */
+  amountCents: number;
+  ticket: number;
+  atMs: number;
+}
+
+export type AuditOutcome = 'ok' | 'rejected' | 'unavailable' | 'unknown';
+
+export interface AuditRow {
+  id: string;
+  /** When the call was sent. */
+  atMs: number;
+  serverId: string;
+  op: string;
+  /** What was sent, secrets redacted. */
+  request: Record<string, unknown>;
+  /** The transfer ref or account id the call was made for. */
+  subject: string | null;
+  /** null until the answer is recorded: a crash in between leaves the call visibly unanswered. */
+  outcome: AuditOutcome | null;
+  code: number | null;
+  codeName: string | null;
+  reason: string | null;
+  answer: Record<string, unknown> | null;
+  answeredMs: number | null;
+}
+
+export type AlertKind =
+  | 'transfer_failed'
+  | 'transfer_review'
+  | 'transfer_stuck'
+  | 'account_failed'
+  | 'account_stuck'
+  | 'circuit_open'
+  | 'reconciliation_finding';
+
+export interface AlertRow {
+  id: string;
+  /** Deduplication key: one alert per (kind, subject) and finding. */
+  key: string;
+  kind: AlertKind;
+  severity: 'warning' | 'critical';
+  subject: string;
+  message: string;
+  details: Record<string, unknown>;
+  atMs: number;
+  /** Sinks that have taken it (a retry goes only to the others). */
+  deliveredTo: string[];
+}
+
+export interface ReconciliationRow {
+  id: string;
+  startedMs: number;
+  finishedMs: number;
+  state: 'done' | 'partial';
+  /** Servers whose history could not be read (the run is partial). */
+  unreachable: string[];
+  findings: Finding[];
+  counts: Record<string, number>;
+}
+
+export type FindingClass =
+  | 'missing_on_server'
+  | 'duplicate_on_server'
+  | 'amount_mismatch'
+  | 'unknown_operation'
+  | 'wrong_account'
+  | 'not_in_ledger'
+  | 'psp_only'
+  | 'ledger_only';
+
+export interface Finding {
+  /** Stable across runs: the same discrepancy has the same key. */
+  key: string;
+  class: FindingClass;
+  serverId: string | null;
+  login: number | null;
+  ref: string | null;
+  ticket: number | null;
+  pspRef: string | null;
+  /** What the ledger (or the PSP) says and what the server (or the ledger) has. */
+  expectedCents: number | null;
+  actualCents: number | null;
+  detail: string;
+}
+
+export interface SequenceRow {
+  name: string;
+  value: number;
+}
+
+export interface Tables {
+  clients: ClientRow;
+  accounts: AccountRow;
+  transfers: TransferRow;
+  jobs: JobRow;
+  ledger: LedgerRow;
+  audit: AuditRow;
+  alerts: AlertRow;
+  reconciliations: ReconciliationRow;
+  sequences: SequenceRow;
+}
+
+export type TableName = keyof Tables;
+
+/** Primary key and unique columns of each table (nulls are not unique-checked, as in SQL). */
+export const TABLE_KEYS: { readonly [K in TableName]: { primary: keyof Tables[K]; unique: (keyof Tables[K])[] } } = {
+  clients: { primary: 'id', unique: ['externalId'] },
+  accounts: { primary: 'id', unique: [] },
+  transfers: { primary: 'ref', unique: ['pspRef'] },
+  jobs: { primary: 'id', unique: [] },
+  ledger: { primary: 'id', unique: [] },
+  audit: { primary: 'id', unique: [] },
+  alerts: { primary: 'id', unique: ['key'] },
+  reconciliations: { primary: 'id', unique: [] },
+  sequences: { primary: 'name', unique: [] },
+};
