@@ -1,3 +1,4 @@
+import type { ManagerApi } from '../adapters/port/manager-api.ts';
 import { createSimManagerApi } from '../adapters/sim/index.ts';
 import { Random } from '../kit/random.ts';
 import type { Process, Scheduler } from '../kit/scheduler.ts';
@@ -13,7 +14,7 @@ import {
   SimulatedPsp,
   type Store,
 } from '../service/index.ts';
-import { type ClusterConfigInput, type FaultConfigInput, SimCluster } from '../simulator/index.ts';
+import { type ClusterConfigInput, type FaultConfigInput, type FaultKind, SimCluster } from '../simulator/index.ts';
 
 /**
  * A simulated world: the cluster, the integration service running as one process of the same virtual-time
@@ -48,6 +49,8 @@ export class SimWorld {
   #process: Process | null = null;
   #service: Service | null = null;
   #incarnation = 0;
+  /** One-shot faults armed for the next call of an operation on a server (`faultOnNext`). */
+  #armed: { serverId: string; op: string; fault: FaultKind; params: Record<string, number | string | boolean> }[] = [];
 
   constructor(options: SimWorldOptions) {
     this.#options = options;
@@ -101,12 +104,43 @@ export class SimWorld {
         store: this.store,
         psp: this.#options.ports?.psp ?? this.psp,
         managers: (server) =>
-          createSimManagerApi(this.cluster, server.id, { clock: proc, timeoutMs: server.timeoutMs }),
+          this.#armable(createSimManagerApi(this.cluster, server.id, { clock: proc, timeoutMs: server.timeoutMs })),
         secrets: (name) => (secrets === undefined ? 'Manager#1' : secrets[name]),
       },
     });
     this.#service = box.service;
     return box.service;
+  }
+
+  /**
+   * Arms `fault` for the next call of `op` (a ManagerApi method such as `postBalance`) the service makes to
+   * `serverId`, whatever calls come before it: a test can hit the send itself rather than the lookup.
+   */
+  faultOnNext(
+    serverId: string,
+    op: string,
+    fault: FaultKind,
+    params: Record<string, number | string | boolean> = {},
+  ): void {
+    this.cluster.server(serverId);
+    this.#armed.push({ serverId, op, fault, params });
+  }
+
+  #armable(api: ManagerApi): ManagerApi {
+    return new Proxy(api, {
+      get: (target, key, receiver) => {
+        const value = Reflect.get(target, key, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          const at = this.#armed.findIndex((a) => a.serverId === target.serverId && a.op === key);
+          if (at >= 0) {
+            const [armed] = this.#armed.splice(at, 1);
+            if (armed !== undefined) this.cluster.inject(armed.serverId, armed.fault, armed.params);
+          }
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
   }
 
   /** Kills the service process at this instant: whatever it had not committed is gone. */

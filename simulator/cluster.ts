@@ -125,6 +125,7 @@ export class SimCluster {
   /** Manager requests received so far (the unit of `atStep` in fault schedules). */
   step = 0;
   #sessionCount = 0;
+  #randomFaults = true;
   readonly #faults = new Map<string, ServerFaultState>();
   readonly #sessions = new Map<string, Set<SimSession>>();
   readonly #stepSchedule: ScheduledFault[];
@@ -181,6 +182,20 @@ export class SimCluster {
     for (const kind of this.plan.swarmedOff) this.trace.state('cluster', 'swarm.off', kind);
   }
 
+  /**
+   * Switches random faults on or off (a scenario's heal phase). Injected and scheduled faults still fire,
+   * and effects under way (a restart's downtime, a lag window, a stall) run their course.
+   */
+  setRandomFaults(on: boolean): void {
+    if (this.#randomFaults === on) return;
+    this.#randomFaults = on;
+    this.trace.state('cluster', 'faults.random', on ? 'on' : 'off');
+  }
+
+  get randomFaults(): boolean {
+    return this.#randomFaults;
+  }
+
   server(id: string): SimServer {
     const server = this.servers.get(id);
     if (server === undefined) throw new Error(`cluster: no server ${id}`);
@@ -228,7 +243,7 @@ export class SimCluster {
     if (armed !== undefined) {
       kind = armed.fault;
       params = armed.params;
-    } else if (faults.table.total > 0) {
+    } else if (this.#randomFaults && faults.table.total > 0) {
       kind = faults.table.pick(faults.pick.float());
     }
     if (kind !== null && FAULT_SCOPE[kind] !== 'request') {
@@ -542,9 +557,9 @@ export class SimCluster {
     // An armed reorder waits while another event is held back: it applies to the next free one.
     const armed = pump.held !== null && pumpArmed[0] === 'pumpReorder' ? undefined : pumpArmed.shift();
     const u = this.#pumpFaults.float();
-    const duplicate = armed === 'pumpDuplicate' || (armed === undefined && u < p.pumpDuplicate);
-    const reorder =
-      armed === 'pumpReorder' || (armed === undefined && !duplicate && u < p.pumpDuplicate + p.pumpReorder);
+    const random = armed === undefined && this.#randomFaults;
+    const duplicate = armed === 'pumpDuplicate' || (random && u < p.pumpDuplicate);
+    const reorder = armed === 'pumpReorder' || (random && !duplicate && u < p.pumpDuplicate + p.pumpReorder);
     if (pump.held !== null) {
       // The held event goes after this one: that is the reordering.
       pump.queue.push(event, pump.held);
