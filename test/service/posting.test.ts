@@ -82,7 +82,11 @@ describe('the history-lag rule', () => {
   it('posts twice when a single "not found" right after an unknown is taken as proof (tolerance 0)', async () => {
     // The control experiment: without the rule, the lagging history hides the applied send and the retry
     // posts the deposit again. This is why historyLagToleranceMs exists.
-    const world = startedWorld({ broker: brokerConfig((c) => ((c.posting ??= {}).historyLagToleranceMs = 0)) });
+    const world = startedWorld({
+      broker: brokerConfig((c) => {
+        c.posting = { ...c.posting, historyLagToleranceMs: 0 };
+      }),
+    });
     const account = await openAccount(world);
     world.cluster.inject('mt4-live-eu', 'historyLag', { lagMs: 90_000, windowMs: 600_000 });
     world.faultOnNext('mt4-live-eu', 'postBalance', 'timeoutAfterApply');
@@ -95,7 +99,7 @@ describe('the history-lag rule', () => {
   it('sends nothing after the deadline: a send that may have applied goes to review with an alert', async () => {
     const world = startedWorld({
       broker: brokerConfig((c) => {
-        (c.retry ??= {}).deadlineMs = 120_000;
+        c.retry = { ...c.retry, deadlineMs: 120_000 };
       }),
     });
     const account = await openAccount(world);
