@@ -720,3 +720,21 @@ describe('inject', () => {
     expect(() => cluster.inject('mt9-nowhere', 'restart')).toThrow();
   });
 });
+
+describe('random faults switched off (heal)', () => {
+  it('stops random faults but still fires injected ones', async () => {
+    const cluster = quietCluster({ faults: { intensity: 10, swarm: false } });
+    cluster.setRandomFaults(false);
+    expect(cluster.randomFaults).toBe(false);
+    const before = cluster.trace.counts('fault');
+    expect(before).toEqual({});
+    await inProcess(cluster, async (proc) => {
+      const api = await mt4Connected(cluster, proc);
+      for (let i = 0; i < 200; i++) expect(await api.Ping()).toBe(MT4_RET.RET_OK);
+      cluster.inject(MT4, 'tooFrequent');
+      expect(await api.Ping()).toBe(MT4_RET.RET_TOO_FREQUENT);
+    });
+    const after = cluster.trace.counts('fault');
+    expect(after).toEqual({ tooFrequent: 1 });
+  });
+});
