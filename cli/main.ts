@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { MtproofError } from '../kit/errors.ts';
+import { checkConfig } from './service-config.ts';
 import { type Output, simTrace } from './sim-trace.ts';
 
 /**
@@ -46,6 +47,26 @@ export async function main(argv: readonly string[], io: Output): Promise<number>
           json: options.json === true,
         },
         io,
+      );
+    });
+
+  const service = program.command('service').description('the integration service').exitOverride();
+  service
+    .command('check-config')
+    .description('validate a broker config, check it against the cluster, and print where clients are routed')
+    .option('--config <file>', 'broker config (YAML or JSON); default: the embedded one (examples/broker.yaml)')
+    .option('--servers <file>', 'cluster layout to check against; default: the embedded simulated cluster')
+    .option('--json', 'print one JSON object', false)
+    .exitOverride()
+    .action(async (options: Record<string, unknown>) => {
+      exitCode = await checkConfig(
+        {
+          config: options.config as string | undefined,
+          servers: options.servers as string | undefined,
+          json: options.json === true,
+        },
+        io,
+        process.env,
       );
     });
 

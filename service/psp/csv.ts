@@ -1,10 +1,11 @@
 import { type Issue, MtproofError } from '../../kit/errors.ts';
+import { deepFreeze } from '../../kit/freeze.ts';
 import type { PspRecord } from './port.ts';
 
 /**
  * Imports a payment provider's CSV export (RFC 4180: quoted fields, doubled quotes, CRLF or LF) into
  * PSP records. Which column holds what, and which words mean deposit/payout and succeeded/failed, are
- * options, since every provider names them differently. Amounts are decimal text converted to minor units
+ * options, since every provider names them differently. Times without an offset are UTC. Amounts are decimal text converted to minor units
  * without floating point. Every bad row is reported by row number and column; nothing is half-imported.
  */
 
@@ -24,7 +25,7 @@ export interface CsvMapping {
   minorDigits: number;
 }
 
-export const DEFAULT_CSV_MAPPING: Readonly<CsvMapping> = Object.freeze({
+export const DEFAULT_CSV_MAPPING: Readonly<CsvMapping> = deepFreeze({
   columns: {
     pspRef: 'id',
     kind: 'type',
@@ -95,6 +96,7 @@ export function parsePspCsv(
     const status = lookup(mapping.statuses, cell('status'));
     if (status === undefined) issues.push({ path: where('status'), message: `unknown status "${cell('status')}"` });
     const amountCents = toMinorUnits(cell('amount'), mapping.minorDigits);
+    if (amountCents === 0) issues.push({ path: where('amount'), message: 'a payment of zero' });
     if (amountCents === null) {
       issues.push({
         path: where('amount'),
@@ -105,10 +107,16 @@ export function parsePspCsv(
     if (!/^[A-Z]{3}$/.test(currency))
       issues.push({ path: where('currency'), message: `"${cell('currency')}" is not a currency code` });
     const at = cell('at');
-    const atMs = /^\d{4}-\d{2}-\d{2}/.test(at) ? Date.parse(at) : Number.NaN;
+    // A time without an offset is read as UTC, never as the importing machine's local time.
+    const zoned = /(Z|[+-]\d{2}:?\d{2})$/i.test(at) || !/\d{2}:\d{2}/.test(at) ? at : `${at.replace(' ', 'T')}Z`;
+    const atMs = /^\d{4}-\d{2}-\d{2}/.test(at)
+      ? Date.parse(/\d{2}:\d{2}/.test(at) ? zoned : `${at}T00:00:00Z`)
+      : Number.NaN;
     if (Number.isNaN(atMs)) issues.push({ path: where('at'), message: `"${at}" is not an ISO 8601 time` });
     const reference = index.has('reference') && (index.get('reference') as number) >= 0 ? cell('reference') : '';
-    if (kind === undefined || status === undefined || amountCents === null || Number.isNaN(atMs)) return;
+    if (kind === undefined || status === undefined || amountCents === null || amountCents === 0 || Number.isNaN(atMs)) {
+      return;
+    }
     records.push({
       pspRef,
       kind: kind as PspRecord['kind'],

@@ -51,7 +51,11 @@ export class SimulatedPsp implements PaymentRecords {
     if (!Number.isSafeInteger(input.amountCents) || input.amountCents <= 0) {
       throw new Error(`simulated psp: amount must be a positive integer of minor units, got ${input.amountCents}`);
     }
-    const pspRef = input.pspRef ?? `PSP${String(++this.#next).padStart(8, '0')}`;
+    let pspRef = input.pspRef;
+    // Generated ids skip any a caller chose.
+    while (pspRef === undefined || (input.pspRef === undefined && this.#records.has(pspRef))) {
+      pspRef = `PSP${String(++this.#next).padStart(8, '0')}`;
+    }
     if (this.#records.has(pspRef)) throw new Error(`simulated psp: duplicate pspRef ${pspRef}`);
     const record: PspRecord = {
       pspRef,

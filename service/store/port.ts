@@ -31,7 +31,12 @@ export interface Tx {
   insert<K extends TableName>(table: K, row: Tables[K]): Promise<void>;
   /** Fails with StoreConstraintError if the row does not exist. Returns the updated row. */
   update<K extends TableName>(table: K, key: string, patch: Partial<Tables[K]>): Promise<Tables[K]>;
-  /** Rows whose columns equal every value in `where` (SQL `=`, `null` matching IS NULL). */
+  /**
+   * Rows whose columns equal every value in `where` (SQL `=`, `null` matching IS NULL). Rows it returns are
+   * protected against concurrent change until commit; rows it did not find are not (no predicate locks):
+   * "insert unless present" must rest on a unique key or a sequence row, as every insert of the service does.
+   * Ordering puts nulls first.
+   */
   select<K extends TableName>(table: K, where: Where<K>, options?: SelectOptions<K>): Promise<Tables[K][]>;
   count<K extends TableName>(table: K, where: Where<K>): Promise<number>;
   /** The next value of a named counter, 1, 2, 3, ... (never reused once committed). */
