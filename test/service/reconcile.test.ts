@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { SimWorld } from '../../scenarios/world.ts';
 import type { Finding } from '../../service/index.ts';
-import { openAccount, settle, startedWorld } from './helpers.ts';
+import { brokerConfig, openAccount, settle, startedWorld } from './helpers.ts';
 
 /**
  * Three-way reconciliation (payment provider, ledger, server history): each discrepancy a test causes is
@@ -156,4 +156,23 @@ describe('reconciliation', () => {
       { seed: SEED, numRuns: RUNS },
     );
   }, 120_000);
+});
+
+describe('scheduled reconciliation', () => {
+  it('runs by itself every reconciliation.everyMs and alerts on what it finds', async () => {
+    const world = startedWorld({
+      broker: brokerConfig((c) => {
+        c.reconciliation = { ...c.reconciliation, everyMs: 3_600_000 };
+      }),
+    });
+    const eu = await openAccount(world);
+    world.cluster.dealer('mt4-live-eu').balanceCorrection(eu.login as number, 10_00, 'manual');
+    await world.runFor(2 * 3_600_000 + 1_000);
+    const runs = await world.store.transaction((tx) => tx.select('reconciliations', {}, { orderBy: 'id' }));
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    expect(runs.every((r) => r.findings.length === 1 && r.findings[0]?.class === 'unknown_operation')).toBe(true);
+    // The same finding in later runs does not alert again.
+    const alerts = await world.service.alerts();
+    expect(alerts.filter((a) => a.kind === 'reconciliation_finding')).toHaveLength(1);
+  });
 });
