@@ -25,11 +25,24 @@ export interface NewAlert {
   details?: Record<string, unknown>;
 }
 
-/** Records the alert and queues its delivery, unless an alert with the same key exists. */
-export async function raiseAlert(tx: Tx, nowMs: number, alert: NewAlert): Promise<boolean> {
+/** Masks secrets in what is about to be stored or sent (the audit log's redaction). */
+export type Redact = (value: unknown) => unknown;
+
+/**
+ * Records the alert and queues its delivery, unless an alert with the same key exists. Message and
+ * details are redacted first: they quote server data (a dealer's comment), which may hold anything.
+ */
+export async function raiseAlert(tx: Tx, nowMs: number, alert: NewAlert, redact: Redact): Promise<boolean> {
   if ((await tx.count('alerts', { key: alert.key })) > 0) return false;
   const id = `AL${String(await tx.nextValue('alerts')).padStart(10, '0')}`;
-  await tx.insert('alerts', { ...alert, id, details: alert.details ?? {}, atMs: nowMs, deliveredTo: [] });
+  await tx.insert('alerts', {
+    ...alert,
+    id,
+    message: redact(alert.message) as string,
+    details: redact(alert.details ?? {}) as Record<string, unknown>,
+    atMs: nowMs,
+    deliveredTo: [],
+  });
   await enqueueJob(tx, 'deliver-alert', id, nowMs, nowMs);
   return true;
 }

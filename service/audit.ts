@@ -62,18 +62,27 @@ export class AuditLog {
 
   /** A deep copy with secret-named fields and secret values masked. */
   redact(value: unknown): unknown {
+    return this.#copy(value, true);
+  }
+
+  /** A deep copy with secret values masked wherever they appear (field names kept: alerts, findings). */
+  mask(value: unknown): unknown {
+    return this.#copy(value, false);
+  }
+
+  #copy(value: unknown, byName: boolean): unknown {
     if (typeof value === 'string') {
       let out = value;
       for (const secret of this.#secrets) out = out.split(secret).join(REDACTED);
       return out;
     }
-    if (Array.isArray(value)) return value.map((v) => this.redact(v));
+    if (Array.isArray(value)) return value.map((v) => this.#copy(v, byName));
     if (value !== null && typeof value === 'object') {
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) {
         // Handles (a subscription's close) are not data: leave them out.
         if (typeof v === 'function') continue;
-        out[k] = SECRET_FIELD.test(k) ? REDACTED : this.redact(v);
+        out[k] = byName && SECRET_FIELD.test(k) ? REDACTED : this.#copy(v, byName);
       }
       return out;
     }

@@ -93,9 +93,10 @@ export class ServerConnection {
     invoke: (api: ManagerApi) => Promise<Result<T>>,
   ): Promise<Result<T>> {
     const { clock } = this.#o;
+    if (this.#breaker === 'half-open') return this.#refused(op, 'circuit half-open: a trial call is in flight');
     if (this.#breaker === 'open') {
       if (clock.nowMs() < this.#openUntilMs) return this.#refused(op, 'circuit open');
-      // One trial call: its result closes the circuit or opens it again.
+      // One trial call: its result closes the circuit or opens it again; others are refused meanwhile.
       this.#breaker = 'half-open';
     }
     if (!this.#connected) {
@@ -193,9 +194,12 @@ export class ServerConnection {
       if (this.#subscription === null) await this.#resubscribe();
       await this.#sleep(settings.pingIntervalMs);
       if (stopped() || !this.#connected) continue;
+      // Reaching here, the pump never said "stopped": a ping refused for lack of connection while the
+      // adapter believed it was connected is a silent logout (read before the ping: a failure resets it).
+      const believedUp = this.api.isConnected();
       const ping = await this.call('ping', {}, null, (api) => api.ping());
       if (!ping.ok) {
-        if (this.api.isConnected()) {
+        if (believedUp && ping.error.reason === 'no_connection') {
           // The adapter believes it is connected but the server does not answer: a silent logout.
           this.#silentLogouts++;
           await this.disconnect(`ping failed while connected (${ping.error.codeName}): silent logout`);
@@ -259,21 +263,27 @@ export class ServerConnection {
     this.#failures++;
     const { settings, clock, store, log } = this.#o;
     if (this.#breaker === 'half-open' || this.#failures >= settings.breaker.failures) {
-      const wasOpen = this.#breaker === 'open';
+      // A failed trial reopens the same outage: one alert per outage, not per trial.
+      const wasOpen = this.#breaker !== 'closed';
       this.#breaker = 'open';
       this.#openUntilMs = clock.nowMs() + settings.breaker.openMs;
       if (!wasOpen) {
         const nowMs = clock.nowMs();
         log({ level: 'error', msg: 'circuit opened', serverId: this.serverId, failures: this.#failures });
         await store.transaction((tx) =>
-          raiseAlert(tx, nowMs, {
-            key: `circuit_open:${this.serverId}:${nowMs}`,
-            kind: 'circuit_open',
-            severity: 'critical',
-            subject: this.serverId,
-            message: `circuit to ${this.serverId} opened after ${this.#failures} failed calls (last: ${error.message})`,
-            details: { failures: this.#failures, openMs: settings.breaker.openMs, lastCode: error.codeName },
-          }),
+          raiseAlert(
+            tx,
+            nowMs,
+            {
+              key: `circuit_open:${this.serverId}:${nowMs}`,
+              kind: 'circuit_open',
+              severity: 'critical',
+              subject: this.serverId,
+              message: `circuit to ${this.serverId} opened after ${this.#failures} failed calls (last: ${error.message})`,
+              details: { failures: this.#failures, openMs: settings.breaker.openMs, lastCode: error.codeName },
+            },
+            (value) => this.#o.audit.mask(value),
+          ),
         );
       }
     }

@@ -18,6 +18,8 @@ export interface ServiceContext {
   readonly log: Logger;
   /** Servers an operator has taken out of routing at run time (besides `suspended` in the config). */
   readonly suspended: Set<string>;
+  /** Masks known secret values in anything stored or sent outside (alerts). */
+  readonly redact: (value: unknown) => unknown;
   /** Wakes idle workers: a job was queued. */
   notify(): void;
 }

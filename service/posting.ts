@@ -232,14 +232,19 @@ async function settle(
       finishedMs: nowMs,
     });
     if (state === 'failed') {
-      await raiseAlert(tx, nowMs, {
-        key: `transfer_failed:${transfer.ref}`,
-        kind: 'transfer_failed',
-        severity: 'critical',
-        subject: transfer.ref,
-        message: `${transfer.kind} ${transfer.ref} of ${transfer.amountCents} ${transfer.currency} failed: ${reason}`,
-        details: { serverId: transfer.serverId, login: transfer.login },
-      });
+      await raiseAlert(
+        tx,
+        nowMs,
+        {
+          key: `transfer_failed:${transfer.ref}`,
+          kind: 'transfer_failed',
+          severity: 'critical',
+          subject: transfer.ref,
+          message: `${transfer.kind} ${transfer.ref} of ${transfer.amountCents} ${transfer.currency} failed: ${reason}`,
+          details: { serverId: transfer.serverId, login: transfer.login },
+        },
+        ctx.redact,
+      );
     }
     await finishJob(tx, job.id, nowMs);
   });
@@ -266,19 +271,24 @@ async function review(
       updatedMs: nowMs,
       finishedMs: nowMs,
     });
-    await raiseAlert(tx, nowMs, {
-      key: `transfer_review:${transfer.ref}`,
-      kind: 'transfer_review',
-      severity: 'critical',
-      subject: transfer.ref,
-      message: `${transfer.kind} ${transfer.ref} needs review: ${reason}`,
-      details: {
-        serverId: transfer.serverId,
-        login: transfer.login,
-        leg,
-        uncertain: transfer.uncertainSinceMs !== null,
+    await raiseAlert(
+      tx,
+      nowMs,
+      {
+        key: `transfer_review:${transfer.ref}`,
+        kind: 'transfer_review',
+        severity: 'critical',
+        subject: transfer.ref,
+        message: `${transfer.kind} ${transfer.ref} needs review: ${reason}`,
+        details: {
+          serverId: transfer.serverId,
+          login: transfer.login,
+          leg,
+          uncertain: transfer.uncertainSinceMs !== null,
+        },
       },
-    });
+      ctx.redact,
+    );
     await finishJob(tx, job.id, nowMs);
   });
   ctx.log({ level: 'error', msg: `${transfer.kind} to review: ${reason}`, ref: transfer.ref });

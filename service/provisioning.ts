@@ -147,14 +147,19 @@ async function fail(ctx: ServiceContext, job: JobRow, account: AccountRow, reaso
       lastError: reason,
       updatedMs: nowMs,
     });
-    await raiseAlert(tx, nowMs, {
-      key: `account_failed:${account.id}`,
-      kind: 'account_failed',
-      severity: 'warning',
-      subject: account.id,
-      message: `account ${account.id} (${account.productId} on ${account.serverId}) could not be opened: ${reason}`,
-      details: { clientId: account.clientId, serverId: account.serverId, group: account.group },
-    });
+    await raiseAlert(
+      tx,
+      nowMs,
+      {
+        key: `account_failed:${account.id}`,
+        kind: 'account_failed',
+        severity: 'warning',
+        subject: account.id,
+        message: `account ${account.id} (${account.productId} on ${account.serverId}) could not be opened: ${reason}`,
+        details: { clientId: account.clientId, serverId: account.serverId, group: account.group },
+      },
+      ctx.redact,
+    );
     await finishJob(tx, job.id, nowMs);
   });
 }

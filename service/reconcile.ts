@@ -153,14 +153,19 @@ export async function reconcile(ctx: ServiceContext, psp: PaymentRecords | null)
     };
     await tx.insert('reconciliations', run);
     for (const finding of findings) {
-      await raiseAlert(tx, finishedMs, {
-        key: `finding:${finding.key}`,
-        kind: 'reconciliation_finding',
-        severity: finding.class === 'unknown_operation' ? 'warning' : 'critical',
-        subject: finding.ref ?? `${finding.serverId}:${finding.login}`,
-        message: `reconciliation ${id}: ${finding.class}: ${finding.detail}`,
-        details: { ...finding, run: id },
-      });
+      await raiseAlert(
+        tx,
+        finishedMs,
+        {
+          key: `finding:${finding.key}`,
+          kind: 'reconciliation_finding',
+          severity: finding.class === 'unknown_operation' ? 'warning' : 'critical',
+          subject: finding.ref ?? `${finding.serverId}:${finding.login}`,
+          message: `reconciliation ${id}: ${finding.class}: ${finding.detail}`,
+          details: { ...finding, run: id },
+        },
+        ctx.redact,
+      );
     }
     return run;
   });

@@ -130,6 +130,7 @@ export class Service {
       connections: this.#connections,
       log,
       suspended: new Set(),
+      redact: (value) => this.#audit.mask(value),
       notify: () => this.#bell.ring(),
     };
     config.servers.forEach((server, i) => {
@@ -261,7 +262,9 @@ export class Service {
     const nowMs = this.#ctx.clock.nowMs();
     return this.#tx(async (tx) => {
       const client = await tx.get('clients', clientId);
-      if (client === undefined) return refuse('MTP_UNKNOWN_CLIENT', `no client ${clientId}`);
+      if (client === undefined) {
+        return refuse('MTP_UNKNOWN_CLIENT', `no client ${clientId}`, [{ path: 'clientId', message: 'unknown client' }]);
+      }
       return { ok: true, value: await tx.update('clients', clientId, { kyc: parsed.value.state, updatedMs: nowMs }) };
     });
   }
@@ -280,7 +283,11 @@ export class Service {
     const nowMs = clock.nowMs();
     const result = await this.#tx<CommandResult<AccountRow>>(async (tx) => {
       const client = await tx.get('clients', parsed.value.clientId);
-      if (client === undefined) return refuse('MTP_UNKNOWN_CLIENT', `no client ${parsed.value.clientId}`);
+      if (client === undefined) {
+        return refuse('MTP_UNKNOWN_CLIENT', `no client ${parsed.value.clientId}`, [
+          { path: 'clientId', message: 'unknown client' },
+        ]);
+      }
       if (needsKyc(config, product) && client.kyc !== 'approved') {
         return refuse(
           'MTP_KYC_REQUIRED',
@@ -422,7 +429,11 @@ export class Service {
         }
       }
       const account = await tx.get('accounts', input.accountId);
-      if (account === undefined) return refuse('MTP_UNKNOWN_ACCOUNT', `no account ${input.accountId}`);
+      if (account === undefined) {
+        return refuse('MTP_UNKNOWN_ACCOUNT', `no account ${input.accountId}`, [
+          { path: 'accountId', message: 'unknown account' },
+        ]);
+      }
       if (account.state !== 'open' || account.login === null) {
         return refuse('MTP_ACCOUNT_NOT_OPEN', `account ${account.id} is ${account.state}`);
       }
@@ -522,7 +533,7 @@ export class Service {
     const errors: string[] = [];
     for (const sink of this.#sinks) {
       if (deliveredTo.includes(sink.name)) continue;
-      const result = await sink.deliver(alert);
+      const result = await sink.deliver(this.#audit.mask(alert) as AlertRow);
       if (result.ok) deliveredTo.push(sink.name);
       else errors.push(`${sink.name}: ${result.error}`);
     }
@@ -549,27 +560,37 @@ export class Service {
       for (const state of ['accepted', 'hold', 'posting', 'refunding'] as const) {
         for (const t of await tx.select('transfers', { state })) {
           if (t.legStartedMs > cutoffMs) continue;
-          const ok = await raiseAlert(tx, nowMs, {
-            key: `transfer_stuck:${t.ref}:${state === 'refunding' ? 'refund' : 'main'}`,
-            kind: 'transfer_stuck',
-            severity: 'warning',
-            subject: t.ref,
-            message: `${t.kind} ${t.ref} is still ${t.state} after ${nowMs - t.legStartedMs} ms (${t.lastError ?? 'no error'})`,
-            details: { serverId: t.serverId, login: t.login, attempts: t.attempts },
-          });
+          const ok = await raiseAlert(
+            tx,
+            nowMs,
+            {
+              key: `transfer_stuck:${t.ref}:${state === 'refunding' ? 'refund' : 'main'}`,
+              kind: 'transfer_stuck',
+              severity: 'warning',
+              subject: t.ref,
+              message: `${t.kind} ${t.ref} is still ${t.state} after ${nowMs - t.legStartedMs} ms (${t.lastError ?? 'no error'})`,
+              details: { serverId: t.serverId, login: t.login, attempts: t.attempts },
+            },
+            this.#ctx.redact,
+          );
           if (ok) raised++;
         }
       }
       for (const a of await tx.select('accounts', { state: 'pending' })) {
         if (a.createdMs > cutoffMs) continue;
-        const ok = await raiseAlert(tx, nowMs, {
-          key: `account_stuck:${a.id}`,
-          kind: 'account_stuck',
-          severity: 'warning',
-          subject: a.id,
-          message: `account ${a.id} is still pending on ${a.serverId} (${a.lastError ?? 'no error'})`,
-          details: { serverId: a.serverId, attempts: a.attempts },
-        });
+        const ok = await raiseAlert(
+          tx,
+          nowMs,
+          {
+            key: `account_stuck:${a.id}`,
+            kind: 'account_stuck',
+            severity: 'warning',
+            subject: a.id,
+            message: `account ${a.id} is still pending on ${a.serverId} (${a.lastError ?? 'no error'})`,
+            details: { serverId: a.serverId, attempts: a.attempts },
+          },
+          this.#ctx.redact,
+        );
         if (ok) raised++;
       }
       return raised;
