@@ -319,7 +319,9 @@ export class SimCluster {
     let arrived: { value: T } | null = null;
     if (arriveMs < timeoutMs) {
       this.scheduler.after(arriveMs, () => {
-        if (session.state === 'open' && !session.server.isDown()) arrived = { value: apply() };
+        // A request written before its caller closed the socket (or died: the kernel flushes what was
+        // written) still arrives; one on a connection that broke (dropped) does not.
+        if (session.state !== 'dropped' && !session.server.isDown()) arrived = { value: apply() };
       });
     }
     if (delayMs >= timeoutMs) return session.clock.sleep(timeoutMs).then(() => TIMEOUT);

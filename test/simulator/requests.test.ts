@@ -41,6 +41,29 @@ describe('requests in flight', () => {
     ).toEqual(['slow']);
   });
 
+  it('applies a request already sent when its caller dies before it reaches the server', async () => {
+    const cluster = quietCluster();
+    let login = 0;
+    const caller = cluster.scheduler.spawn('caller', async (proc) => {
+      const mt4 = await mt4Connected(cluster, proc);
+      login = await mt4Account(mt4);
+      cluster.inject(MT4, 'latency', { latencyMs: 4_000 });
+      await mt4Balance(mt4, login, 50, 'on the wire');
+    });
+    // The request reaches the server after 2 s: the caller dies at 1 s, with the bytes already written.
+    cluster.scheduler.spawn('crash', async (proc) => {
+      await proc.sleep(1_000);
+      caller.kill();
+    });
+    await cluster.scheduler.run();
+    expect(
+      cluster
+        .server(MT4)
+        .allBalanceOps(login)
+        .map((o) => o.comment),
+    ).toEqual(['on the wire']);
+  });
+
   it('changes the trace hash when only the amount of a deposit differs', async () => {
     const hashFor = async (amount: number): Promise<string> => {
       const cluster = quietCluster();
