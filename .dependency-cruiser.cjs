@@ -8,9 +8,9 @@
  * <allowed folders>". npm packages and node built-ins are never matched by the layer rules (devDependencies
  * are handled by `not-to-dev-dep`, unresolvable imports by `not-to-unresolvable`).
  *
- * Folders that do not exist yet (service/, scenarios/, reports/, cli/, bench/) are fine for the rules. On the
- * command line depcruise refuses a folder that does not exist ("Can't open 'x' for reading"), and git does not
- * keep empty folders, so list the folders as one brace glob, which skips the missing ones:
+ * The rules name reports/ too, which has no module yet (only its README). On the command line depcruise refuses
+ * a folder that does not exist ("Can't open 'x' for reading"), and git does not keep empty folders, so the
+ * folders are listed as one brace glob, which skips any that is missing:
  *   depcruise --config .dependency-cruiser.cjs '{kit,metatrader,simulator,adapters,service,scenarios,reports,cli,bench}'
  */
 

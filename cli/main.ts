@@ -1,7 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
+import { WORKLOAD_MIXES, type WorkloadMix } from '../adapters/sim/workload.ts';
 import { MtproofError } from '../kit/errors.ts';
+import type { Output } from './io.ts';
 import { checkConfig } from './service-config.ts';
-import { type Output, simTrace } from './sim-trace.ts';
+import { simTrace } from './sim-trace.ts';
 
 /**
  * The `mtproof` command. Bad flags and bad input files end with a coded message on stderr and exit
@@ -25,7 +27,7 @@ export async function main(argv: readonly string[], io: Output): Promise<number>
     .option('--faults <file>', 'fault configuration (YAML or JSON): probabilities, swarm, schedules')
     .option('--no-faults', 'switch random and scheduled faults off')
     .addOption(
-      new Option('--mix <mix>', 'which calls the manager makes').choices(['broad', 'integration']).default('broad'),
+      new Option('--mix <mix>', 'which calls the manager makes').choices(Object.keys(WORKLOAD_MIXES)).default('broad'),
     )
     .option('--json', 'print one JSON object instead of the text summary', false)
     .exitOverride()
@@ -43,7 +45,8 @@ export async function main(argv: readonly string[], io: Output): Promise<number>
           servers: options.servers as string | undefined,
           faults: typeof options.faults === 'string' ? options.faults : undefined,
           faultsOn: options.faults !== false,
-          mix: String(options.mix),
+          // commander has checked it against the choices.
+          mix: options.mix as WorkloadMix,
           json: options.json === true,
         },
         io,

@@ -6,10 +6,12 @@ import {
   jurisdictionOf,
   parseBrokerConfig,
   route,
+  secretEnvs,
+  suspendedIn,
 } from '../service/index.ts';
 import { DEFAULT_CLUSTER, parseClusterConfig } from '../simulator/index.ts';
 import { readConfigFile } from './config-files.ts';
-import type { Output } from './sim-trace.ts';
+import type { Output } from './io.ts';
 
 export interface CheckConfigFlags {
   config?: string;
@@ -37,10 +39,9 @@ export async function checkConfig(flags: CheckConfigFlags, io: Output, env: Node
     );
   }
   const routes = routingTable(config);
-  const missing = [
-    ...config.servers.map((s) => s.passwordEnv),
-    ...(config.alerts.webhook === undefined ? [] : [config.alerts.webhook.urlEnv]),
-  ].filter((name) => env[name] === undefined);
+  const missing = secretEnvs(config)
+    .map((s) => s.name)
+    .filter((name) => env[name] === undefined || env[name] === '');
   if (flags.json) {
     io.out(
       `${JSON.stringify({ ok: true, servers: config.servers.length, products: config.products.length, routes, unsetEnv: missing })}\n`,
@@ -68,14 +69,15 @@ function routingTable(config: Readonly<BrokerConfig>): { from: string; product: 
   const outside = ['US', 'AE', 'SG', 'BR', 'ZA'].find((c) => jurisdictionOf(config, c) === null);
   if (outside !== undefined) samples.push({ from: `other (${outside})`, country: outside });
   const rows: { from: string; product: string; where: string }[] = [];
+  // As the service routes at start-up: suspended servers are those the config suspends.
+  const suspended = suspendedIn(config, new Set());
   for (const sample of samples) {
     for (const product of config.products) {
-      const r = route(config, sample.country, product, () => false);
-      rows.push({
-        from: sample.from,
-        product: product.id,
-        where: r.ok ? `${r.serverId} / ${r.group}` : `refused: ${r.message}`,
-      });
+      const r = route(config, sample.country, product, suspended);
+      const where = r.ok
+        ? `${r.serverId} / ${r.group}${r.viaFallback ? ` (fallback of routing[${r.rule}]: its server is suspended)` : ''}`
+        : `refused: ${r.message}`;
+      rows.push({ from: sample.from, product: product.id, where });
     }
   }
   return rows;

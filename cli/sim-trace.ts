@@ -1,12 +1,8 @@
-import { runWorkload, WORKLOAD_MIXES, type WorkloadMix, type WorkloadSummary } from '../adapters/sim/workload.ts';
+import { runWorkload, type WorkloadMix, type WorkloadOptions, type WorkloadSummary } from '../adapters/sim/workload.ts';
 import { MtproofError } from '../kit/errors.ts';
-import {
-  type ClusterConfigInput,
-  type FaultConfigInput,
-  parseClusterConfig,
-  parseFaultConfig,
-} from '../simulator/index.ts';
+import { parseClusterConfig, parseFaultConfig } from '../simulator/index.ts';
 import { readConfigFile } from './config-files.ts';
+import type { Output } from './io.ts';
 
 export interface SimTraceFlags {
   seed: string;
@@ -15,39 +11,29 @@ export interface SimTraceFlags {
   faults?: string;
   /** commander's negation of --no-faults. */
   faultsOn: boolean;
-  mix: string;
+  mix: WorkloadMix;
   json: boolean;
-}
-
-export interface Output {
-  out(text: string): void;
-  err(text: string): void;
 }
 
 /** `mtproof sim trace`: a random manager workload against the simulator alone, and its summary. */
 export async function simTrace(flags: SimTraceFlags, io: Output): Promise<number> {
   const seed = parseSeed(flags.seed);
   const steps = parseCount('--steps', flags.steps, 100_000_000);
-  if (!(flags.mix in WORKLOAD_MIXES)) {
-    throw new MtproofError('MTP_CLI_BAD_FLAG', `--mix must be one of ${Object.keys(WORKLOAD_MIXES).join(', ')}`, [
-      { path: '--mix', message: `got "${flags.mix}"` },
-    ]);
-  }
   const inputs: Record<string, { path: string; sha256: string }> = {};
-  let config: ClusterConfigInput | undefined;
+  let config: WorkloadOptions['config'];
   if (flags.servers !== undefined) {
     const file = await readConfigFile(flags.servers, 'servers file');
-    config = parseClusterConfig(file.value, flags.servers) as ClusterConfigInput;
+    config = parseClusterConfig(file.value, flags.servers);
     inputs.servers = { path: flags.servers, sha256: file.sha256 };
   }
-  let faults: FaultConfigInput = {};
+  let faults: WorkloadOptions['faults'] = {};
   if (flags.faults !== undefined) {
     const file = await readConfigFile(flags.faults, 'faults file');
-    faults = parseFaultConfig(file.value, flags.faults) as FaultConfigInput;
+    faults = parseFaultConfig(file.value, flags.faults);
     inputs.faults = { path: flags.faults, sha256: file.sha256 };
   }
   if (!flags.faultsOn) faults = { intensity: 0, swarm: false };
-  const { summary } = await runWorkload({ seed, steps, config, faults, mix: flags.mix as WorkloadMix });
+  const { summary } = await runWorkload({ seed, steps, config, faults, mix: flags.mix });
   // The files' fingerprints make a replay with edited files detectable.
   const report = { ...summary, mix: flags.mix, faultsOn: flags.faultsOn, inputs };
   if (flags.json) io.out(`${JSON.stringify(report, null, 2)}\n`);
@@ -55,7 +41,7 @@ export async function simTrace(flags: SimTraceFlags, io: Output): Promise<number
   return 0;
 }
 
-export function parseSeed(text: string): string {
+function parseSeed(text: string): string {
   if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(text)) {
     throw new MtproofError('MTP_CLI_BAD_FLAG', '--seed must be 1-64 letters, digits or _.:-', [
       { path: '--seed', message: `got "${text}"` },
@@ -64,7 +50,7 @@ export function parseSeed(text: string): string {
   return text;
 }
 
-export function parseCount(flag: string, text: string, max: number): number {
+function parseCount(flag: string, text: string, max: number): number {
   const value = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1 || value > max) {
     throw new MtproofError(

@@ -122,8 +122,20 @@ export class WeightedChoice<T> {
     this.#total = total;
   }
 
+  /** The sum of the weights, added up in the order given. */
+  get total(): number {
+    return this.#total;
+  }
+
   pick(random: Random): T {
-    const x = random.float() * this.#total;
+    return this.at(random.float() * this.#total);
+  }
+
+  /**
+   * The item whose slice of [0, total) holds `x`: for a caller that draws `x` itself, e.g. to give a
+   * share of the draws to no item at all.
+   */
+  at(x: number): T {
     const c = this.#cumulative;
     for (let i = 0; i < c.length; i++) if (x < (c[i] as number)) return this.#items[i] as T;
     return this.#items[this.#items.length - 1] as T;

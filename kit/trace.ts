@@ -49,15 +49,19 @@ export class Trace {
   }
 
   call(where: string, op: string, code: number | string): void {
-    this.#record('call', where, op, String(code));
+    const detail = String(code);
+    // Codes repeat endlessly: their hashes are remembered with the names'.
+    this.#record('call', where, op, detail, this.#fieldHash(detail));
   }
 
   fault(where: string, kind: string, detail = ''): void {
-    this.#record('fault', where, kind, detail);
+    // Fault and state details name tickets, logins and amounts: mostly unique, so hashed as they come
+    // instead of filling the cache of repeated fields.
+    this.#record('fault', where, kind, detail, fnv1a(detail));
   }
 
   state(where: string, what: string, detail = ''): void {
-    this.#record('state', where, what, detail);
+    this.#record('state', where, what, detail, fnv1a(detail));
   }
 
   /** Number of events recorded. */
@@ -84,16 +88,16 @@ export class Trace {
     return this.#events;
   }
 
-  #record(type: TraceEventType, where: string, name: string, detail: string): void {
+  #record(type: TraceEventType, where: string, name: string, detail: string, detailHash: number): void {
     const seq = this.#seq++;
     const atMs = this.#now();
     // Field by field, each followed by a separator, without building a string on the hot path.
     if (Number.isSafeInteger(atMs) && atMs >= 0) this.#mixNumber(atMs);
-    else this.#mixWord(this.#fieldHash(String(atMs)));
-    this.#mixWord(this.#fieldHash(type));
+    else this.#mixWord(fnv1a(String(atMs)));
+    this.#mixWord(TYPE_HASH[type]);
     this.#mixWord(this.#fieldHash(where));
     this.#mixWord(this.#fieldHash(name));
-    this.#mixWord(this.#fieldHash(detail));
+    this.#mixWord(detailHash);
     const counts = this.#counts.get(type) as Map<string, number>;
     counts.set(name, (counts.get(name) ?? 0) + 1);
     if (this.#retain) {
@@ -104,15 +108,13 @@ export class Trace {
   }
 
   /**
-   * A field's own 32-bit FNV-1a hash. Server names, operations and codes repeat endlessly, so their
-   * hashes are remembered (up to a bound, for the varying details of faults).
+   * The hash of a field that repeats: server names, operations, codes. Remembered, up to a bound (a
+   * caller may name its servers or operations without limit).
    */
   #fieldHash(text: string): number {
     const known = this.#fieldHashes.get(text);
     if (known !== undefined) return known;
-    let h = 0x811c9dc5;
-    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-    h >>>= 0;
+    const h = fnv1a(text);
     if (this.#fieldHashes.size < 4096) this.#fieldHashes.set(text, h);
     return h;
   }
@@ -145,3 +147,17 @@ export class Trace {
     this.#h2 = h2;
   }
 }
+
+/** A text field's own 32-bit FNV-1a hash (over its UTF-16 code units). */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** The event types' hashes, computed once. */
+const TYPE_HASH: Readonly<Record<TraceEventType, number>> = Object.freeze({
+  call: fnv1a('call'),
+  fault: fnv1a('fault'),
+  state: fnv1a('state'),
+});

@@ -13,6 +13,7 @@ import {
   type ServicePorts,
   SimulatedPsp,
   type Store,
+  seededPasswords,
 } from '../service/index.ts';
 import { type ClusterConfigInput, type FaultConfigInput, type FaultKind, SimCluster } from '../simulator/index.ts';
 
@@ -88,13 +89,10 @@ export class SimWorld {
     const incarnation = ++this.#incarnation;
     const random = new Random(this.seed).fork('service').fork(`run${incarnation}`);
     const secrets = this.#options.secrets;
-    const box: { service?: Service } = {};
-    this.#process = this.scheduler.spawn(`service#${incarnation}`, async (proc) => {
-      await (box.service as Service).run();
-      void proc;
-    });
-    const proc = this.#process;
-    box.service = buildService({
+    // The body runs on the scheduler's next turn, by which time the service below exists.
+    const proc = this.scheduler.spawn(`service#${incarnation}`, () => service.run());
+    this.#process = proc;
+    const service: Service = buildService({
       config: this.config,
       clock: proc,
       random,
@@ -106,10 +104,11 @@ export class SimWorld {
         managers: (server) =>
           this.#armable(createSimManagerApi(this.cluster, server.id, { clock: proc, timeoutMs: server.timeoutMs })),
         secrets: (name) => (secrets === undefined ? 'Manager#1' : secrets[name]),
+        passwords: seededPasswords(random.fork('passwords')),
       },
     });
-    this.#service = box.service;
-    return box.service;
+    this.#service = service;
+    return service;
   }
 
   /**

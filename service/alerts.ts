@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { Clock } from '../kit/clock.ts';
 import { enqueueJob } from './jobs.ts';
 import type { Logger } from './log.ts';
+import { nextId } from './store/ids.ts';
 import type { Tx } from './store/port.ts';
 import type { AlertKind, AlertRow } from './store/schema.ts';
 
@@ -25,25 +26,20 @@ export interface NewAlert {
   details?: Record<string, unknown>;
 }
 
-/** Masks secrets in what is about to be stored or sent (the audit log's redaction). */
-export type Redact = (value: unknown) => unknown;
+/** Masks known secret values in what is about to be stored or sent (`AuditLog.mask`). */
+export type Mask = (value: unknown) => unknown;
 
 /**
- * Records the alert and queues its delivery, unless an alert with the same key exists. Message and
- * details are redacted first: they quote server data (a dealer's comment), which may hold anything.
+ * Records the alert and queues its delivery, unless an alert with the same key exists. It is masked of
+ * secret values first, once for the store and every sink: it quotes server data (a dealer's comment),
+ * which may hold anything.
  */
-export async function raiseAlert(tx: Tx, nowMs: number, alert: NewAlert, redact: Redact): Promise<boolean> {
+export async function raiseAlert(tx: Tx, nowMs: number, mask: Mask, alert: NewAlert): Promise<boolean> {
   if ((await tx.count('alerts', { key: alert.key })) > 0) return false;
-  const id = `AL${String(await tx.nextValue('alerts')).padStart(10, '0')}`;
-  await tx.insert('alerts', {
-    ...alert,
-    id,
-    message: redact(alert.message) as string,
-    details: redact(alert.details ?? {}) as Record<string, unknown>,
-    atMs: nowMs,
-    deliveredTo: [],
-  });
-  await enqueueJob(tx, 'deliver-alert', id, nowMs, nowMs);
+  const id = await nextId(tx, 'alerts', 'AL', 10);
+  const masked = mask({ ...alert, details: alert.details ?? {} }) as Required<NewAlert>;
+  await tx.insert('alerts', { ...masked, id, atMs: nowMs, deliveredTo: [] });
+  await enqueueJob(tx, 'deliver-alert', id, nowMs);
   return true;
 }
 

@@ -9,6 +9,7 @@ import type { Store } from './store/port.ts';
  * string containing a known secret value is masked, whatever its field.
  */
 
+/** Field names that may hold secrets: broad on purpose (data must not be named `key` or `auth…`). */
 const SECRET_FIELD = /pass|secret|token|key|auth|credential/i;
 export const REDACTED = '[redacted]';
 

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { type ErrorCode, type Issue, schemaIssues } from '../kit/errors.ts';
+import { MT4_LIMITS } from '../metatrader/limits.ts';
+import { countryCode, currencyCode } from './config.ts';
 
 /**
  * The commands the service accepts (from the CRM, the client portal, the PSP callback), validated once
@@ -19,18 +21,18 @@ export function refuse<T>(code: ErrorCode, message: string, issues: Issue[] = []
 }
 
 const positiveCents = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
-const currency = z.string().regex(/^[A-Z]{3}$/, 'a three-letter currency code such as USD');
 const id = z.string().min(1).max(64);
 
 export const registerClientInput = z.strictObject({
   /** The CRM's id: registering the same externalId again returns the same client. */
   externalId: id.optional(),
-  name: z.string().trim().min(1).max(127),
+  // The narrower platform's limits: the same client may get an MT4 and an MT5 account.
+  name: z.string().trim().min(1).max(MT4_LIMITS.nameBytes),
   email: z
     .string()
-    .max(47)
+    .max(MT4_LIMITS.emailBytes)
     .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address'),
-  country: z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166 two-letter country code such as DE'),
+  country: countryCode,
 });
 
 export const kycInput = z.strictObject({
@@ -40,17 +42,13 @@ export const kycInput = z.strictObject({
 
 export const openAccountInput = z.strictObject({ clientId: id, productId: id });
 
-export const depositInput = z.strictObject({
-  accountId: id,
-  amountCents: positiveCents,
-  currency,
+/** A withdrawal or a credit. */
+export const transferInput = z.strictObject({ accountId: id, amountCents: positiveCents, currency: currencyCode });
+
+export const depositInput = transferInput.extend({
   /** The payment provider's id: the same pspRef again returns the same transfer (the PSP retries webhooks). */
   pspRef: id.optional(),
 });
-
-export const withdrawalInput = z.strictObject({ accountId: id, amountCents: positiveCents, currency });
-
-export const creditInput = z.strictObject({ accountId: id, amountCents: positiveCents, currency });
 
 export const payoutInput = z.strictObject({
   ref: id,
@@ -61,8 +59,7 @@ export const payoutInput = z.strictObject({
 
 export type RegisterClientInput = z.input<typeof registerClientInput>;
 export type DepositInput = z.input<typeof depositInput>;
-export type WithdrawalInput = z.input<typeof withdrawalInput>;
-export type CreditInput = z.input<typeof creditInput>;
+export type TransferInput = z.input<typeof transferInput>;
 export type PayoutInput = z.input<typeof payoutInput>;
 
 /** Parses a command; a malformed one is MTP_BAD_REQUEST naming each field. */

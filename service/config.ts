@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { type Issue, MtproofError, schemaIssues } from '../kit/errors.ts';
 import { deepFreeze } from '../kit/freeze.ts';
-import { MT4_LIMITS, MT5_LIMITS } from '../metatrader/limits.ts';
 
 /**
  * The broker's configuration: servers, products, routing, KYC, funding, retries, connections,
@@ -17,8 +16,8 @@ const id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, di
 const ms = z.number().int().min(0);
 const positiveMs = z.number().int().min(1);
 const cents = z.number().int().min(0);
-const currency = z.string().regex(/^[A-Z]{3}$/, 'a three-letter currency code such as USD');
-const country = z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166 two-letter country code such as DE');
+export const currencyCode = z.string().regex(/^[A-Z]{3}$/, 'a three-letter currency code such as USD');
+export const countryCode = z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166 two-letter country code such as DE');
 
 /** Keys that would carry a secret inline: refused with a message that says what to write instead. */
 const INLINE_SECRETS: Readonly<Record<string, string>> = {
@@ -57,7 +56,7 @@ const productSchema = z.strictObject({
   platform: z.enum(['mt4', 'mt5']).optional(),
   /** The group the product's accounts get on each server that offers it (server id → group name). */
   groups: z.record(z.string(), z.string().min(1)).refine((g) => Object.keys(g).length > 0, 'at least one server'),
-  currency,
+  currency: currencyCode,
   /** Leverage (1:N) set on opening; absent: the group's default. */
   leverage: z.number().int().min(1).max(1000).optional(),
   /** Needs an approved KYC to open and to fund. Absent: live products do, demo products follow kyc.demoBeforeKyc. */
@@ -66,7 +65,7 @@ const productSchema = z.strictObject({
 
 const routingRuleSchema = z.strictObject({
   /** Client countries this rule covers... */
-  countries: z.array(country).min(1).optional(),
+  countries: z.array(countryCode).min(1).optional(),
   /** ...or jurisdictions (names from `jurisdictions`); neither: every client. */
   jurisdictions: z.array(z.string().min(1)).min(1).optional(),
   kind: z.enum(['live', 'demo']),
@@ -122,7 +121,7 @@ const connectionsSchema = z.strictObject({
       /** How long an open circuit refuses calls before one trial call is let through. */
       openMs: positiveMs.default(30_000),
     })
-    .default({ failures: 5, openMs: 30_000 }),
+    .prefault({}),
 });
 
 const reconciliationSchema = z.strictObject({
@@ -152,11 +151,11 @@ const alertsSchema = z.strictObject({
     .optional(),
 });
 
-export const brokerConfigSchema = z.strictObject({
+const brokerConfigSchema = z.strictObject({
   version: z.literal(1),
   servers: z.array(serverSchema).min(1),
   /** Jurisdiction name → its countries. A country belongs to at most one jurisdiction. */
-  jurisdictions: z.record(z.string().min(1), z.array(country).min(1)).default({}),
+  jurisdictions: z.record(z.string().min(1), z.array(countryCode).min(1)).default({}),
   products: z.array(productSchema).min(1),
   routing: z.array(routingRuleSchema).min(1),
   kyc: z
@@ -164,9 +163,9 @@ export const brokerConfigSchema = z.strictObject({
       /** Demo accounts may open before KYC is approved (unless the product says requiresKyc). */
       demoBeforeKyc: z.boolean().default(true),
     })
-    .default({ demoBeforeKyc: true }),
+    .prefault({}),
   funding: z.strictObject({
-    currencies: z.record(currency, fundingCurrencySchema),
+    currencies: z.record(currencyCode, fundingCurrencySchema),
     /** A withdrawal is posted only if the server says the account's free margin covers it. */
     withdrawalsNeedFreeMargin: z.boolean().default(true),
   }),
@@ -178,12 +177,12 @@ export const brokerConfigSchema = z.strictObject({
         .regex(/^[A-Z][A-Z0-9]{0,7}$/, '1 to 8 upper-case letters and digits, starting with a letter')
         .default('MTP'),
     })
-    .default({ prefix: 'MTP' }),
-  retry: retrySchema.default(retrySchema.parse({})),
-  posting: postingSchema.default(postingSchema.parse({})),
-  connections: connectionsSchema.default(connectionsSchema.parse({})),
-  reconciliation: reconciliationSchema.default(reconciliationSchema.parse({})),
-  alerts: alertsSchema.default(alertsSchema.parse({})),
+    .prefault({}),
+  retry: retrySchema.prefault({}),
+  posting: postingSchema.prefault({}),
+  connections: connectionsSchema.prefault({}),
+  reconciliation: reconciliationSchema.prefault({}),
+  alerts: alertsSchema.prefault({}),
 });
 
 export type BrokerConfigInput = z.input<typeof brokerConfigSchema>;
@@ -193,8 +192,16 @@ export type ProductConfig = BrokerConfig['products'][number];
 export type RoutingRule = BrokerConfig['routing'][number];
 export type RetryPolicy = BrokerConfig['retry'];
 
-/** Longest reference the service writes (prefix-Kxxxxxxxxxx-CC plus a refund suffix): fits both platforms. */
-export const MAX_REFERENCE_CHARS = 8 + 1 + 1 + 10 + 1 + 2 + 2;
+/** Environment variables the config names for secrets, each with its path. */
+export function secretEnvs(config: Readonly<BrokerConfig>): { name: string; path: string }[] {
+  const out = config.servers.map((s, i) => ({ name: s.passwordEnv, path: `servers[${i}].passwordEnv` }));
+  const webhook = config.alerts.webhook;
+  if (webhook !== undefined) {
+    out.push({ name: webhook.urlEnv, path: 'alerts.webhook.urlEnv' });
+    if (webhook.secretEnv !== undefined) out.push({ name: webhook.secretEnv, path: 'alerts.webhook.secretEnv' });
+  }
+  return out;
+}
 
 /** Parses and checks a broker configuration; throws MTP_CONFIG_INVALID listing every problem by path. */
 export function parseBrokerConfig(raw: unknown, source = 'broker config'): Readonly<BrokerConfig> {
@@ -307,20 +314,15 @@ function crossCheck(config: BrokerConfig): Issue[] {
     }
   }
 
-  const shortestComment = Math.min(MT4_LIMITS.commentBytes, MT5_LIMITS.commentChars);
-  if (MAX_REFERENCE_CHARS > shortestComment) {
-    issues.push({
-      path: 'references.prefix',
-      message: `references would exceed the ${shortestComment}-character comment`,
-    });
-  }
   if (config.retry.maxDelayMs < config.retry.initialDelayMs) {
     issues.push({
       path: 'retry.maxDelayMs',
       message: `must be >= retry.initialDelayMs (${config.retry.initialDelayMs})`,
     });
   }
-  // A worker holding a job for longer than its lease would let a second worker post the same transfer.
+  // An attempt that outlives its lease loses the job: its later writes are refused, and the next owner
+  // waits out the history-lag tolerance after any send it may have made. Leases shorter than an attempt
+  // (up to 4 calls) would make that the rule instead of the exception.
   const slowest = Math.max(...config.servers.map((s) => s.timeoutMs));
   if (config.posting.leaseMs < 4 * slowest) {
     issues.push({

@@ -16,6 +16,8 @@ import type { Store } from './store/port.ts';
  * subscribed again after every reconnect. Every call goes through the audit log.
  */
 
+type Invoke<T> = (api: ManagerApi) => Promise<Result<T>>;
+
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
 export interface ConnectionStatus {
@@ -44,8 +46,10 @@ export interface ConnectionOptions {
 
 export class ServerConnection {
   readonly serverId: string;
-  readonly api: ManagerApi;
   readonly #o: ConnectionOptions;
+  readonly #api: ManagerApi;
+  /** Reconnection backoff: doubling, half jitter, between the configured bounds. */
+  readonly #reconnect: Parameters<typeof backoffMs>[0];
   #connected = false;
   #connecting: Promise<Result<void>> | null = null;
   #subscription: Subscription | null = null;
@@ -61,7 +65,13 @@ export class ServerConnection {
   constructor(options: ConnectionOptions) {
     this.#o = options;
     this.serverId = options.server.id;
-    this.api = options.api;
+    this.#api = options.api;
+    this.#reconnect = {
+      initialDelayMs: options.settings.reconnectInitialDelayMs,
+      factor: 2,
+      maxDelayMs: options.settings.reconnectMaxDelayMs,
+      jitter: 0.5,
+    };
   }
 
   status(): ConnectionStatus {
@@ -90,7 +100,7 @@ export class ServerConnection {
     op: string,
     request: Record<string, unknown>,
     subject: string | null,
-    invoke: (api: ManagerApi) => Promise<Result<T>>,
+    invoke: Invoke<T>,
   ): Promise<Result<T>> {
     const { clock } = this.#o;
     if (this.#breaker === 'half-open') return this.#refused(op, 'circuit half-open: a trial call is in flight');
@@ -132,13 +142,9 @@ export class ServerConnection {
     }
     this.#connected = true;
     this.#reconnects++;
-    const subscribed = await this.#audited('subscribe', {}, null, (api) =>
-      api.subscribe((event) => this.#onEvent(event)),
-    );
-    if (subscribed.ok) {
-      this.#subscription = subscribed.value;
-      this.#lastEventMs = this.#o.clock.nowMs();
-    } else {
+    // Straight through the audit, not call(): this connect may be the breaker's one trial call.
+    const subscribed = await this.#subscribe((invoke) => this.#audited('subscribe', {}, null, invoke));
+    if (!subscribed.ok) {
       // Calls still work without the pump; the keepalive loop tries again on the next round.
       this.#o.log({
         level: 'warn',
@@ -155,16 +161,17 @@ export class ServerConnection {
   async disconnect(why: string): Promise<void> {
     // Wake the keepalive loop: it reconnects, or sees that the service is stopping.
     this.#wake?.();
-    if (!this.#connected && this.#subscription === null && !this.api.isConnected()) return;
+    if (!this.#connected && this.#subscription === null && !this.#api.isConnected()) return;
     this.#o.log({ level: 'warn', msg: `disconnecting: ${why}`, serverId: this.serverId });
     this.#connected = false;
     this.#dropSubscription();
-    await this.api.close();
+    await this.#api.close();
   }
 
   /**
-   * The keepalive loop: reconnects with backoff while down, pings every `pingIntervalMs` while up, and at
-   * once when the pump has been quiet for `pumpQuietMs` (a silent logout stops the pump without a word).
+   * The keepalive loop: reconnects with backoff while down; pings every `pingIntervalMs` while up (a ping
+   * refused for lack of connection while the adapter believes it is connected is a silent logout: it
+   * reconnects); after a successful ping, subscribes again if the pump has been quiet for `pumpQuietMs`.
    * Returns when `stopped()` says so.
    */
   async keepalive(stopped: () => boolean): Promise<void> {
@@ -178,25 +185,17 @@ export class ServerConnection {
           continue;
         }
         downAttempts++;
-        const delay = backoffMs(
-          {
-            initialDelayMs: settings.reconnectInitialDelayMs,
-            factor: 2,
-            maxDelayMs: settings.reconnectMaxDelayMs,
-            jitter: 0.5,
-          },
-          downAttempts,
-          random,
-        );
+        const delay = backoffMs(this.#reconnect, downAttempts, random);
         await this.#sleep(this.circuitOpen ? Math.max(delay, this.#openUntilMs - clock.nowMs()) : delay);
         continue;
       }
       if (this.#subscription === null) await this.#resubscribe();
       await this.#sleep(settings.pingIntervalMs);
-      if (stopped() || !this.#connected) continue;
+      // While the breaker is open (or a trial call is out) a ping would be refused here, not by the server.
+      if (stopped() || !this.#connected || this.circuitOpen || this.#breaker === 'half-open') continue;
       // Reaching here, the pump never said "stopped": a ping refused for lack of connection while the
       // adapter believed it was connected is a silent logout (read before the ping: a failure resets it).
-      const believedUp = this.api.isConnected();
+      const believedUp = this.#api.isConnected();
       const ping = await this.call('ping', {}, null, (api) => api.ping());
       if (!ping.ok) {
         if (believedUp && ping.error.reason === 'no_connection') {
@@ -217,11 +216,19 @@ export class ServerConnection {
   }
 
   async #resubscribe(): Promise<void> {
-    const subscribed = await this.call('subscribe', {}, null, (api) => api.subscribe((event) => this.#onEvent(event)));
+    await this.#subscribe((invoke) => this.call('subscribe', {}, null, invoke));
+  }
+
+  /** Subscribes to the pump through `send` and keeps the subscription. */
+  async #subscribe(
+    send: (invoke: Invoke<Subscription>) => Promise<Result<Subscription>>,
+  ): Promise<Result<Subscription>> {
+    const subscribed = await send((api) => api.subscribe((event) => this.#onEvent(event)));
     if (subscribed.ok) {
       this.#subscription = subscribed.value;
       this.#lastEventMs = this.#o.clock.nowMs();
     }
+    return subscribed;
   }
 
   #onEvent(event: PumpEvent): void {
@@ -239,11 +246,11 @@ export class ServerConnection {
     op: string,
     request: Record<string, unknown>,
     subject: string | null,
-    invoke: (api: ManagerApi) => Promise<Result<T>>,
+    invoke: Invoke<T>,
   ): Promise<Result<T>> {
     const { audit } = this.#o;
     const id = await audit.sent(this.serverId, op, request, subject);
-    const result = await invoke(this.api);
+    const result = await invoke(this.#api);
     await audit.answered(id, result);
     return result;
   }
@@ -255,7 +262,7 @@ export class ServerConnection {
       return;
     }
     const error = result.error;
-    if (error.reason === 'no_connection' || !this.api.isConnected()) {
+    if (error.reason === 'no_connection' || !this.#api.isConnected()) {
       this.#connected = false;
       this.#dropSubscription();
       this.#wake?.();
@@ -271,26 +278,21 @@ export class ServerConnection {
         const nowMs = clock.nowMs();
         log({ level: 'error', msg: 'circuit opened', serverId: this.serverId, failures: this.#failures });
         await store.transaction((tx) =>
-          raiseAlert(
-            tx,
-            nowMs,
-            {
-              key: `circuit_open:${this.serverId}:${nowMs}`,
-              kind: 'circuit_open',
-              severity: 'critical',
-              subject: this.serverId,
-              message: `circuit to ${this.serverId} opened after ${this.#failures} failed calls (last: ${error.message})`,
-              details: { failures: this.#failures, openMs: settings.breaker.openMs, lastCode: error.codeName },
-            },
-            (value) => this.#o.audit.mask(value),
-          ),
+          raiseAlert(tx, nowMs, (value) => this.#o.audit.mask(value), {
+            key: `circuit_open:${this.serverId}:${nowMs}`,
+            kind: 'circuit_open',
+            severity: 'critical',
+            subject: this.serverId,
+            message: `circuit to ${this.serverId} opened after ${this.#failures} failed calls (last: ${error.message})`,
+            details: { failures: this.#failures, openMs: settings.breaker.openMs, lastCode: error.codeName },
+          }),
         );
       }
     }
   }
 
   #refused<T>(op: string, detail: string): Result<T> {
-    const platform = this.api.platform;
+    const platform = this.#api.platform;
     return {
       ok: false,
       error: new ManagerError({

@@ -1,8 +1,11 @@
 import type { Clock } from '../kit/clock.ts';
 import type { Random } from '../kit/random.ts';
+import type { Mask } from './alerts.ts';
 import type { BrokerConfig } from './config.ts';
 import type { ServerConnection } from './connections.ts';
+import { suspendedIn } from './domain/routing.ts';
 import type { Logger } from './log.ts';
+import type { PasswordSource } from './passwords.ts';
 import type { Store } from './store/port.ts';
 
 /** What the job handlers share: built once by the composition root. */
@@ -11,15 +14,15 @@ export interface ServiceContext {
   readonly clock: Clock;
   /** Backoff jitter. */
   readonly random: Random;
-  /** Passwords of new accounts (never logged, never stored). */
-  readonly passwords: Random;
+  /** Initial passwords of new accounts (never logged, never stored). */
+  readonly passwords: PasswordSource;
   readonly store: Store;
   readonly connections: ReadonlyMap<string, ServerConnection>;
   readonly log: Logger;
   /** Servers an operator has taken out of routing at run time (besides `suspended` in the config). */
   readonly suspended: Set<string>;
   /** Masks known secret values in anything stored or sent outside (alerts). */
-  readonly redact: (value: unknown) => unknown;
+  readonly mask: Mask;
   /** Wakes idle workers: a job was queued. */
   notify(): void;
 }
@@ -32,6 +35,5 @@ export function connection(ctx: ServiceContext, serverId: string): ServerConnect
 }
 
 export function isSuspended(ctx: ServiceContext, serverId: string): boolean {
-  if (ctx.suspended.has(serverId)) return true;
-  return ctx.config.servers.find((s) => s.id === serverId)?.suspended === true;
+  return suspendedIn(ctx.config, ctx.suspended)(serverId);
 }

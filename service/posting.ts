@@ -1,10 +1,10 @@
 import type { MoneyKind } from '../adapters/port/manager-api.ts';
 import { raiseAlert } from './alerts.ts';
-import { backoffMs } from './backoff.ts';
 import { connection, type ServiceContext } from './context.ts';
 import { commentFor, type Leg } from './domain/reference.ts';
-import { finishJob, holdsLease, rescheduleJob } from './jobs.ts';
-import type { JobRow, LedgerEntryKind, TransferRow, TransferState } from './store/schema.ts';
+import { type Attempt, finishJob, LEASE_LOST, retryLater, underLease, waitOutLag } from './jobs.ts';
+import type { Tx } from './store/port.ts';
+import type { LedgerEntryKind, TransferRow, TransferState } from './store/schema.ts';
 
 /**
  * Exactly-once posting of one leg of a transfer (the deposit, withdrawal or credit itself, or the refund
@@ -24,10 +24,6 @@ import type { JobRow, LedgerEntryKind, TransferRow, TransferState } from './stor
 const MAIN_ACTIVE: ReadonlySet<TransferState> = new Set(['accepted', 'hold', 'posting']);
 const REFUND_ACTIVE: ReadonlySet<TransferState> = new Set(['refunding']);
 
-export function legOf(job: JobRow): Leg {
-  return job.kind === 'refund' ? 'refund' : 'main';
-}
-
 /** What the leg does to the account: signed minor units, balance or credit. */
 export function legEffect(
   transfer: Pick<TransferRow, 'kind' | 'amountCents'>,
@@ -37,15 +33,18 @@ export function legEffect(
   return { amountCents: sign * transfer.amountCents, kind: transfer.kind === 'credit' ? 'credit' : 'balance' };
 }
 
-export async function workTransfer(ctx: ServiceContext, job: JobRow, owner: string): Promise<void> {
+export async function workTransfer(attempt: Attempt<ServiceContext>): Promise<void> {
+  const { ctx, job } = attempt;
   const { store, clock, config } = ctx;
-  const leg = legOf(job);
+  const leg: Leg = job.kind === 'refund' ? 'refund' : 'main';
+  const active = leg === 'main' ? MAIN_ACTIVE : REFUND_ACTIVE;
   const transfer = await store.transaction((tx) => tx.get('transfers', job.subject));
   if (transfer === undefined) throw new Error(`job ${job.id}: no transfer ${job.subject}`);
-  if (!(leg === 'main' ? MAIN_ACTIVE : REFUND_ACTIVE).has(transfer.state)) {
-    await store.transaction((tx) => finishJob(tx, job.id, clock.nowMs()));
+  if (!active.has(transfer.state)) {
+    await underLease(attempt, (tx, nowMs) => finishJob(tx, attempt, nowMs));
     return;
   }
+  const la = { attempt, transfer, leg, active };
   const conn = connection(ctx, transfer.serverId);
   const effect = legEffect(transfer, leg);
   const comment = commentFor(transfer.ref, leg);
@@ -61,128 +60,107 @@ export async function workTransfer(ctx: ServiceContext, job: JobRow, owner: stri
     (api) => api.balanceHistory(transfer.login, fromServerSec, toServerSec),
   );
   if (!history.ok) {
-    if (pastDeadline())
-      return review(ctx, job, transfer, leg, `past the deadline; history unreadable (${history.error.message})`);
-    return retryLater(ctx, job, transfer, `history lookup: ${history.error.message}`);
+    if (pastDeadline()) return review(la, `past the deadline; history unreadable (${history.error.message})`);
+    return retry(la, `history lookup: ${history.error.message}`);
   }
   const found = history.value.filter((op) => op.comment === comment);
   const first = found[0];
   if (first !== undefined) {
     if (found.length > 1) {
       return review(
-        ctx,
-        job,
-        transfer,
-        leg,
+        la,
         `posted ${found.length} times on the server (tickets ${found.map((op) => op.ticket).join(', ')})`,
       );
     }
-    if (first.amountCents !== effect.amountCents || first.kind !== effect.kind || first.login !== transfer.login) {
+    if (first.amountCents !== effect.amountCents || first.kind !== effect.kind) {
       return review(
-        ctx,
-        job,
-        transfer,
-        leg,
-        `found on the server as ${first.kind} ${first.amountCents} on ${first.login} (ticket ${first.ticket}), expected ${effect.kind} ${effect.amountCents}`,
+        la,
+        `found on the server as ${first.kind} ${first.amountCents} (ticket ${first.ticket}), expected ${effect.kind} ${effect.amountCents}`,
       );
     }
-    return recordPosted(ctx, job, transfer, leg, first.ticket, 'found in history');
+    return recordPosted(la, first.ticket, 'found in history');
   }
 
-  // 2. Not found: is that proof?
-  if (transfer.uncertainSinceMs !== null) {
-    const provenAtMs = transfer.uncertainSinceMs + config.posting.historyLagToleranceMs;
-    if (clock.nowMs() < provenAtMs) {
-      if (pastDeadline())
-        return review(ctx, job, transfer, leg, 'past the deadline with a send that may have been applied');
-      await store.transaction((tx) =>
-        rescheduleJob(tx, job, provenAtMs, clock.nowMs(), 'not in history yet: waiting out the history lag', false),
-      );
-      return;
-    }
+  // 2. Not found: is that proof? 3. Never send past the deadline.
+  const lagOver = clock.nowMs() >= (transfer.uncertainSinceMs ?? 0) + config.posting.historyLagToleranceMs;
+  if (pastDeadline()) {
+    const why = lagOver
+      ? `not settled within ${config.retry.deadlineMs} ms`
+      : 'past the deadline with a send that may have been applied';
+    return review(la, `${why} (${transfer.lastError ?? 'no error'})`);
   }
-
-  // 3. Never send past the deadline.
-  if (pastDeadline())
-    return review(
-      ctx,
-      job,
-      transfer,
-      leg,
-      `not settled within ${config.retry.deadlineMs} ms (${transfer.lastError ?? 'no error'})`,
-    );
+  if ((await waitOutLag(attempt, transfer.uncertainSinceMs)) === 'waiting') return;
 
   // 4. Withdrawals: free margin on the server, now.
   if (transfer.kind === 'withdrawal' && leg === 'main' && config.funding.withdrawalsNeedFreeMargin) {
     const margin = await conn.call('marginLevel', { login: transfer.login }, transfer.ref, (api) =>
       api.marginLevel(transfer.login),
     );
-    if (!margin.ok) return retryLater(ctx, job, transfer, `margin level: ${margin.error.message}`);
+    if (!margin.ok) return retry(la, `margin level: ${margin.error.message}`);
     if (margin.value.freeMarginCents < transfer.amountCents) {
-      return settle(
-        ctx,
-        job,
-        transfer,
-        'rejected',
-        `free margin ${margin.value.freeMarginCents} is below ${transfer.amountCents}`,
-      );
+      return settle(la, 'rejected', `free margin ${margin.value.freeMarginCents} is below ${transfer.amountCents}`);
     }
   }
 
   // 5. Commit the intent: from here a crash or a lost answer leaves the send uncertain.
   const sentMs = clock.nowMs();
-  const mine = await store.transaction(async (tx) => {
-    if (!(await holdsLease(tx, job.id, owner, sentMs))) return false;
-    const current = (await tx.get('transfers', transfer.ref)) as TransferRow;
-    if (current.uncertainSinceMs !== transfer.uncertainSinceMs || current.state !== transfer.state) return false;
+  const mine = await underLease(attempt, async (tx) => {
+    if (!(await unchanged(tx, la))) return false;
     await tx.update('transfers', transfer.ref, {
       state: leg === 'main' ? 'posting' : 'refunding',
       uncertainSinceMs: sentMs,
-      attempts: current.attempts + 1,
+      attempts: transfer.attempts + 1,
       updatedMs: sentMs,
     });
     return true;
   });
-  if (!mine) {
-    ctx.log({
-      level: 'warn',
-      msg: 'lost the job lease before sending: another worker has it',
-      job: job.id,
-      ref: transfer.ref,
-    });
-    return;
-  }
+  if (mine !== true) return;
   const request = { login: transfer.login, amountCents: effect.amountCents, kind: effect.kind, comment };
   const sent = await conn.call('postBalance', request, transfer.ref, (api) => api.postBalance(request));
-  const after = { ...transfer, uncertainSinceMs: sentMs };
-  if (sent.ok) return recordPosted(ctx, job, after, leg, sent.value.ticket, 'posted');
+  // The transfer as the intent commit left it: the checks of what follows compare against this.
+  const sending: TransferRow = {
+    ...transfer,
+    state: leg === 'main' ? 'posting' : 'refunding',
+    attempts: transfer.attempts + 1,
+    uncertainSinceMs: sentMs,
+  };
+  const after = { ...la, transfer: sending };
+  if (sent.ok) return recordPosted(after, sent.value.ticket, 'posted');
 
   // 6. Failures.
   const error = sent.error;
-  if (error.outcome === 'unknown') return retryLater(ctx, job, after, `send unknown: ${error.message}`);
-  const cleared = { ...after, uncertainSinceMs: null };
-  if (error.outcome === 'unavailable') return retryLater(ctx, job, cleared, `send unavailable: ${error.message}`);
-  if (leg === 'refund') return review(ctx, job, cleared, leg, `the server refused the refund: ${error.message}`);
+  if (error.outcome === 'unknown') return retry(after, `send unknown: ${error.message}`);
+  const cleared = { ...la, transfer: { ...sending, uncertainSinceMs: null } };
+  if (error.outcome === 'unavailable') return retry(cleared, `send unavailable: ${error.message}`);
+  if (leg === 'refund') return review(cleared, `the server refused the refund: ${error.message}`);
   const business = error.reason === 'no_money' || error.reason === 'limit';
-  return settle(ctx, job, cleared, business ? 'rejected' : 'failed', `the server refused it: ${error.message}`);
+  return settle(cleared, business ? 'rejected' : 'failed', `the server refused it: ${error.message}`);
 }
 
-async function recordPosted(
-  ctx: ServiceContext,
-  job: JobRow,
-  transfer: TransferRow,
-  leg: Leg,
-  ticket: number,
-  how: string,
-): Promise<void> {
-  const nowMs = ctx.clock.nowMs();
+/** The attempt at one leg, with the transfer as this attempt knows it (uncertainSinceMs as it now stands). */
+interface LegAttempt {
+  attempt: Attempt<ServiceContext>;
+  transfer: TransferRow;
+  leg: Leg;
+  active: ReadonlySet<TransferState>;
+}
+
+/** Whether the transfer is still what the attempt read: no one settled or sent it in between. */
+async function unchanged(tx: Tx, { transfer, active }: LegAttempt): Promise<boolean> {
+  const current = await tx.get('transfers', transfer.ref);
+  return current !== undefined && active.has(current.state) && current.attempts === transfer.attempts;
+}
+
+async function recordPosted(la: LegAttempt, ticket: number, how: string): Promise<void> {
+  const { attempt, transfer, leg } = la;
   const effect = legEffect(transfer, leg);
   const state: TransferState = leg === 'refund' ? 'refunded' : transfer.kind === 'withdrawal' ? 'posted' : 'done';
   const ledgerKind: LedgerEntryKind = leg === 'refund' ? 'refund' : transfer.kind;
-  await ctx.store.transaction(async (tx) => {
-    const current = (await tx.get('transfers', transfer.ref)) as TransferRow;
-    // Recording what the server holds is always right, but only once.
-    if (!(leg === 'main' ? MAIN_ACTIVE : REFUND_ACTIVE).has(current.state)) return finishJob(tx, job.id, nowMs);
+  const done = await underLease(attempt, async (tx, nowMs) => {
+    // What the server holds is recorded once, whoever found it first.
+    if (!la.active.has(((await tx.get('transfers', transfer.ref)) as TransferRow).state)) {
+      return finishJob(tx, attempt, nowMs);
+    }
     await tx.update('transfers', transfer.ref, {
       state,
       ...(leg === 'main' ? { ticket, postedMs: nowMs } : { refundTicket: ticket }),
@@ -202,9 +180,10 @@ async function recordPosted(
       ticket,
       atMs: nowMs,
     });
-    await finishJob(tx, job.id, nowMs);
+    await finishJob(tx, attempt, nowMs);
   });
-  ctx.log({
+  if (done === LEASE_LOST) return;
+  attempt.ctx.log({
     level: 'info',
     msg: `${transfer.kind} ${leg} ${how}`,
     ref: transfer.ref,
@@ -214,15 +193,11 @@ async function recordPosted(
 }
 
 /** Ends the transfer as rejected or failed (the send, if any, is known not to have been applied). */
-async function settle(
-  ctx: ServiceContext,
-  job: JobRow,
-  transfer: TransferRow,
-  state: 'rejected' | 'failed',
-  reason: string,
-): Promise<void> {
-  const nowMs = ctx.clock.nowMs();
-  await ctx.store.transaction(async (tx) => {
+async function settle(la: LegAttempt, state: 'rejected' | 'failed', reason: string): Promise<void> {
+  const { attempt, transfer } = la;
+  const { ctx } = attempt;
+  await underLease(attempt, async (tx, nowMs) => {
+    if (!(await unchanged(tx, la))) return finishJob(tx, attempt, nowMs);
     await tx.update('transfers', transfer.ref, {
       state,
       reason,
@@ -232,21 +207,16 @@ async function settle(
       finishedMs: nowMs,
     });
     if (state === 'failed') {
-      await raiseAlert(
-        tx,
-        nowMs,
-        {
-          key: `transfer_failed:${transfer.ref}`,
-          kind: 'transfer_failed',
-          severity: 'critical',
-          subject: transfer.ref,
-          message: `${transfer.kind} ${transfer.ref} of ${transfer.amountCents} ${transfer.currency} failed: ${reason}`,
-          details: { serverId: transfer.serverId, login: transfer.login },
-        },
-        ctx.redact,
-      );
+      await raiseAlert(tx, nowMs, ctx.mask, {
+        key: `transfer_failed:${transfer.ref}`,
+        kind: 'transfer_failed',
+        severity: 'critical',
+        subject: transfer.ref,
+        message: `${transfer.kind} ${transfer.ref} of ${transfer.amountCents} ${transfer.currency} failed: ${reason}`,
+        details: { serverId: transfer.serverId, login: transfer.login },
+      });
     }
-    await finishJob(tx, job.id, nowMs);
+    await finishJob(tx, attempt, nowMs);
   });
   ctx.log({
     level: state === 'failed' ? 'error' : 'info',
@@ -255,15 +225,11 @@ async function settle(
   });
 }
 
-async function review(
-  ctx: ServiceContext,
-  job: JobRow,
-  transfer: TransferRow,
-  leg: Leg,
-  reason: string,
-): Promise<void> {
-  const nowMs = ctx.clock.nowMs();
-  await ctx.store.transaction(async (tx) => {
+async function review(la: LegAttempt, reason: string): Promise<void> {
+  const { attempt, transfer, leg } = la;
+  const { ctx } = attempt;
+  await underLease(attempt, async (tx, nowMs) => {
+    if (!(await unchanged(tx, la))) return finishJob(tx, attempt, nowMs);
     await tx.update('transfers', transfer.ref, {
       state: 'review',
       reason: `${leg === 'refund' ? 'refund: ' : ''}${reason}`,
@@ -271,42 +237,37 @@ async function review(
       updatedMs: nowMs,
       finishedMs: nowMs,
     });
-    await raiseAlert(
-      tx,
-      nowMs,
-      {
-        key: `transfer_review:${transfer.ref}`,
-        kind: 'transfer_review',
-        severity: 'critical',
-        subject: transfer.ref,
-        message: `${transfer.kind} ${transfer.ref} needs review: ${reason}`,
-        details: {
-          serverId: transfer.serverId,
-          login: transfer.login,
-          leg,
-          uncertain: transfer.uncertainSinceMs !== null,
-        },
+    await raiseAlert(tx, nowMs, ctx.mask, {
+      key: `transfer_review:${transfer.ref}`,
+      kind: 'transfer_review',
+      severity: 'critical',
+      subject: transfer.ref,
+      message: `${transfer.kind} ${transfer.ref} needs review: ${reason}`,
+      details: {
+        serverId: transfer.serverId,
+        login: transfer.login,
+        leg,
+        uncertain: transfer.uncertainSinceMs !== null,
       },
-      ctx.redact,
-    );
-    await finishJob(tx, job.id, nowMs);
+    });
+    await finishJob(tx, attempt, nowMs);
   });
   ctx.log({ level: 'error', msg: `${transfer.kind} to review: ${reason}`, ref: transfer.ref });
 }
 
 /** Backs off and tries again later; never later than the deadline, where the attempt sends it to review. */
-async function retryLater(ctx: ServiceContext, job: JobRow, transfer: TransferRow, error: string): Promise<void> {
-  const { clock, config, random, store } = ctx;
-  const nowMs = clock.nowMs();
-  const delayMs = backoffMs(config.retry, job.attempts + 1, random);
-  const deadlineMs = transfer.legStartedMs + config.retry.deadlineMs + 1;
-  const runAtMs = Math.max(nowMs + 1, Math.min(nowMs + delayMs, deadlineMs));
-  await store.transaction(async (tx) => {
-    await tx.update('transfers', transfer.ref, {
-      uncertainSinceMs: transfer.uncertainSinceMs,
-      lastError: error,
-      updatedMs: nowMs,
-    });
-    await rescheduleJob(tx, job, runAtMs, nowMs, error, true);
-  });
+function retry({ attempt, transfer }: LegAttempt, error: string): Promise<void> {
+  const deadlineMs = transfer.legStartedMs + attempt.ctx.config.retry.deadlineMs + 1;
+  return retryLater(
+    attempt,
+    error,
+    true,
+    (tx, nowMs) =>
+      tx.update('transfers', transfer.ref, {
+        uncertainSinceMs: transfer.uncertainSinceMs,
+        lastError: error,
+        updatedMs: nowMs,
+      }),
+    deadlineMs,
+  );
 }

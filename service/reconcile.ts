@@ -4,14 +4,8 @@ import { connection, type ServiceContext } from './context.ts';
 import { commentFor, type Leg, parseComment } from './domain/reference.ts';
 import { legEffect } from './posting.ts';
 import type { PaymentRecords, PspRecord } from './psp/port.ts';
-import type {
-  AccountRow,
-  Finding,
-  FindingClass,
-  ReconciliationRow,
-  TransferRow,
-  TransferState,
-} from './store/schema.ts';
+import { nextId } from './store/ids.ts';
+import type { AccountRow, Finding, ReconciliationRow, TransferRow, TransferState } from './store/schema.ts';
 
 /**
  * Three-way reconciliation: the payment provider's records, the service's ledger (transfers) and each
@@ -30,6 +24,11 @@ interface ServerOp extends BalanceOp {
 
 const ON_SERVER_MAIN: ReadonlySet<TransferState> = new Set(['posted', 'done', 'refunding', 'refunded']);
 const NEVER_POSTED: ReadonlySet<TransferState> = new Set(['rejected', 'failed']);
+/** Ledger states that do not carry money the provider says it moved (a payout result still awaited counts). */
+const NOT_CARRIED: Readonly<Record<'deposit' | 'withdrawal', ReadonlySet<TransferState>>> = {
+  deposit: new Set(['rejected', 'failed']),
+  withdrawal: new Set(['posted', 'refunding', 'refunded', 'rejected', 'failed']),
+};
 /** States in which a withdrawal has certainly not been refunded. */
 const NO_REFUND: ReadonlySet<TransferState> = new Set(['hold', 'posting', 'posted', 'done', 'rejected', 'failed']);
 
@@ -37,11 +36,9 @@ export async function reconcile(ctx: ServiceContext, psp: PaymentRecords | null)
   const { store, clock, config } = ctx;
   const startedMs = clock.nowMs();
   const settledBeforeMs = startedMs - config.reconciliation.settleMs;
-  const { transfers, accounts } = await store.transaction(async (tx) => ({
-    transfers: await tx.select('transfers', {}),
-    accounts: await tx.select('accounts', { state: 'open' }),
-  }));
+  const accounts = await store.transaction((tx) => tx.select('accounts', { state: 'open' }));
   const servers = config.servers.filter((s) => config.reconciliation.kinds.includes(s.kind));
+  const toServerSec = Math.ceil((startedMs + config.posting.lookbackMs) / 1000);
   const ops: ServerOp[] = [];
   const unreachable: string[] = [];
   const reconciled = new Set<string>();
@@ -52,7 +49,6 @@ export async function reconcile(ctx: ServiceContext, psp: PaymentRecords | null)
     let ok = true;
     for (const account of mine) {
       const login = account.login as number;
-      const toServerSec = Math.ceil((startedMs + config.posting.lookbackMs) / 1000);
       const history = await conn.call(
         'balanceHistory',
         { login, fromServerSec: 0, toServerSec },
@@ -71,6 +67,9 @@ export async function reconcile(ctx: ServiceContext, psp: PaymentRecords | null)
     } else unreachable.push(server.id);
   }
 
+  // Read after the histories: a transfer is committed before its first send, so every reference found on a
+  // server is in this list, even one accepted while the histories were being read.
+  const transfers = await store.transaction((tx) => tx.select('transfers', {}));
   const findings: Finding[] = [];
   const add = (f: Omit<Finding, 'key'> & { key?: string }) => {
     const key = f.key ?? `${f.class}:${f.ref ?? `${f.serverId}:${f.login}:${f.ticket}`}`;
@@ -96,6 +95,7 @@ export async function reconcile(ctx: ServiceContext, psp: PaymentRecords | null)
     const transfer = byRef.get(parsed.ref);
     if (transfer === undefined) {
       add({
+        key: `not_in_ledger:${parsed.ref}:${parsed.leg}:${op.serverId}:${op.ticket}`,
         class: 'not_in_ledger',
         ...where,
         ...none,
@@ -129,43 +129,39 @@ export async function reconcile(ctx: ServiceContext, psp: PaymentRecords | null)
     }
   }
 
-  let pspChecked = false;
   if (psp !== null) {
-    const records = await psp.records(0, startedMs);
-    checkPsp(records, transfers, settledBeforeMs, add);
-    pspChecked = true;
+    try {
+      checkPsp(await psp.records(0, startedMs), transfers, settledBeforeMs, add);
+    } catch (error) {
+      // The provider's side is missing from this run, not the service's reason to stop.
+      ctx.log({ level: 'error', msg: `payment provider records unreadable: ${(error as Error).message}` });
+      unreachable.push('psp');
+    }
   }
 
   findings.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const counts: Record<string, number> = {};
-  for (const f of findings) counts[f.class] = (counts[f.class] ?? 0) + 1;
   const finishedMs = clock.nowMs();
   return store.transaction(async (tx) => {
-    const id = `RC${String(await tx.nextValue('reconciliations')).padStart(8, '0')}`;
+    const id = await nextId(tx, 'reconciliations', 'RC', 8);
     const run: ReconciliationRow = {
       id,
       startedMs,
       finishedMs,
-      state: unreachable.length === 0 && (pspChecked || psp === null) ? 'done' : 'partial',
+      state: unreachable.length === 0 ? 'done' : 'partial',
       unreachable,
       findings,
-      counts,
     };
     await tx.insert('reconciliations', run);
     for (const finding of findings) {
-      await raiseAlert(
-        tx,
-        finishedMs,
-        {
-          key: `finding:${finding.key}`,
-          kind: 'reconciliation_finding',
-          severity: finding.class === 'unknown_operation' ? 'warning' : 'critical',
-          subject: finding.ref ?? `${finding.serverId}:${finding.login}`,
-          message: `reconciliation ${id}: ${finding.class}: ${finding.detail}`,
-          details: { ...finding, run: id },
-        },
-        ctx.redact,
-      );
+      await raiseAlert(tx, finishedMs, ctx.mask, {
+        key: `finding:${finding.key}`,
+        kind: 'reconciliation_finding',
+        severity: finding.class === 'unknown_operation' ? 'warning' : 'critical',
+        subject: finding.ref ?? `${finding.serverId}:${finding.login}`,
+        message: `reconciliation ${id}: ${finding.class}: ${finding.detail}`,
+        // The finding's key is the alert's (`finding:KEY`); a field named `key` would be redacted in logs.
+        details: { ...withoutKey(finding), run: id },
+      });
     }
     return run;
   });
@@ -178,7 +174,8 @@ function legsOf(transfer: TransferRow): Leg[] {
 type Add = (f: Omit<Finding, 'key'> & { key?: string }) => void;
 
 function checkLeg(transfer: TransferRow, leg: Leg, ops: ServerOp[], settledBeforeMs: number, add: Add): void {
-  const expected = legEffect(transfer, leg).amountCents;
+  const effect = legEffect(transfer, leg);
+  const expected = effect.amountCents;
   const base = { serverId: transfer.serverId, login: transfer.login, ref: transfer.ref, pspRef: transfer.pspRef };
   // Transfers still being posted (or in review) may or may not be on the server: neither is a finding.
   const onServer = leg === 'main' ? ON_SERVER_MAIN.has(transfer.state) : transfer.state === 'refunded';
@@ -196,7 +193,7 @@ function checkLeg(transfer: TransferRow, leg: Leg, ops: ServerOp[], settledBefor
     });
   }
   const first = ops[0];
-  if (first !== undefined && first.amountCents !== expected) {
+  if (first !== undefined && (first.amountCents !== expected || first.kind !== effect.kind)) {
     add({
       key: `amount_mismatch:${transfer.ref}:${leg}`,
       class: 'amount_mismatch',
@@ -204,7 +201,7 @@ function checkLeg(transfer: TransferRow, leg: Leg, ops: ServerOp[], settledBefor
       ticket: first.ticket,
       expectedCents: expected,
       actualCents: first.amountCents,
-      detail: `"${comment}" is ${first.amountCents} on the server, ${expected} in the ledger`,
+      detail: `"${comment}" is ${first.kind} ${first.amountCents} on the server, ${effect.kind} ${expected} in the ledger`,
     });
   }
   if (onServer && first === undefined) {
@@ -257,6 +254,22 @@ function checkPsp(records: PspRecord[], transfers: TransferRow[], settledBeforeM
       });
       continue;
     }
+    if (NOT_CARRIED[want].has(transfer.state)) {
+      // The provider moved the money, the ledger did not: a deposit it refused, a payout it refunded.
+      if (record.atMs >= settledBeforeMs) continue;
+      add({
+        key: `psp_only:${record.pspRef}`,
+        class: 'psp_only',
+        ...base,
+        serverId: transfer.serverId,
+        login: transfer.login,
+        ref: transfer.ref,
+        expectedCents: record.amountCents,
+        actualCents: null,
+        detail: `the provider's ${record.kind} ${record.pspRef} succeeded but the ledger has ${transfer.ref} ${transfer.state}`,
+      });
+      continue;
+    }
     if (transfer.amountCents !== record.amountCents || transfer.currency !== record.currency) {
       add({
         key: `amount_mismatch:psp:${record.pspRef}`,
@@ -293,14 +306,6 @@ function checkPsp(records: PspRecord[], transfers: TransferRow[], settledBeforeM
   }
 }
 
-/** For tests and reports: the classes in a stable order. */
-export const FINDING_CLASSES: readonly FindingClass[] = [
-  'missing_on_server',
-  'duplicate_on_server',
-  'amount_mismatch',
-  'unknown_operation',
-  'wrong_account',
-  'not_in_ledger',
-  'psp_only',
-  'ledger_only',
-];
+function withoutKey({ key: _key, ...rest }: Finding): Omit<Finding, 'key'> {
+  return rest;
+}

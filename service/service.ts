@@ -1,14 +1,12 @@
+import type { z } from 'zod';
 import type { ManagerApi, PumpEvent } from '../adapters/port/manager-api.ts';
 import type { Clock } from '../kit/clock.ts';
 import { type Issue, MtproofError } from '../kit/errors.ts';
 import type { Random } from '../kit/random.ts';
 import { type AlertSink, type FetchLike, LogAlertSink, raiseAlert, WebhookAlertSink } from './alerts.ts';
 import { AuditLog } from './audit.ts';
-import { backoffMs } from './backoff.ts';
 import {
   type CommandResult,
-  type CreditInput,
-  creditInput,
   type DepositInput,
   depositInput,
   kycInput,
@@ -19,27 +17,27 @@ import {
   type RegisterClientInput,
   refuse,
   registerClientInput,
-  type WithdrawalInput,
-  withdrawalInput,
+  type TransferInput,
+  transferInput,
 } from './commands.ts';
-import type { BrokerConfig, ServerConfig } from './config.ts';
+import { type BrokerConfig, type ServerConfig, secretEnvs } from './config.ts';
 import { type ConnectionStatus, ServerConnection } from './connections.ts';
-import type { ServiceContext } from './context.ts';
-import { isSuspended } from './context.ts';
+import { isSuspended, type ServiceContext } from './context.ts';
 import { makeReference } from './domain/reference.ts';
 import { needsKyc, route } from './domain/routing.ts';
-import { enqueueJob, finishJob, rescheduleJob } from './jobs.ts';
+import { type Attempt, enqueueJob, finishJob, retryLater, underLease } from './jobs.ts';
 import { type Logger, silentLogger } from './log.ts';
+import { type PasswordSource, systemPasswords } from './passwords.ts';
 import { workTransfer } from './posting.ts';
 import { workOpenAccount } from './provisioning.ts';
 import type { PaymentRecords } from './psp/port.ts';
 import { reconcile } from './reconcile.ts';
+import { nextId } from './store/ids.ts';
 import type { Store, Tx } from './store/port.ts';
 import type {
   AccountRow,
   AlertRow,
   ClientRow,
-  JobRow,
   KycState,
   ReconciliationRow,
   TransferKind,
@@ -67,6 +65,8 @@ export interface ServicePorts {
   /** For the webhook sink; the global fetch when absent. */
   fetch?: FetchLike;
   log?: Logger;
+  /** Initial passwords of new accounts; absent: from the operating system (the harness passes seeded ones). */
+  passwords?: PasswordSource;
   /** Every pumped event, after the service has looked at it (trade sync plugs in here). */
   onPumpEvent?: (serverId: string, event: PumpEvent) => void;
 }
@@ -94,53 +94,53 @@ export class Service {
   readonly #audit: AuditLog;
   #stopped = false;
   #running = false;
-  #bell: { promise: Promise<void>; ring: () => void };
+  /** Rung whenever a job is queued: idle workers wake. */
+  #bell = newBell();
+  /** Resolved by stop() (or a failed loop): every loop's sleep ends. */
+  #stop = newBell();
 
   constructor(options: BuildServiceOptions) {
     const { config, clock, random, ports } = options;
     this.config = config;
     this.instanceId = options.instanceId ?? `svc-${random.fork('instance').u32().toString(36)}`;
-    this.#bell = newBell();
+    const values = new Map<string, string>();
     const issues: Issue[] = [];
-    const secret = (name: string, path: string): string => {
+    for (const { name, path } of secretEnvs(config)) {
       const value = ports.secrets(name);
       if (value === undefined || value === '')
         issues.push({ path, message: `environment variable ${name} is not set` });
-      return value ?? '';
-    };
-    const passwords = config.servers.map((server, i) => secret(server.passwordEnv, `servers[${i}].passwordEnv`));
-    const webhook = config.alerts.webhook;
-    const webhookUrl = webhook === undefined ? '' : secret(webhook.urlEnv, 'alerts.webhook.urlEnv');
-    const webhookKey =
-      webhook?.secretEnv === undefined ? undefined : secret(webhook.secretEnv, 'alerts.webhook.secretEnv');
-    if (issues.length > 0)
+      else values.set(name, value);
+    }
+    if (issues.length > 0) {
       throw new MtproofError('MTP_SECRET_MISSING', 'the service cannot start: secrets are missing', issues);
+    }
+    const secret = (name: string | undefined) => (name === undefined ? undefined : values.get(name));
+    const webhook = config.alerts.webhook;
 
     const userLog = ports.log ?? silentLogger;
-    const secrets = [...passwords, webhookUrl, webhookKey ?? ''];
-    this.#audit = new AuditLog(ports.store, clock, secrets);
+    this.#audit = new AuditLog(ports.store, clock, [...values.values()]);
     // Logs pass through the same redaction as the audit: no secret reaches a log line.
     const log: Logger = (entry) => userLog(this.#audit.redact(entry) as typeof entry);
     this.#ctx = {
       config,
       clock,
       random: random.fork('backoff'),
-      passwords: random.fork('passwords'),
+      passwords: ports.passwords ?? systemPasswords(),
       store: ports.store,
       connections: this.#connections,
       log,
       suspended: new Set(),
-      redact: (value) => this.#audit.mask(value),
+      mask: (value) => this.#audit.mask(value),
       notify: () => this.#bell.ring(),
     };
-    config.servers.forEach((server, i) => {
+    for (const server of config.servers) {
       this.#connections.set(
         server.id,
         new ServerConnection({
           server,
           settings: config.connections,
           api: ports.managers(server),
-          password: passwords[i] as string,
+          password: secret(server.passwordEnv) as string,
           clock,
           random: random.fork('connections').fork(server.id),
           audit: this.#audit,
@@ -149,14 +149,14 @@ export class Service {
           onEvent: (serverId, event) => ports.onPumpEvent?.(serverId, event),
         }),
       );
-    });
+    }
     this.#sinks = [new LogAlertSink(log), ...(ports.alertSinks ?? [])];
     if (webhook !== undefined) {
       const fetchPort = ports.fetch ?? (globalThis.fetch as unknown as FetchLike);
       this.#sinks.push(
         new WebhookAlertSink({
-          url: webhookUrl,
-          secret: webhookKey,
+          url: secret(webhook.urlEnv) as string,
+          secret: secret(webhook.secretEnv),
           timeoutMs: webhook.timeoutMs,
           fetch: fetchPort,
           clock,
@@ -173,16 +173,24 @@ export class Service {
     if (this.#running) throw new Error('service: run() is already running');
     this.#running = true;
     this.#stopped = false;
+    this.#stop = newBell();
     const stopped = () => this.#stopped;
     const loops: Promise<void>[] = [];
     for (let i = 0; i < this.config.posting.concurrency; i++) loops.push(this.#worker(`${this.instanceId}/w${i}`));
     for (const conn of this.#connections.values()) loops.push(conn.keepalive(stopped));
-    loops.push(this.#watchStuck());
+    loops.push(
+      this.#every(Math.max(1_000, Math.min(60_000, Math.floor(this.config.alerts.stuckAfterMs / 2))), () =>
+        this.checkStuck(),
+      ),
+    );
     const every = this.config.reconciliation.everyMs;
-    if (every !== undefined) loops.push(this.#scheduledReconciliation(every));
+    if (every !== undefined) loops.push(this.#every(every, () => this.reconcile()));
     try {
-      await Promise.all(loops);
+      // A loop that fails stops the others: no half-running service, and run() may be called again.
+      await Promise.all(loops.map((loop) => loop.catch((error: unknown) => this.#halt(error))));
+      if (this.#failure !== null) throw this.#failure.error;
     } finally {
+      this.#failure = null;
       this.#running = false;
     }
   }
@@ -190,19 +198,8 @@ export class Service {
   /** Ends the loops at their next wake-up and closes the connections. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#bell.ring();
+    this.#stop.ring();
     for (const conn of this.#connections.values()) await conn.disconnect('service stopping');
-  }
-
-  /** Works due jobs until none is due now (for tests and tools driving the service step by step). */
-  async drain(owner = `${this.instanceId}/drain`): Promise<number> {
-    let worked = 0;
-    for (;;) {
-      const job = await this.#claim(owner);
-      if (job === null) return worked;
-      await this.#work(job, owner);
-      worked++;
-    }
   }
 
   connectionStatus(): ConnectionStatus[] {
@@ -222,12 +219,8 @@ export class Service {
 
   // ---- commands ----
 
-  async registerClient(input: RegisterClientInput): Promise<CommandResult<ClientRow>> {
-    const parsed = parseCommand(registerClientInput, input, 'register client');
-    if (!parsed.ok) return parsed;
-    const value = parsed.value;
-    const nowMs = this.#ctx.clock.nowMs();
-    return this.#tx(async (tx) => {
+  registerClient(input: RegisterClientInput): Promise<CommandResult<ClientRow>> {
+    return this.#command(registerClientInput, input, 'register client', async (value, tx, nowMs) => {
       if (value.externalId !== undefined) {
         const [existing] = await tx.select('clients', { externalId: value.externalId });
         if (existing !== undefined) {
@@ -240,9 +233,8 @@ export class Service {
           );
         }
       }
-      const id = `C${String(await tx.nextValue('clients')).padStart(10, '0')}`;
       const client: ClientRow = {
-        id,
+        id: await nextId(tx, 'clients', 'C', 10),
         externalId: value.externalId ?? null,
         name: value.name,
         email: value.email,
@@ -256,38 +248,25 @@ export class Service {
     });
   }
 
-  async setKyc(clientId: string, state: KycState): Promise<CommandResult<ClientRow>> {
-    const parsed = parseCommand(kycInput, { clientId, state }, 'KYC decision');
-    if (!parsed.ok) return parsed;
-    const nowMs = this.#ctx.clock.nowMs();
-    return this.#tx(async (tx) => {
-      const client = await tx.get('clients', clientId);
-      if (client === undefined) {
-        return refuse('MTP_UNKNOWN_CLIENT', `no client ${clientId}`, [{ path: 'clientId', message: 'unknown client' }]);
-      }
-      return { ok: true, value: await tx.update('clients', clientId, { kyc: parsed.value.state, updatedMs: nowMs }) };
+  setKyc(clientId: string, state: KycState): Promise<CommandResult<ClientRow>> {
+    return this.#command(kycInput, { clientId, state }, 'KYC decision', async (value, tx, nowMs) => {
+      if ((await tx.get('clients', value.clientId)) === undefined) return unknownClient(value.clientId);
+      return { ok: true, value: await tx.update('clients', value.clientId, { kyc: value.state, updatedMs: nowMs }) };
     });
   }
 
   /** Accepts an account opening: routed and stored now, created on its server by a job. */
-  async openAccount(input: { clientId: string; productId: string }): Promise<CommandResult<AccountRow>> {
-    const parsed = parseCommand(openAccountInput, input, 'open account');
-    if (!parsed.ok) return parsed;
-    const { config, clock } = this.#ctx;
-    const product = config.products.find((p) => p.id === parsed.value.productId);
-    if (product === undefined) {
-      return refuse('MTP_UNKNOWN_PRODUCT', `no product ${parsed.value.productId}`, [
-        { path: 'productId', message: 'unknown product' },
-      ]);
-    }
-    const nowMs = clock.nowMs();
-    const result = await this.#tx<CommandResult<AccountRow>>(async (tx) => {
-      const client = await tx.get('clients', parsed.value.clientId);
-      if (client === undefined) {
-        return refuse('MTP_UNKNOWN_CLIENT', `no client ${parsed.value.clientId}`, [
-          { path: 'clientId', message: 'unknown client' },
+  openAccount(input: { clientId: string; productId: string }): Promise<CommandResult<AccountRow>> {
+    const { config } = this.#ctx;
+    return this.#command(openAccountInput, input, 'open account', async (value, tx, nowMs) => {
+      const product = config.products.find((p) => p.id === value.productId);
+      if (product === undefined) {
+        return refuse('MTP_UNKNOWN_PRODUCT', `no product ${value.productId}`, [
+          { path: 'productId', message: 'unknown product' },
         ]);
       }
+      const client = await tx.get('clients', value.clientId);
+      if (client === undefined) return unknownClient(value.clientId);
       if (needsKyc(config, product) && client.kyc !== 'approved') {
         return refuse(
           'MTP_KYC_REQUIRED',
@@ -297,7 +276,7 @@ export class Service {
       const where = route(config, client.country, product, (id) => isSuspended(this.#ctx, id));
       if (!where.ok) return refuse('MTP_NO_ROUTE', where.message);
       const account: AccountRow = {
-        id: `${config.references.prefix}-A${String(await tx.nextValue('accounts')).padStart(10, '0')}`,
+        id: await nextId(tx, 'accounts', `${config.references.prefix}-A`, 10),
         clientId: client.id,
         productId: product.id,
         kind: product.kind,
@@ -315,45 +294,40 @@ export class Service {
         openedMs: null,
       };
       await tx.insert('accounts', account);
-      await enqueueJob(tx, 'open-account', account.id, nowMs, nowMs);
+      await enqueueJob(tx, 'open-account', account.id, nowMs);
       return { ok: true, value: account };
     });
-    if (result.ok) this.#ctx.notify();
-    return result;
   }
 
   /** Accepts a deposit (a PSP-confirmed payment): stored with its reference, then posted by a job. */
-  async deposit(input: DepositInput): Promise<CommandResult<TransferRow>> {
-    const parsed = parseCommand(depositInput, input, 'deposit');
-    if (!parsed.ok) return parsed;
-    return this.#accept('deposit', parsed.value);
+  deposit(input: DepositInput): Promise<CommandResult<TransferRow>> {
+    return this.#command(depositInput, input, 'deposit', (value, tx, nowMs) =>
+      this.#accept(tx, nowMs, 'deposit', value),
+    );
   }
 
   /** Accepts a withdrawal: held, then debited on the server (if the free margin covers it) by a job. */
-  async withdraw(input: WithdrawalInput): Promise<CommandResult<TransferRow>> {
-    const parsed = parseCommand(withdrawalInput, input, 'withdrawal');
-    if (!parsed.ok) return parsed;
-    return this.#accept('withdrawal', parsed.value);
+  withdraw(input: TransferInput): Promise<CommandResult<TransferRow>> {
+    return this.#command(transferInput, input, 'withdrawal', (value, tx, nowMs) =>
+      this.#accept(tx, nowMs, 'withdrawal', value),
+    );
   }
 
   /** Accepts a credit (bonus) posting. */
-  async credit(input: CreditInput): Promise<CommandResult<TransferRow>> {
-    const parsed = parseCommand(creditInput, input, 'credit');
-    if (!parsed.ok) return parsed;
-    return this.#accept('credit', parsed.value);
+  credit(input: TransferInput): Promise<CommandResult<TransferRow>> {
+    return this.#command(transferInput, input, 'credit', (value, tx, nowMs) =>
+      this.#accept(tx, nowMs, 'credit', value),
+    );
   }
 
   /** The provider's payout result for a posted withdrawal: done, or a refund posted back exactly once. */
-  async completePayout(input: PayoutInput): Promise<CommandResult<TransferRow>> {
-    const parsed = parseCommand(payoutInput, input, 'payout result');
-    if (!parsed.ok) return parsed;
-    const { ref, succeeded, pspRef } = parsed.value;
-    const nowMs = this.#ctx.clock.nowMs();
-    const result = await this.#tx<CommandResult<TransferRow>>(async (tx) => {
+  completePayout(input: PayoutInput): Promise<CommandResult<TransferRow>> {
+    return this.#command(payoutInput, input, 'payout result', async ({ ref, succeeded, pspRef }, tx, nowMs) => {
       const transfer = await tx.get('transfers', ref);
       if (transfer === undefined) return refuse('MTP_UNKNOWN_TRANSFER', `no transfer ${ref}`);
-      if (transfer.kind !== 'withdrawal')
+      if (transfer.kind !== 'withdrawal') {
         return refuse('MTP_TRANSFER_STATE', `${ref} is a ${transfer.kind}, not a withdrawal`);
+      }
       const target = succeeded ? 'done' : 'refunding';
       // The provider retries callbacks: the same result again is answered with the transfer as it is.
       if (transfer.state === target || (!succeeded && transfer.state === 'refunded'))
@@ -373,11 +347,9 @@ export class Service {
         updatedMs: nowMs,
         ...(succeeded ? { finishedMs: nowMs } : { legStartedMs: nowMs, attempts: 0 }),
       });
-      if (!succeeded) await enqueueJob(tx, 'refund', ref, nowMs, nowMs);
+      if (!succeeded) await enqueueJob(tx, 'refund', ref, nowMs);
       return { ok: true, value: updated };
     });
-    if (result.ok) this.#ctx.notify();
-    return result;
   }
 
   async reconcile(): Promise<ReconciliationRow> {
@@ -404,149 +376,153 @@ export class Service {
     return this.#ctx.store.transaction((tx) => tx.select('alerts', {}, { orderBy: 'id' }));
   }
 
-  // ---- internals ----
-
-  #tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.#ctx.store.transaction(fn);
-  }
-
   async #accept(
+    tx: Tx,
+    nowMs: number,
     kind: TransferKind,
     input: { accountId: string; amountCents: number; currency: string; pspRef?: string },
   ): Promise<CommandResult<TransferRow>> {
-    const { config, clock } = this.#ctx;
-    const nowMs = clock.nowMs();
-    const result = await this.#tx<CommandResult<TransferRow>>(async (tx) => {
-      if (input.pspRef !== undefined) {
-        const [existing] = await tx.select('transfers', { pspRef: input.pspRef });
-        if (existing !== undefined) {
-          const same =
-            existing.kind === kind &&
-            existing.accountId === input.accountId &&
-            existing.amountCents === input.amountCents;
-          if (same) return { ok: true, value: existing };
-          return refuse('MTP_DUPLICATE_PSP_REF', `provider id ${input.pspRef} already belongs to ${existing.ref}`);
-        }
+    const { config } = this.#ctx;
+    if (input.pspRef !== undefined) {
+      const [existing] = await tx.select('transfers', { pspRef: input.pspRef });
+      if (existing !== undefined) {
+        const same =
+          existing.kind === kind &&
+          existing.accountId === input.accountId &&
+          existing.amountCents === input.amountCents;
+        if (same) return { ok: true, value: existing };
+        return refuse('MTP_DUPLICATE_PSP_REF', `provider id ${input.pspRef} already belongs to ${existing.ref}`);
       }
-      const account = await tx.get('accounts', input.accountId);
-      if (account === undefined) {
-        return refuse('MTP_UNKNOWN_ACCOUNT', `no account ${input.accountId}`, [
-          { path: 'accountId', message: 'unknown account' },
-        ]);
-      }
-      if (account.state !== 'open' || account.login === null) {
-        return refuse('MTP_ACCOUNT_NOT_OPEN', `account ${account.id} is ${account.state}`);
-      }
-      if (input.currency !== account.currency) {
-        return refuse(
-          'MTP_CURRENCY_MISMATCH',
-          `account ${account.id} is in ${account.currency}, not ${input.currency}`,
-          [{ path: 'currency', message: `must be ${account.currency}` }],
-        );
-      }
-      const product = config.products.find((p) => p.id === account.productId);
-      const client = (await tx.get('clients', account.clientId)) as ClientRow;
-      if (product !== undefined && needsKyc(config, product) && client.kyc !== 'approved') {
-        return refuse('MTP_KYC_REQUIRED', `client ${client.id} is ${client.kyc}: no money moves before KYC approval`);
-      }
-      const rules = config.funding.currencies[account.currency];
-      const limits =
-        rules?.[kind === 'withdrawal' ? 'withdrawal' : kind === 'credit' ? 'credit' : 'deposit'] ?? rules?.deposit;
-      if (limits === undefined) return refuse('MTP_AMOUNT_OUT_OF_RANGE', `no funding rules for ${account.currency}`);
-      if (input.amountCents < limits.minCents || input.amountCents > limits.maxCents) {
-        return refuse(
-          'MTP_AMOUNT_OUT_OF_RANGE',
-          `a ${kind} of ${account.currency} must be between ${limits.minCents} and ${limits.maxCents} minor units`,
-          [{ path: 'amountCents', message: `${input.amountCents} is out of range` }],
-        );
-      }
-      const ref = makeReference(config.references.prefix, kind, await tx.nextValue('transfers'));
-      const transfer: TransferRow = {
-        ref,
-        kind,
-        clientId: account.clientId,
-        accountId: account.id,
-        serverId: account.serverId,
-        login: account.login,
-        amountCents: input.amountCents,
-        currency: input.currency,
-        state: kind === 'withdrawal' ? 'hold' : 'accepted',
-        pspRef: input.pspRef ?? null,
-        ticket: null,
-        refundTicket: null,
-        attempts: 0,
-        uncertainSinceMs: null,
-        lastError: null,
-        reason: null,
-        acceptedMs: nowMs,
-        legStartedMs: nowMs,
-        updatedMs: nowMs,
-        postedMs: null,
-        finishedMs: null,
-      };
-      await tx.insert('transfers', transfer);
-      await enqueueJob(tx, 'post', ref, nowMs, nowMs);
-      return { ok: true, value: transfer };
-    });
+    }
+    const account = await tx.get('accounts', input.accountId);
+    if (account === undefined) {
+      return refuse('MTP_UNKNOWN_ACCOUNT', `no account ${input.accountId}`, [
+        { path: 'accountId', message: 'unknown account' },
+      ]);
+    }
+    if (account.state !== 'open' || account.login === null) {
+      return refuse('MTP_ACCOUNT_NOT_OPEN', `account ${account.id} is ${account.state}`);
+    }
+    if (input.currency !== account.currency) {
+      return refuse('MTP_CURRENCY_MISMATCH', `account ${account.id} is in ${account.currency}, not ${input.currency}`, [
+        { path: 'currency', message: `must be ${account.currency}` },
+      ]);
+    }
+    const product = config.products.find((p) => p.id === account.productId);
+    const client = (await tx.get('clients', account.clientId)) as ClientRow;
+    if (product !== undefined && needsKyc(config, product) && client.kyc !== 'approved') {
+      return refuse('MTP_KYC_REQUIRED', `client ${client.id} is ${client.kyc}: no money moves before KYC approval`);
+    }
+    const rules = config.funding.currencies[account.currency];
+    // Credits without limits of their own follow the deposit limits.
+    const limits = rules?.[kind] ?? rules?.deposit;
+    if (limits === undefined) return refuse('MTP_AMOUNT_OUT_OF_RANGE', `no funding rules for ${account.currency}`);
+    if (input.amountCents < limits.minCents || input.amountCents > limits.maxCents) {
+      return refuse(
+        'MTP_AMOUNT_OUT_OF_RANGE',
+        `a ${kind} of ${account.currency} must be between ${limits.minCents} and ${limits.maxCents} minor units`,
+        [{ path: 'amountCents', message: `${input.amountCents} is out of range` }],
+      );
+    }
+    const ref = makeReference(config.references.prefix, kind, await tx.nextValue('transfers'));
+    const transfer: TransferRow = {
+      ref,
+      kind,
+      clientId: account.clientId,
+      accountId: account.id,
+      serverId: account.serverId,
+      login: account.login,
+      amountCents: input.amountCents,
+      currency: input.currency,
+      state: kind === 'withdrawal' ? 'hold' : 'accepted',
+      pspRef: input.pspRef ?? null,
+      ticket: null,
+      refundTicket: null,
+      attempts: 0,
+      uncertainSinceMs: null,
+      lastError: null,
+      reason: null,
+      acceptedMs: nowMs,
+      legStartedMs: nowMs,
+      updatedMs: nowMs,
+      postedMs: null,
+      finishedMs: null,
+    };
+    await tx.insert('transfers', transfer);
+    await enqueueJob(tx, 'post', ref, nowMs);
+    return { ok: true, value: transfer };
+  }
+
+  /**
+   * A command: parsed at the edge (MTP_BAD_REQUEST naming the fields), run in one transaction; when it
+   * succeeds, idle workers are woken (a command that queues nothing wakes them for nothing, harmlessly).
+   */
+  async #command<S extends z.ZodType, T>(
+    schema: S,
+    input: unknown,
+    what: string,
+    body: (value: z.output<S>, tx: Tx, nowMs: number) => Promise<CommandResult<T>>,
+  ): Promise<CommandResult<T>> {
+    const parsed = parseCommand(schema, input, what);
+    if (!parsed.ok) return parsed;
+    const nowMs = this.#ctx.clock.nowMs();
+    const result = await this.#ctx.store.transaction((tx) => body(parsed.value, tx, nowMs));
     if (result.ok) this.#ctx.notify();
     return result;
   }
 
-  async #claim(owner: string): Promise<JobRow | null> {
-    const nowMs = this.#ctx.clock.nowMs();
-    const [job] = await this.#tx((tx) => tx.claimJobs(nowMs, owner, this.config.posting.leaseMs, 1));
-    return job ?? null;
-  }
-
   async #worker(owner: string): Promise<void> {
-    const { clock } = this.#ctx;
+    const { clock, store } = this.#ctx;
+    const { leaseMs, idlePollMs } = this.config.posting;
     while (!this.#stopped) {
-      const job = await this.#claim(owner);
-      if (job !== null) {
-        await this.#work(job, owner);
+      const nowMs = clock.nowMs();
+      const { job, nextAtMs } = await store.transaction(async (tx) => {
+        const [claimed] = await tx.claimJobs(nowMs, owner, leaseMs, 1);
+        return { job: claimed, nextAtMs: claimed === undefined ? await tx.nextJobAtMs() : null };
+      });
+      if (job !== undefined) {
+        await this.#work({ ctx: this.#ctx, job, owner });
         continue;
       }
-      const next = await this.#tx((tx) => tx.nextJobAtMs());
-      const idleMs = this.config.posting.idlePollMs;
-      const waitMs = next === null ? idleMs : Math.min(idleMs, Math.max(1, next - clock.nowMs()));
-      await this.#idle(waitMs);
+      await this.#idle(nextAtMs === null ? idlePollMs : Math.min(idlePollMs, Math.max(1, nextAtMs - clock.nowMs())));
     }
   }
 
-  async #work(job: JobRow, owner: string): Promise<void> {
-    switch (job.kind) {
+  #work(attempt: Attempt<ServiceContext>): Promise<void> {
+    switch (attempt.job.kind) {
       case 'post':
       case 'refund':
-        return workTransfer(this.#ctx, job, owner);
+        return workTransfer(attempt);
       case 'open-account':
-        return workOpenAccount(this.#ctx, job, owner);
+        return workOpenAccount(attempt);
       case 'deliver-alert':
-        return this.#deliverAlert(job);
+        return this.#deliverAlert(attempt);
     }
   }
 
-  async #deliverAlert(job: JobRow): Promise<void> {
-    const { clock, store, config, random, log } = this.#ctx;
+  async #deliverAlert(attempt: Attempt<ServiceContext>): Promise<void> {
+    const { job } = attempt;
+    const { store, config, log } = this.#ctx;
     const alert = await store.transaction((tx) => tx.get('alerts', job.subject));
     if (alert === undefined) throw new Error(`job ${job.id}: no alert ${job.subject}`);
     const deliveredTo = [...alert.deliveredTo];
     const errors: string[] = [];
     for (const sink of this.#sinks) {
       if (deliveredTo.includes(sink.name)) continue;
-      const result = await sink.deliver(this.#audit.mask(alert) as AlertRow);
+      const result = await sink.deliver(alert);
       if (result.ok) deliveredTo.push(sink.name);
       else errors.push(`${sink.name}: ${result.error}`);
     }
-    const nowMs = clock.nowMs();
-    await store.transaction(async (tx) => {
+    const lastTry = job.attempts + 1 >= config.alerts.deliveryAttempts;
+    if (errors.length > 0 && !lastTry) {
+      await retryLater(attempt, errors.join('; '), true, (tx) => tx.update('alerts', alert.id, { deliveredTo }));
+      return;
+    }
+    if (errors.length > 0)
+      log({ level: 'error', msg: `alert ${alert.id} undelivered after ${job.attempts + 1} attempts`, errors });
+    await underLease(attempt, async (tx, nowMs) => {
       await tx.update('alerts', alert.id, { deliveredTo });
-      if (errors.length === 0) return finishJob(tx, job.id, nowMs);
-      if (job.attempts + 1 >= config.alerts.deliveryAttempts) {
-        log({ level: 'error', msg: `alert ${alert.id} undelivered after ${job.attempts + 1} attempts`, errors });
-        return finishJob(tx, job.id, nowMs);
-      }
-      const delayMs = backoffMs(config.retry, job.attempts + 1, random);
-      return rescheduleJob(tx, job, nowMs + delayMs, nowMs, errors.join('; '), true);
+      await finishJob(tx, attempt, nowMs);
     });
   }
 
@@ -555,78 +531,68 @@ export class Service {
     const { clock, config, store } = this.#ctx;
     const nowMs = clock.nowMs();
     const cutoffMs = nowMs - config.alerts.stuckAfterMs;
-    return store.transaction(async (tx) => {
+    const raised = await store.transaction(async (tx) => {
       let raised = 0;
       for (const state of ['accepted', 'hold', 'posting', 'refunding'] as const) {
         for (const t of await tx.select('transfers', { state })) {
           if (t.legStartedMs > cutoffMs) continue;
-          const ok = await raiseAlert(
-            tx,
-            nowMs,
-            {
-              key: `transfer_stuck:${t.ref}:${state === 'refunding' ? 'refund' : 'main'}`,
-              kind: 'transfer_stuck',
-              severity: 'warning',
-              subject: t.ref,
-              message: `${t.kind} ${t.ref} is still ${t.state} after ${nowMs - t.legStartedMs} ms (${t.lastError ?? 'no error'})`,
-              details: { serverId: t.serverId, login: t.login, attempts: t.attempts },
-            },
-            this.#ctx.redact,
-          );
+          const ok = await raiseAlert(tx, nowMs, this.#ctx.mask, {
+            key: `transfer_stuck:${t.ref}:${state === 'refunding' ? 'refund' : 'main'}`,
+            kind: 'transfer_stuck',
+            severity: 'warning',
+            subject: t.ref,
+            message: `${t.kind} ${t.ref} is still ${t.state} after ${nowMs - t.legStartedMs} ms (${t.lastError ?? 'no error'})`,
+            details: { serverId: t.serverId, login: t.login, attempts: t.attempts },
+          });
           if (ok) raised++;
         }
       }
       for (const a of await tx.select('accounts', { state: 'pending' })) {
         if (a.createdMs > cutoffMs) continue;
-        const ok = await raiseAlert(
-          tx,
-          nowMs,
-          {
-            key: `account_stuck:${a.id}`,
-            kind: 'account_stuck',
-            severity: 'warning',
-            subject: a.id,
-            message: `account ${a.id} is still pending on ${a.serverId} (${a.lastError ?? 'no error'})`,
-            details: { serverId: a.serverId, attempts: a.attempts },
-          },
-          this.#ctx.redact,
-        );
+        const ok = await raiseAlert(tx, nowMs, this.#ctx.mask, {
+          key: `account_stuck:${a.id}`,
+          kind: 'account_stuck',
+          severity: 'warning',
+          subject: a.id,
+          message: `account ${a.id} is still pending on ${a.serverId} (${a.lastError ?? 'no error'})`,
+          details: { serverId: a.serverId, attempts: a.attempts },
+        });
         if (ok) raised++;
       }
       return raised;
     });
+    // New alerts have delivery jobs: wake a worker.
+    if (raised > 0) this.#ctx.notify();
+    return raised;
   }
 
-  async #watchStuck(): Promise<void> {
-    const everyMs = Math.max(1_000, Math.min(60_000, Math.floor(this.config.alerts.stuckAfterMs / 2)));
+  /** Runs `task` every `everyMs` until the service stops. */
+  async #every(everyMs: number, task: () => Promise<unknown>): Promise<void> {
     while (!this.#stopped) {
       await this.#idle(everyMs, false);
       if (this.#stopped) return;
-      if ((await this.checkStuck()) > 0) this.#ctx.notify();
+      await task();
     }
   }
 
-  async #scheduledReconciliation(everyMs: number): Promise<void> {
-    while (!this.#stopped) {
-      await this.#idle(everyMs, false);
-      if (this.#stopped) return;
-      await this.reconcile();
-    }
-  }
-
-  /** Sleeps `ms`, or less when a job is queued (`wakeOnWork`) or the service stops. */
+  /** Sleeps `ms`, or less when the service stops or (`wakeOnWork`) a job is queued. */
   #idle(ms: number, wakeOnWork = true): Promise<void> {
-    const bell = this.#bell.promise;
-    const slept = this.#ctx.clock.sleep(ms);
-    if (!wakeOnWork) return Promise.race([slept, this.#stopping()]);
-    return Promise.race([slept, bell]);
+    const wakes = [this.#ctx.clock.sleep(ms), this.#stop.promise];
+    if (wakeOnWork) wakes.push(this.#bell.promise);
+    return Promise.race(wakes);
   }
 
-  #stopping(): Promise<void> {
-    return this.#stopped
-      ? Promise.resolve()
-      : this.#bell.promise.then(() => (this.#stopped ? undefined : this.#stopping()));
+  #failure: { error: unknown } | null = null;
+
+  /** A loop failed (a bug): remember the first error and stop everything else. */
+  #halt(error: unknown): void {
+    this.#failure ??= { error };
+    void this.stop();
   }
+}
+
+function unknownClient<T>(clientId: string): CommandResult<T> {
+  return refuse('MTP_UNKNOWN_CLIENT', `no client ${clientId}`, [{ path: 'clientId', message: 'unknown client' }]);
 }
 
 function newBell(): { promise: Promise<void>; ring: () => void } {

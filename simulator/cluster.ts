@@ -102,14 +102,14 @@ export class PumpSubscription {
 }
 
 interface ServerFaultState {
-  table: FaultTable;
   pick: Random;
   params: Random;
   armed: ScheduledFault[];
   /** Pump faults armed by hand for this server's next pumped event. */
   pumpArmed: FaultKind[];
   pumpStalledUntilMs: number;
-  unsubscribe: (() => void) | null;
+  /** The cluster listens to the server's events from the first pump subscription on (for good). */
+  listening: boolean;
 }
 
 export class SimCluster {
@@ -127,6 +127,10 @@ export class SimCluster {
   #sessionCount = 0;
   #randomFaults = true;
   readonly #faults = new Map<string, ServerFaultState>();
+  /** The random request and server faults, one table for every server. */
+  readonly #faultTable: FaultTable;
+  /** The random pump faults, drawn once per pumped event. */
+  readonly #pumpTable: FaultTable;
   readonly #sessions = new Map<string, Set<SimSession>>();
   readonly #stepSchedule: ScheduledFault[];
   readonly #pumpFaults: Random;
@@ -146,7 +150,8 @@ export class SimCluster {
     this.prices = new PriceFeed(this.config.symbols, this.random, this.scheduler.nowMs());
     this.#pumpFaults = this.random.fork('pump');
     this.#dealerRandom = this.random.fork('dealer');
-    const table = new FaultTable(this.plan, ['request', 'server']);
+    this.#faultTable = new FaultTable(this.plan, ['request', 'server']);
+    this.#pumpTable = new FaultTable(this.plan, ['pump']);
     for (const serverConfig of this.config.servers) {
       const server = new SimServer(
         serverConfig,
@@ -157,13 +162,12 @@ export class SimCluster {
       this.servers.set(server.id, server);
       this.#sessions.set(server.id, new Set());
       this.#faults.set(server.id, {
-        table,
         pick: this.random.fork('fault-pick').fork(server.id),
         params: this.random.fork('fault-params').fork(server.id),
         armed: [],
         pumpArmed: [],
         pumpStalledUntilMs: 0,
-        unsubscribe: null,
+        listening: false,
       });
     }
     this.plan.schedule.forEach((entry, i) => {
@@ -234,8 +238,7 @@ export class SimCluster {
     const step = ++this.step;
     if (this.#stepSchedule.length > 0) this.#armByStep(step);
     const server = session.server;
-    if (session.state !== 'open' || server.isDown()) return NO_CONNECTION;
-    if (session.silentLogout) return NO_CONNECTION;
+    if (!session.usable || server.isDown()) return NO_CONNECTION;
     const faults = this.#faults.get(server.id) as ServerFaultState;
     let kind: FaultKind | null = null;
     let params: ScheduledFault['params'] = NO_PARAMS;
@@ -243,11 +246,11 @@ export class SimCluster {
     if (armed !== undefined) {
       kind = armed.fault;
       params = armed.params;
-    } else if (this.#randomFaults && faults.table.total > 0) {
-      kind = faults.table.pick(faults.pick.float());
+    } else if (this.#randomFaults && this.#faultTable.total > 0) {
+      kind = this.#faultTable.pick(faults.pick.float());
     }
     if (kind !== null && FAULT_SCOPE[kind] !== 'request') {
-      this.fireServerFault(server.id, kind, params);
+      this.#fireServerFault(server.id, kind, params);
       kind = null;
     }
     if (kind === null) {
@@ -289,8 +292,7 @@ export class SimCluster {
       case 'restart': {
         const applied = boolParam(params, 'applied') ?? random.chance(this.plan.params.inFlightAppliedProbability);
         if (applied) apply();
-        const downtimeMs = numParam(params, 'downtimeMs') ?? between(random, this.plan.params.restartDowntimeMs);
-        this.restart(server.id, downtimeMs, applied);
+        this.restart(server.id, this.#downtimeMs(params, random), applied);
         return LOST;
       }
       case 'tooFrequent':
@@ -377,7 +379,7 @@ export class SimCluster {
   #arm(entry: Pick<ScheduledFault, 'server' | 'fault' | 'params'>): void {
     const state = this.#faults.get(entry.server) as ServerFaultState;
     if (FAULT_SCOPE[entry.fault] === 'request') state.armed.push(entry as ScheduledFault);
-    else if (FAULT_SCOPE[entry.fault] === 'server') this.fireServerFault(entry.server, entry.fault, entry.params);
+    else if (FAULT_SCOPE[entry.fault] === 'server') this.#fireServerFault(entry.server, entry.fault, entry.params);
     else state.pumpArmed.push(entry.fault);
   }
 
@@ -390,10 +392,7 @@ export class SimCluster {
     const random = (this.#faults.get(entry.server) as ServerFaultState).params;
     switch (entry.fault) {
       case 'restart':
-        this.restart(
-          entry.server,
-          numParam(entry.params, 'downtimeMs') ?? between(random, this.plan.params.restartDowntimeMs),
-        );
+        this.restart(entry.server, this.#downtimeMs(entry.params, random));
         return;
       case 'connectionDrop':
         this.trace.fault(entry.server, 'connectionDrop', 'all sessions');
@@ -408,7 +407,12 @@ export class SimCluster {
     }
   }
 
-  fireServerFault(serverId: string, kind: FaultKind, params: ScheduledFault['params'] = {}): void {
+  /** A restart's downtime: the one given, or drawn from the configured range. */
+  #downtimeMs(params: ScheduledFault['params'], random: Random): number {
+    return numParam(params, 'downtimeMs') ?? between(random, this.plan.params.restartDowntimeMs);
+  }
+
+  #fireServerFault(serverId: string, kind: FaultKind, params: ScheduledFault['params']): void {
     const server = this.server(serverId);
     const state = this.#faults.get(serverId) as ServerFaultState;
     const random = state.params;
@@ -527,7 +531,10 @@ export class SimCluster {
     const pump = new PumpSubscription(session, listener);
     session.pumps.add(pump);
     const state = this.#faults.get(session.server.id) as ServerFaultState;
-    state.unsubscribe ??= session.server.subscribe((event) => this.#onServerEvent(session.server.id, event));
+    if (!state.listening) {
+      session.server.subscribe((event) => this.#onServerEvent(session.server.id, event));
+      state.listening = true;
+    }
     return pump;
   }
 
@@ -554,14 +561,14 @@ export class SimCluster {
   }
 
   #enqueue(serverId: string, pump: PumpSubscription, event: ServerEvent): void {
-    const p = this.plan.probability;
     const pumpArmed = (this.#faults.get(serverId) as ServerFaultState).pumpArmed;
     // An armed reorder waits while another event is held back: it applies to the next free one.
     const armed = pump.held !== null && pumpArmed[0] === 'pumpReorder' ? undefined : pumpArmed.shift();
+    // One draw per event, used or not: arming a fault by hand or switching random faults off shifts no later draw.
     const u = this.#pumpFaults.float();
-    const random = armed === undefined && this.#randomFaults;
-    const duplicate = armed === 'pumpDuplicate' || (random && u < p.pumpDuplicate);
-    const reorder = armed === 'pumpReorder' || (random && !duplicate && u < p.pumpDuplicate + p.pumpReorder);
+    const picked = armed === undefined && this.#randomFaults ? this.#pumpTable.pick(u) : null;
+    const duplicate = armed === 'pumpDuplicate' || picked === 'pumpDuplicate';
+    const reorder = armed === 'pumpReorder' || picked === 'pumpReorder';
     if (pump.held !== null) {
       // The held event goes after this one: that is the reordering.
       pump.queue.push(event, pump.held);

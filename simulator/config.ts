@@ -1,18 +1,25 @@
 import { z } from 'zod';
 import { type Issue, MtproofError, schemaIssues } from '../kit/errors.ts';
 import { deepFreeze } from '../kit/freeze.ts';
+import { MT4_LIMITS, MT5_LIMITS } from '../metatrader/limits.ts';
 
 /**
  * The simulated cluster's configuration: which servers exist and what each one holds. Validated once
  * (zod plus cross-field checks), then frozen. Every error names the path of the offending field.
  */
 
+/**
+ * The highest MT4 leverage (1:N) the simulator accepts. The facts file documents no MT4 cap, so this is the
+ * simulator's choice, not a platform fact (metatrader/ holds only those); MT5's cap is MT5_LIMITS.leverageMax.
+ */
+export const MT4_MAX_LEVERAGE = 1000;
+
 const groupSchema = z.strictObject({
   /** MT4: a flat name of at most 15 bytes. MT5: a path such as `real\standard-usd`. */
   name: z.string().min(1),
   currency: z.string().regex(/^[A-Z]{3}$/, 'a three-letter currency code such as USD'),
   /** Default leverage of new accounts (1:N). */
-  leverage: z.number().int().min(1).max(1000),
+  leverage: z.number().int().min(1).max(MT4_MAX_LEVERAGE),
   /** Deposit a new account receives on a demo server (minor units). */
   depositCents: z.number().int().min(0).default(0),
   marginCallPct: z.number().min(0).max(10_000).default(100),
@@ -51,7 +58,12 @@ const serverSchema = z.strictObject({
 });
 
 const symbolSchema = z.strictObject({
-  name: z.string().min(1).max(11),
+  name: z
+    .string()
+    .min(1)
+    .max(MT4_LIMITS.symbolBytes)
+    // Each symbol's price walk is a random stream forked by the symbol's name, and `/` separates fork names.
+    .regex(/^[^/]*$/, 'a symbol name may not contain "/"'),
   digits: z.number().int().min(0).max(8),
   contractSize: z.number().positive(),
   /** Starting mid price. */
@@ -63,13 +75,13 @@ const symbolSchema = z.strictObject({
 });
 
 /** Symbols every cluster trades unless its configuration lists its own. */
-export const DEFAULT_SYMBOLS: readonly z.input<typeof symbolSchema>[] = [
+export const DEFAULT_SYMBOLS: readonly SymbolConfig[] = [
   { name: 'EURUSD', digits: 5, contractSize: 100_000, price: 1.085, spreadPoints: 10, volatilityPoints: 4 },
   { name: 'GBPUSD', digits: 5, contractSize: 100_000, price: 1.27, spreadPoints: 14, volatilityPoints: 5 },
   { name: 'XAUUSD', digits: 2, contractSize: 100, price: 2050, spreadPoints: 30, volatilityPoints: 20 },
 ];
 
-export const clusterConfigSchema = z.strictObject({
+const clusterConfigSchema = z.strictObject({
   /** Virtual time at which a run starts (ISO 8601, UTC). */
   startAt: z.iso.datetime().default('2026-01-05T06:00:00Z'),
   servers: z.array(serverSchema).min(1),
@@ -77,7 +89,7 @@ export const clusterConfigSchema = z.strictObject({
   symbols: z
     .array(symbolSchema)
     .min(1)
-    .default(() => DEFAULT_SYMBOLS.map((s) => ({ ...s })) as SymbolConfig[]),
+    .default(() => DEFAULT_SYMBOLS.map((s) => ({ ...s }))),
 });
 
 export type ClusterConfigInput = z.input<typeof clusterConfigSchema>;
@@ -86,7 +98,6 @@ export type ServerConfig = ClusterConfig['servers'][number];
 export type GroupConfig = ServerConfig['groups'][number];
 export type ManagerConfig = ServerConfig['managers'][number];
 export type SymbolConfig = z.output<typeof symbolSchema>;
-export type SymbolConfigInput = z.input<typeof symbolSchema>;
 
 /** Validates a cluster configuration; throws MtproofError(MTP_CONFIG_INVALID) naming every bad field. */
 export function parseClusterConfig(raw: unknown, source = 'cluster config'): Readonly<ClusterConfig> {
@@ -122,14 +133,17 @@ function crossCheck(config: ClusterConfig): Issue[] {
         if (group.name.includes('\\')) {
           issues.push({ path: gat, message: 'MT4 group names are flat: no backslash' });
         }
-        if (Buffer.byteLength(group.name, 'latin1') > 15 || /[^\x20-\xff]/.test(group.name)) {
-          issues.push({ path: gat, message: 'MT4 group names are at most 15 Latin-1 characters' });
+        if (Buffer.byteLength(group.name, 'latin1') > MT4_LIMITS.groupNameBytes || /[^\x20-\xff]/.test(group.name)) {
+          issues.push({
+            path: gat,
+            message: `MT4 group names are at most ${MT4_LIMITS.groupNameBytes} Latin-1 characters`,
+          });
         }
       } else if (group.name.length > 63 || group.name.startsWith('\\') || group.name.endsWith('\\')) {
         issues.push({ path: gat, message: 'MT5 group names are paths such as real\\standard-usd (<= 63 chars)' });
       }
-      if (server.platform === 'mt5' && group.leverage > 500) {
-        issues.push({ path: `${at}.groups[${g}].leverage`, message: 'MT5 leverage is 1..500' });
+      if (server.platform === 'mt5' && group.leverage > MT5_LIMITS.leverageMax) {
+        issues.push({ path: `${at}.groups[${g}].leverage`, message: `MT5 leverage is 1..${MT5_LIMITS.leverageMax}` });
       }
       if (group.stopOutPct > group.marginCallPct) {
         issues.push({ path: `${at}.groups[${g}].stopOutPct`, message: 'must not exceed marginCallPct' });

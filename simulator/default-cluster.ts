@@ -1,8 +1,9 @@
-import { type ClusterConfigInput, DEFAULT_SYMBOLS } from './config.ts';
+import type { ClusterConfigInput } from './config.ts';
 
 /**
  * The embedded default cluster: an MT4 live server (EU), an MT5 live server (global) and an MT4 demo
- * server. Used when no `--servers` file is given. Manager login 1000, password `Manager#1` everywhere.
+ * server. Used when no `--servers` file is given. Manager login 1000, password `Manager#1` everywhere. No
+ * `symbols`: the schema's default (DEFAULT_SYMBOLS: EURUSD, GBPUSD, XAUUSD) applies.
  */
 export const DEFAULT_CLUSTER: ClusterConfigInput = {
   startAt: '2026-01-05T06:00:00Z',
@@ -49,5 +50,4 @@ export const DEFAULT_CLUSTER: ClusterConfigInput = {
       managers: [{ login: 1000, password: 'Manager#1' }],
     },
   ],
-  symbols: [...DEFAULT_SYMBOLS],
 };

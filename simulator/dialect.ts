@@ -1,7 +1,8 @@
 import type { Clock } from '../kit/clock.ts';
+import { groupMatches } from '../metatrader/groups.ts';
 import type { Exchange, PumpMessage, PumpSubscription, SimCluster, SimSession } from './cluster.ts';
 import type { ManagerConfig } from './config.ts';
-import { type Fail, groupMatches, type SimServer } from './server.ts';
+import type { AccountPatch, Actor, Fail, Op, SimServer } from './server.ts';
 
 /**
  * What the MT4 and MT5 manager clients share: one connection to one server, a manager login, the
@@ -17,7 +18,7 @@ export interface ClientOptions {
 }
 
 /** What a request needs: nothing (the login itself), a logged-in manager, or one of the manager's rights. */
-export type Right = 'none' | 'login' | 'accounts' | 'money' | 'trades';
+type Right = 'none' | 'login' | 'accounts' | 'money' | 'trades';
 
 /** The platform's codes for the network outcomes and refusals, per dialect. */
 export interface CodeTable {
@@ -59,8 +60,17 @@ export abstract class DialectClient {
     return this.cluster.servers.get(id) ?? null;
   }
 
-  /** Opens the TCP session. The code for "no connection" when the server is unknown or down. */
-  protected openSession(address: string): number {
+  /**
+   * Opens the TCP session and traces it as the call `op` (on the address when no server answers). The code
+   * for "no connection" when the server is unknown or down.
+   */
+  protected openSession(op: string, address: string): number {
+    const code = this.#open(address);
+    this.cluster.trace.call(this.session?.server.id ?? address, op, code);
+    return code;
+  }
+
+  #open(address: string): number {
     this.closeSession();
     const server = this.resolve(address);
     if (server === null) return this.codes.noConnection;
@@ -152,8 +162,40 @@ export abstract class DialectClient {
     return this.manager !== null && groupMatches(this.manager.groups, group);
   }
 
+  /** The group of account `login` on the connected server: what a request about that account needs rights on. */
+  protected groupOf(login: number): string | null {
+    return this.session?.server.accounts.get(login)?.group ?? null;
+  }
+
   protected failCode(fail: Fail): number {
     return this.codes.fail[fail];
+  }
+
+  /** The platform code for an operation's outcome. */
+  protected codeOf(op: Op<unknown>): number {
+    return op.ok ? this.codes.ok : this.failCode(op.fail);
+  }
+
+  /**
+   * A request's answer with its data; or, when the request failed or was refused (a bare code), that code
+   * with `empty` as the data.
+   */
+  protected orEmpty<T extends { code: number }, E extends object>(
+    answer: T | number,
+    empty: E,
+  ): T | ({ code: number } & E) {
+    return typeof answer === 'number' ? { code: answer, ...empty } : answer;
+  }
+
+  /** The logged-in manager as the author of an operation. */
+  protected managerActor(): Actor {
+    return { by: 'manager', login: this.manager?.login ?? 0 };
+  }
+
+  /** Updates an account from a manager's full record: moving it also needs rights on the target group. */
+  protected updateAccountAs(login: number, patch: AccountPatch & { group: string }): number {
+    if (!this.mayUseGroup(patch.group)) return this.codes.noRights;
+    return this.codeOf(this.server.updateAccount(login, patch));
   }
 
   protected subscribeRaw(listener: (message: PumpMessage) => void): PumpSubscription | null {
@@ -169,4 +211,9 @@ export function toMoney(cents: number): number {
 
 export function fromMoney(amount: number): number {
   return Math.round(amount * 100);
+}
+
+/** A price in points (integers, 1 point = 10^-digits) to the platforms' double price. */
+export function toPrice(points: number, digits: number): number {
+  return points / 10 ** digits;
 }

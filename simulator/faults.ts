@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { MtproofError, schemaIssues } from '../kit/errors.ts';
 import { deepFreeze } from '../kit/freeze.ts';
-import type { Random } from '../kit/random.ts';
+import { type Random, WeightedChoice } from '../kit/random.ts';
+import { MT4_MAX_LEVERAGE } from './config.ts';
 
 /**
  * Fault kinds: each a typed knob. Request faults hit the manager request being handled; server faults
@@ -149,7 +150,7 @@ const login = z.number().int().positive();
 const none = z.strictObject({});
 
 /** What each kind accepts as parameters of one firing (a schedule entry or `cluster.inject`). */
-export const FAULT_PARAMS: Readonly<FaultKnobs<z.ZodType<Record<string, unknown>>>> = Object.freeze({
+const FAULT_PARAMS: Readonly<FaultKnobs<z.ZodType<Record<string, unknown>>>> = Object.freeze({
   timeoutBeforeApply: none,
   timeoutAfterApply: none,
   connectionDrop: z.strictObject({ applied: z.boolean().optional() }),
@@ -175,7 +176,7 @@ export const FAULT_PARAMS: Readonly<FaultKnobs<z.ZodType<Record<string, unknown>
   dealerDisable: z.strictObject({ login: login.optional() }),
   dealerLeverageChange: z.strictObject({
     login: login.optional(),
-    leverage: z.number().int().min(1).max(1000).optional(),
+    leverage: z.number().int().min(1).max(MT4_MAX_LEVERAGE).optional(),
   }),
   clockSkew: z.strictObject({ skewMs: z.number().int().optional() }),
   timezoneShift: z.strictObject({ shiftMin: z.number().int().min(-720).max(720).optional() }),
@@ -216,7 +217,7 @@ export function checkFaultParams(kind: FaultKind, params: Record<string, unknown
   );
 }
 
-export const faultConfigSchema = z.strictObject({
+const faultConfigSchema = z.strictObject({
   /** Swarm testing: each seed switches a few kinds off entirely, so faults combine differently per run. */
   swarm: z.boolean().default(true),
   /** Multiplies every default probability; 0 leaves only explicit `kinds.X.probability` values and schedules. */
@@ -237,7 +238,7 @@ export const faultConfigSchema = z.strictObject({
 
 export type FaultConfigInput = z.input<typeof faultConfigSchema>;
 export type FaultConfig = z.output<typeof faultConfigSchema>;
-export type FaultParams = FaultConfig['params'];
+type FaultParams = FaultConfig['params'];
 export type ScheduledFault = FaultConfig['schedule'][number];
 
 export function parseFaultConfig(raw: unknown, source = 'fault config'): Readonly<FaultConfig> {
@@ -300,34 +301,29 @@ export function planFaults(config: Readonly<FaultConfig>, random: Random): Fault
 }
 
 /**
- * One draw per request picks at most one request or server fault: a cumulative table over the kinds
- * keeps the hot path at one random number.
+ * One draw picks at most one fault of the table's scopes (per request: a request or server fault; per
+ * pumped event: a pump fault): a cumulative table over the kinds keeps the hot path at one random number.
+ * A draw at or above the total picks no fault.
  */
 export class FaultTable {
-  readonly #kinds: FaultKind[] = [];
-  readonly #cumulative: number[] = [];
+  readonly #choice: WeightedChoice<FaultKind> | null;
   readonly total: number;
 
   constructor(plan: FaultPlan, scopes: readonly FaultScope[]) {
-    let sum = 0;
+    const entries: [FaultKind, number][] = [];
     for (const kind of FAULT_KINDS) {
       const p = plan.probability[kind];
-      if (p > 0 && scopes.includes(FAULT_SCOPE[kind])) {
-        sum += p;
-        this.#kinds.push(kind);
-        this.#cumulative.push(sum);
-      }
+      if (p > 0 && scopes.includes(FAULT_SCOPE[kind])) entries.push([kind, p]);
     }
+    this.#choice = entries.length > 0 ? new WeightedChoice(entries) : null;
+    this.total = this.#choice?.total ?? 0;
     // planFaults has already refused such a plan: reaching this is a bug.
-    if (sum > 1) throw new Error(`fault table: probabilities add up to ${sum} > 1`);
-    this.total = sum;
+    if (this.total > 1) throw new Error(`fault table: probabilities add up to ${this.total} > 1`);
   }
 
   /** The fault picked by a uniform draw `u` in [0, 1), or null. */
   pick(u: number): FaultKind | null {
-    if (u >= this.total) return null;
-    const c = this.#cumulative;
-    for (let i = 0; i < c.length; i++) if (u < (c[i] as number)) return this.#kinds[i] as FaultKind;
-    return null;
+    if (this.#choice === null || u >= this.total) return null;
+    return this.#choice.at(u);
   }
 }

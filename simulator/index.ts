@@ -10,7 +10,6 @@ export {
 export {
   type ClusterConfig,
   type ClusterConfigInput,
-  clusterConfigSchema,
   DEFAULT_SYMBOLS,
   type GroupConfig,
   type ManagerConfig,
@@ -30,7 +29,6 @@ export {
   type FaultKnobs,
   type FaultPlan,
   type FaultScope,
-  faultConfigSchema,
   parseFaultConfig,
   planFaults,
   type ScheduledFault,
@@ -59,7 +57,6 @@ export {
 export {
   type Actor,
   type Fail,
-  groupMatches,
   type MarginState,
   type MoneyKind,
   type Op,

@@ -2,15 +2,8 @@ import { Process } from '../kit/scheduler.ts';
 import { MT4_RET as R } from '../metatrader/codes.ts';
 import { MT4_MARGINLEVEL, MT4_OP, MT4_PUMP, MT4_TRANS, MT4_TS, MT4_TT } from '../metatrader/constants.ts';
 import type { PumpMessage, PumpSubscription, SimCluster } from './cluster.ts';
-import { type ClientOptions, type CodeTable, DialectClient, fromMoney, toMoney } from './dialect.ts';
-import {
-  groupMatches,
-  type MarginState,
-  type SimAccount,
-  type SimBalanceOp,
-  type SimClosedTrade,
-  type SimPosition,
-} from './server.ts';
+import { type ClientOptions, type CodeTable, DialectClient, fromMoney, toMoney, toPrice } from './dialect.ts';
+import type { MarginState, SimAccount, SimBalanceOp, SimClosedTrade, SimPosition } from './server.ts';
 
 /**
  * The MT4 dialect: a simulated `CManagerInterface` as a manager application sees it. Method names,
@@ -137,9 +130,7 @@ export class Mt4ManagerInterface extends DialectClient {
 
   /** Connects to `address` (a server id of the cluster, optionally `:port`). */
   async Connect(address: string): Promise<number> {
-    const code = this.openSession(address);
-    this.cluster.trace.call(this.session?.server.id ?? address, 'Connect', code);
-    return code;
+    return this.openSession('Connect', address);
   }
 
   Disconnect(): number {
@@ -175,7 +166,7 @@ export class Mt4ManagerInterface extends DialectClient {
         },
       };
     });
-    return typeof r === 'number' ? { code: r, rights: null } : r;
+    return this.orEmpty(r, { rights: null });
   }
 
   async ServerTime(): Promise<{ code: number; time: number }> {
@@ -183,7 +174,7 @@ export class Mt4ManagerInterface extends DialectClient {
       code: R.RET_OK,
       time: this.server.serverSec(),
     }));
-    return typeof r === 'number' ? { code: r, time: 0 } : r;
+    return this.orEmpty(r, { time: 0 });
   }
 
   /** Creates an account; on RET_OK `record.login` holds the login (allocated when it was 0). */
@@ -219,11 +210,9 @@ export class Mt4ManagerInterface extends DialectClient {
     return (await this.request(
       'UserRecordUpdate',
       'accounts',
-      () => this.#groupOf(record.login),
-      () => {
-        // Moving an account needs rights on the target group as well as on the current one.
-        if (!this.mayUseGroup(record.group)) return R.RET_NOT_ENOUGH_RIGHTS;
-        const r = this.server.updateAccount(record.login, {
+      () => this.groupOf(record.login),
+      () =>
+        this.updateAccountAs(record.login, {
           group: record.group,
           leverage: record.leverage,
           enabled: record.enable !== 0,
@@ -232,9 +221,7 @@ export class Mt4ManagerInterface extends DialectClient {
           email: record.email,
           country: record.country,
           comment: record.comment,
-        });
-        return r.ok ? R.RET_OK : this.failCode(r.fail);
-      },
+        }),
     )) as number;
   }
 
@@ -242,11 +229,8 @@ export class Mt4ManagerInterface extends DialectClient {
     return (await this.request(
       'UserPasswordSet',
       'accounts',
-      () => this.#groupOf(login),
-      () => {
-        const r = this.server.setPassword(login, changeInvestor ? 'investor' : 'main', password);
-        return r.ok ? R.RET_OK : this.failCode(r.fail);
-      },
+      () => this.groupOf(login),
+      () => this.codeOf(this.server.setPassword(login, changeInvestor ? 'investor' : 'main', password)),
     )) as number;
   }
 
@@ -256,21 +240,21 @@ export class Mt4ManagerInterface extends DialectClient {
       const records: Mt4UserRecord[] = [];
       for (const login of logins) {
         const a = this.server.accounts.get(login);
-        if (a !== undefined && this.#visible(a.group)) records.push(userRecord(a));
+        if (a !== undefined && this.mayUseGroup(a.group)) records.push(userRecord(a));
       }
       return { code: R.RET_OK, records };
     });
-    return typeof r === 'number' ? { code: r, records: [] } : r;
+    return this.orEmpty(r, { records: [] });
   }
 
   /** Every account the manager may see (real MT4: UsersRequest). */
   async UsersRequest(): Promise<{ code: number; records: Mt4UserRecord[] }> {
     const r = await this.request('UsersRequest', 'login', null, () => {
       const records: Mt4UserRecord[] = [];
-      for (const a of this.server.accounts.values()) if (this.#visible(a.group)) records.push(userRecord(a));
+      for (const a of this.server.accounts.values()) if (this.mayUseGroup(a.group)) records.push(userRecord(a));
       return { code: R.RET_OK, records };
     });
-    return typeof r === 'number' ? { code: r, records: [] } : r;
+    return this.orEmpty(r, { records: [] });
   }
 
   /**
@@ -282,17 +266,21 @@ export class Mt4ManagerInterface extends DialectClient {
     return (await this.request(
       'TradeTransaction',
       right,
-      () => this.#groupOf(info.orderby),
+      () => this.groupOf(info.orderby),
       () => {
         if (info.type !== MT4_TT.TT_BR_BALANCE || (info.cmd !== MT4_OP.OP_BALANCE && info.cmd !== MT4_OP.OP_CREDIT)) {
           return R.RET_INVALID_DATA;
         }
         if (!Number.isFinite(info.price)) return R.RET_INVALID_DATA;
         const kind = info.cmd === MT4_OP.OP_BALANCE ? 'balance' : 'credit';
-        const r = this.server.postBalance(info.orderby, kind, fromMoney(info.price), info.comment, info.cmd, {
-          by: 'manager',
-          login: this.manager?.login ?? 0,
-        });
+        const r = this.server.postBalance(
+          info.orderby,
+          kind,
+          fromMoney(info.price),
+          info.comment,
+          info.cmd,
+          this.managerActor(),
+        );
         if (!r.ok) return this.failCode(r.fail);
         info.order = r.value.ticket;
         return R.RET_OK;
@@ -309,7 +297,7 @@ export class Mt4ManagerInterface extends DialectClient {
     const r = await this.request(
       'TradesUserHistory',
       'trades',
-      () => this.#groupOf(login),
+      () => this.groupOf(login),
       () => {
         const { ops, trades } = this.server.history(login, from, to);
         // MT4 history holds closed trades by their close time.
@@ -320,7 +308,7 @@ export class Mt4ManagerInterface extends DialectClient {
         return { code: R.RET_OK, records };
       },
     );
-    return typeof r === 'number' ? { code: r, records: [] } : r;
+    return this.orEmpty(r, { records: [] });
   }
 
   /** Every open trade the manager may see (real MT4: TradesRequest). */
@@ -329,25 +317,25 @@ export class Mt4ManagerInterface extends DialectClient {
       const records: Mt4TradeRecord[] = [];
       for (const p of this.server.allOpenPositions()) {
         const a = this.server.accounts.get(p.login);
-        if (a !== undefined && this.#visible(a.group)) records.push(openRecord(p));
+        if (a !== undefined && this.mayUseGroup(a.group)) records.push(openRecord(p));
       }
       return { code: R.RET_OK, records };
     });
-    return typeof r === 'number' ? { code: r, records: [] } : r;
+    return this.orEmpty(r, { records: [] });
   }
 
   async MarginLevelRequest(login: number): Promise<{ code: number; level: Mt4MarginLevel | null }> {
     const r = await this.request(
       'MarginLevelRequest',
       'login',
-      () => this.#groupOf(login),
+      () => this.groupOf(login),
       () => {
         const m = this.server.marginOf(login);
         if (!m.ok) return this.failCode(m.fail);
         return { code: R.RET_OK, level: marginRecord(m.value) };
       },
     );
-    return typeof r === 'number' ? { code: r, level: null } : r;
+    return this.orEmpty(r, { level: null });
   }
 
   async GroupsRequest(): Promise<{ code: number; groups: Mt4ConGroup[] }> {
@@ -363,7 +351,7 @@ export class Mt4ManagerInterface extends DialectClient {
       }));
       return { code: R.RET_OK, groups };
     });
-    return typeof r === 'number' ? { code: r, groups: [] } : r;
+    return this.orEmpty(r, { groups: [] });
   }
 
   /**
@@ -382,7 +370,7 @@ export class Mt4ManagerInterface extends DialectClient {
           return;
         case 'user': {
           const a = server.accounts.get(message.login);
-          if (a === undefined || !this.#visible(a.group)) return;
+          if (a === undefined || !this.mayUseGroup(a.group)) return;
           callback(
             MT4_PUMP.PUMP_UPDATE_USERS,
             message.action === 'add' ? MT4_TRANS.TRANS_ADD : MT4_TRANS.TRANS_UPDATE,
@@ -391,11 +379,11 @@ export class Mt4ManagerInterface extends DialectClient {
           return;
         }
         case 'balance':
-          if (!this.#visible(server.accounts.get(message.login)?.group ?? '')) return;
+          if (!this.mayUseGroup(server.accounts.get(message.login)?.group ?? '')) return;
           callback(MT4_PUMP.PUMP_UPDATE_TRADES, MT4_TRANS.TRANS_ADD, balanceRecord(message.op));
           return;
         case 'trade':
-          if (!this.#visible(server.accounts.get(message.login)?.group ?? '')) return;
+          if (!this.mayUseGroup(server.accounts.get(message.login)?.group ?? '')) return;
           if (message.action === 'open')
             callback(MT4_PUMP.PUMP_UPDATE_TRADES, MT4_TRANS.TRANS_ADD, openRecord(message.position));
           else callback(MT4_PUMP.PUMP_UPDATE_TRADES, MT4_TRANS.TRANS_DELETE, closedRecord(message.position));
@@ -412,16 +400,6 @@ export class Mt4ManagerInterface extends DialectClient {
       this.clock instanceof Process ? this.clock : null,
     );
     return R.RET_OK;
-  }
-
-  #groupOf(login: number): string | null {
-    return this.session?.server.accounts.get(login)?.group ?? null;
-  }
-
-  #visible(group: string): boolean {
-    const m = this.manager;
-    if (m === null) return false;
-    return groupMatches(m.groups, group);
   }
 }
 
@@ -473,7 +451,7 @@ function openRecord(p: SimPosition): Mt4TradeRecord {
     volume: p.volume,
     open_time: p.openServerSec,
     state: MT4_TS.TS_OPEN_NORMAL,
-    open_price: p.openPrice / 10 ** p.digits,
+    open_price: toPrice(p.openPrice, p.digits),
     close_time: 0,
     close_price: 0,
     profit: 0,
@@ -486,7 +464,7 @@ function closedRecord(t: SimClosedTrade): Mt4TradeRecord {
     ...openRecord(t),
     state: MT4_TS.TS_CLOSED_NORMAL,
     close_time: t.closeServerSec,
-    close_price: t.closePrice / 10 ** t.digits,
+    close_price: toPrice(t.closePrice, t.digits),
     profit: toMoney(t.profitCents),
   };
 }

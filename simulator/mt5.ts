@@ -6,16 +6,10 @@ import {
   MT5_POSITION_ACTION,
   MT5_USER_RIGHT,
 } from '../metatrader/constants.ts';
+import { groupMatches } from '../metatrader/groups.ts';
 import type { PumpMessage, PumpSubscription, SimCluster } from './cluster.ts';
-import { type ClientOptions, type CodeTable, DialectClient, fromMoney, toMoney } from './dialect.ts';
-import {
-  groupMatches,
-  type MarginState,
-  type SimAccount,
-  type SimBalanceOp,
-  type SimClosedTrade,
-  type SimPosition,
-} from './server.ts';
+import { type ClientOptions, type CodeTable, DialectClient, fromMoney, toMoney, toPrice } from './dialect.ts';
+import type { MarginState, SimAccount, SimBalanceOp, SimClosedTrade, SimPosition } from './server.ts';
 
 /**
  * The MT5 dialect: a simulated `IMTManagerAPI` as a manager application sees it. Objects carry the
@@ -150,8 +144,7 @@ export class Mt5ManagerApi extends DialectClient {
 
   /** Connects and logs in: `address` is a server id of the cluster, optionally `:port`. */
   async Connect(address: string, login: number, password: string): Promise<number> {
-    const code = this.openSession(address);
-    this.cluster.trace.call(this.session?.server.id ?? address, 'Connect', code);
+    const code = this.openSession('Connect', address);
     if (code !== R.MT_RET_OK) return code;
     const auth = await this.authenticate('Connect.auth', login, password);
     if (auth !== R.MT_RET_OK) {
@@ -176,7 +169,7 @@ export class Mt5ManagerApi extends DialectClient {
       code: R.MT_RET_OK,
       time: this.server.serverSec(),
     }));
-    return typeof r === 'number' ? { code: r, time: 0 } : r;
+    return this.orEmpty(r, { time: 0 });
   }
 
   /** Adds a user; `user.Login` 0 lets the server allocate. On success `user.Login` holds the login. */
@@ -211,27 +204,26 @@ export class Mt5ManagerApi extends DialectClient {
     const r = await this.#call(
       'UserRequest',
       'login',
-      () => this.#groupOf(login),
+      () => this.groupOf(login),
       () => {
         const a = this.server.accounts.get(login);
         if (a === undefined) return R.MT_RET_ERR_NOTFOUND;
         return { code: R.MT_RET_OK, user: mt5User(a) };
       },
     );
-    return typeof r === 'number' ? { code: r, user: null } : r;
+    return this.orEmpty(r, { user: null });
   }
 
   /** Users of the groups matching `mask` (real: UserRequestByGroup / Web API user/get_batch). */
   async UserRequestByGroup(mask: string): Promise<{ code: number; users: Mt5User[] }> {
     const r = await this.#call('UserRequestByGroup', 'login', null, () => {
       const users: Mt5User[] = [];
-      const manager = this.manager as NonNullable<typeof this.manager>;
       for (const a of this.server.accounts.values()) {
-        if (groupMatches([mask], a.group) && groupMatches(manager.groups, a.group)) users.push(mt5User(a));
+        if (groupMatches([mask], a.group) && this.mayUseGroup(a.group)) users.push(mt5User(a));
       }
       return { code: R.MT_RET_OK, users };
     });
-    return typeof r === 'number' ? { code: r, users: [] } : r;
+    return this.orEmpty(r, { users: [] });
   }
 
   /** Updates a user from the object; Balance and Credit are ignored (use DealerBalance). */
@@ -239,11 +231,9 @@ export class Mt5ManagerApi extends DialectClient {
     return (await this.#call(
       'UserUpdate',
       'accounts',
-      () => this.#groupOf(user.Login),
-      () => {
-        // Moving an account needs rights on the target group as well as on the current one.
-        if (!this.mayUseGroup(user.Group)) return R.MT_RET_ERR_PERMISSIONS;
-        const r = this.server.updateAccount(user.Login, {
+      () => this.groupOf(user.Login),
+      () =>
+        this.updateAccountAs(user.Login, {
           group: user.Group,
           leverage: user.Leverage,
           enabled: (user.Rights & MT5_USER_RIGHT.USER_RIGHT_ENABLED) !== 0,
@@ -252,9 +242,7 @@ export class Mt5ManagerApi extends DialectClient {
           email: user.Email,
           country: user.Country,
           comment: user.Comment,
-        });
-        return r.ok ? R.MT_RET_OK : this.failCode(r.fail);
-      },
+        }),
     )) as number;
   }
 
@@ -263,11 +251,10 @@ export class Mt5ManagerApi extends DialectClient {
     return (await this.#call(
       'UserPasswordChange',
       'accounts',
-      () => this.#groupOf(login),
+      () => this.groupOf(login),
       () => {
         if (type !== 0 && type !== 1) return R.MT_RET_ERR_PARAMS;
-        const r = this.server.setPassword(login, type === 0 ? 'main' : 'investor', password);
-        return r.ok ? R.MT_RET_OK : this.failCode(r.fail);
+        return this.codeOf(this.server.setPassword(login, type === 0 ? 'main' : 'investor', password));
       },
     )) as number;
   }
@@ -276,14 +263,14 @@ export class Mt5ManagerApi extends DialectClient {
     const r = await this.#call(
       'UserAccountRequest',
       'login',
-      () => this.#groupOf(login),
+      () => this.groupOf(login),
       () => {
         const m = this.server.marginOf(login);
         if (!m.ok) return this.failCode(m.fail);
         return { code: R.MT_RET_OK, account: mt5Account(m.value) };
       },
     );
-    return typeof r === 'number' ? { code: r, account: null } : r;
+    return this.orEmpty(r, { account: null });
   }
 
   /**
@@ -299,19 +286,16 @@ export class Mt5ManagerApi extends DialectClient {
     const r = await this.#call(
       'DealerBalance',
       'money',
-      () => this.#groupOf(login),
+      () => this.groupOf(login),
       () => {
         if (!Number.isFinite(value)) return R.MT_RET_ERR_PARAMS;
         const kind = type === MT5_DEAL_ACTION.DEAL_CREDIT ? 'credit' : 'balance';
-        const op = this.server.postBalance(login, kind, fromMoney(value), comment, type, {
-          by: 'manager',
-          login: this.manager?.login ?? 0,
-        });
+        const op = this.server.postBalance(login, kind, fromMoney(value), comment, type, this.managerActor());
         if (!op.ok) return this.failCode(op.fail);
         return { code: R.MT_RET_REQUEST_DONE, dealId: op.value.ticket };
       },
     );
-    return typeof r === 'number' ? { code: r, dealId: 0 } : r;
+    return this.orEmpty(r, { dealId: 0 });
   }
 
   /** Deals of `login` in [from, to] (server-time seconds): balance deals and the in/out deals of closed trades. */
@@ -319,7 +303,7 @@ export class Mt5ManagerApi extends DialectClient {
     const r = await this.#call(
       'DealRequest',
       'trades',
-      () => this.#groupOf(login),
+      () => this.groupOf(login),
       () => {
         const { ops, trades, open } = this.server.history(login, from, to);
         const deals: Mt5Deal[] = ops.map(balanceDeal);
@@ -333,20 +317,20 @@ export class Mt5ManagerApi extends DialectClient {
         return { code: R.MT_RET_OK, deals };
       },
     );
-    return typeof r === 'number' ? { code: r, deals: [] } : r;
+    return this.orEmpty(r, { deals: [] });
   }
 
   async PositionRequest(login: number): Promise<{ code: number; positions: Mt5Position[] }> {
     const r = await this.#call(
       'PositionRequest',
       'trades',
-      () => this.#groupOf(login),
+      () => this.groupOf(login),
       () => {
         if (!this.server.accounts.has(login)) return R.MT_RET_ERR_NOTFOUND;
         return { code: R.MT_RET_OK, positions: this.server.openPositions(login).map(mt5Position) };
       },
     );
-    return typeof r === 'number' ? { code: r, positions: [] } : r;
+    return this.orEmpty(r, { positions: [] });
   }
 
   /** Group configurations matching `mask` (real: GroupRequestArray). */
@@ -365,7 +349,7 @@ export class Mt5ManagerApi extends DialectClient {
         }));
       return { code: R.MT_RET_OK, groups };
     });
-    return typeof r === 'number' ? { code: r, groups: [] } : r;
+    return this.orEmpty(r, { groups: [] });
   }
 
   /** Registers a sink for user, deal and position events (and connect/disconnect). */
@@ -397,8 +381,7 @@ export class Mt5ManagerApi extends DialectClient {
     const address = this.#address as string;
     const { login, password } = this.#credentials as { login: number; password: string };
     this.#pump = null;
-    const code = this.openSession(address);
-    this.cluster.trace.call(this.session?.server.id ?? address, 'Reconnect', code);
+    const code = this.openSession('Reconnect', address);
     if (code !== R.MT_RET_OK) return;
     if ((await this.authenticate('Reconnect.auth', login, password)) !== R.MT_RET_OK) return;
     this.#attachPump();
@@ -408,12 +391,11 @@ export class Mt5ManagerApi extends DialectClient {
   #attachPump(): void {
     if (this.#pump !== null || this.#sinks.length === 0 || this.session === null || this.manager === null) return;
     const server = this.server;
-    const manager = this.manager;
     this.#pump = this.subscribeRaw((message: PumpMessage) => {
       if (message.type !== 'stopped') {
         // Like every read, the pump shows only the accounts of the groups the manager may see.
         const group = server.accounts.get(message.login)?.group;
-        if (group === undefined || !groupMatches(manager.groups, group)) return;
+        if (group === undefined || !this.mayUseGroup(group)) return;
       }
       for (const sink of this.#sinks) {
         switch (message.type) {
@@ -443,10 +425,6 @@ export class Mt5ManagerApi extends DialectClient {
       }
       if (message.type === 'stopped') this.#pump = null;
     });
-  }
-
-  #groupOf(login: number): string | null {
-    return this.session?.server.accounts.get(login)?.group ?? null;
   }
 }
 
@@ -514,31 +492,25 @@ function openDeal(p: SimPosition): Mt5Deal {
     Time: p.openServerSec,
     Symbol: p.symbol,
     Volume: p.volume * 100,
-    Price: p.openPrice / 10 ** p.digits,
+    Price: toPrice(p.openPrice, p.digits),
     Profit: 0,
     Comment: '',
     PositionID: p.ticket,
-    PricePosition: p.openPrice / 10 ** p.digits,
+    PricePosition: toPrice(p.openPrice, p.digits),
     Dealer: 0,
   };
 }
 
+/** The closing deal: the opposite deal on the same position, at the close. */
 function closeDeal(t: SimClosedTrade): Mt5Deal {
   return {
+    ...openDeal(t),
     Deal: t.closeDeal,
-    Login: t.login,
     Action: t.side === 'buy' ? MT5_DEAL_ACTION.DEAL_SELL : MT5_DEAL_ACTION.DEAL_BUY,
     Entry: MT5_DEAL_ENTRY.ENTRY_OUT,
-    Reason: MT5_DEAL_REASON.DEAL_REASON_CLIENT,
     Time: t.closeServerSec,
-    Symbol: t.symbol,
-    Volume: t.volume * 100,
-    Price: t.closePrice / 10 ** t.digits,
+    Price: toPrice(t.closePrice, t.digits),
     Profit: toMoney(t.profitCents),
-    Comment: '',
-    PositionID: t.ticket,
-    PricePosition: t.openPrice / 10 ** t.digits,
-    Dealer: 0,
   };
 }
 
@@ -549,7 +521,7 @@ function mt5Position(p: SimPosition): Mt5Position {
     Symbol: p.symbol,
     Action: p.side === 'buy' ? MT5_POSITION_ACTION.POSITION_BUY : MT5_POSITION_ACTION.POSITION_SELL,
     Volume: p.volume * 100,
-    PriceOpen: p.openPrice / 10 ** p.digits,
+    PriceOpen: toPrice(p.openPrice, p.digits),
     TimeCreate: p.openServerSec,
     Digits: p.digits,
   };

@@ -1,7 +1,6 @@
 import { MT4_OP, MT5_DEAL_ACTION, MT5_DEALER_BALANCE_TYPES } from '../metatrader/constants.ts';
-import { groupMatches } from '../metatrader/groups.ts';
-import { cutMt4Comment, cutMt5Comment, MT5_LIMITS, mt5PasswordProblem } from '../metatrader/limits.ts';
-import type { GroupConfig, ManagerConfig, ServerConfig } from './config.ts';
+import { cutMt4Comment, cutMt5Comment, MT4_LIMITS, MT5_LIMITS, mt5PasswordProblem } from '../metatrader/limits.ts';
+import { type ManagerConfig, MT4_MAX_LEVERAGE, type ServerConfig } from './config.ts';
 import type { PriceFeed } from './prices.ts';
 
 /**
@@ -155,7 +154,6 @@ export interface AccountPatch {
 }
 
 const MAX_VOLUME = 10_000;
-const MT4_MAX_LEVERAGE = 1000;
 const NONE: readonly never[] = Object.freeze([]);
 
 export class SimServer {
@@ -202,7 +200,7 @@ export class SimServer {
     this.#maxOffsetSec = config.timezoneOffsetMin * 60;
     this.#nextLogin = config.logins.from;
     this.#nextTicket = config.platform === 'mt4' ? 10_000_000 : 2_000_000;
-    for (const g of config.groups) this.groups.set(g.name, groupFromConfig(g));
+    for (const g of config.groups) this.groups.set(g.name, { ...g });
   }
 
   get platform(): 'mt4' | 'mt5' {
@@ -270,10 +268,8 @@ export class SimServer {
     if (group === undefined) return fail('invalid', `no group ${input.group}`);
     if (input.name.trim() === '') return fail('invalid', 'name is empty');
     const leverage = input.leverage ?? group.leverage;
-    const maxLeverage = this.#maxLeverage();
-    if (!Number.isInteger(leverage) || leverage < 1 || leverage > maxLeverage) {
-      return fail('invalid', `leverage ${leverage} outside 1..${maxLeverage}`);
-    }
+    const leverageProblem = this.#leverageProblem(leverage);
+    if (leverageProblem !== null) return fail('invalid', leverageProblem);
     const passwordProblem = this.passwordProblem(input.password);
     if (passwordProblem !== null) return fail('bad_password', passwordProblem);
     let login = input.login ?? 0;
@@ -318,25 +314,25 @@ export class SimServer {
   passwordProblem(password: string): string | null {
     if (this.platform === 'mt5') return mt5PasswordProblem(password);
     // MT4: char[16]; the simulator asks for at least 5 characters (a server-side setting in real MT4).
-    if (password.length < 5 || password.length > 15) return 'MT4 passwords have 5 to 15 characters';
+    if (password.length < 5 || password.length > MT4_LIMITS.passwordBytes) {
+      return `MT4 passwords have 5 to ${MT4_LIMITS.passwordBytes} characters`;
+    }
     return null;
   }
 
   /** MT5: 1..500 (facts 3.6); MT4 has no documented cap, the simulator allows 1..1000. */
-  #maxLeverage(): number {
-    return this.platform === 'mt5' ? MT5_LIMITS.leverageMax : MT4_MAX_LEVERAGE;
+  #leverageProblem(leverage: number): string | null {
+    const max = this.platform === 'mt5' ? MT5_LIMITS.leverageMax : MT4_MAX_LEVERAGE;
+    if (Number.isInteger(leverage) && leverage >= 1 && leverage <= max) return null;
+    return `leverage ${leverage} outside 1..${max}`;
   }
 
   updateAccount(login: number, patch: AccountPatch): Op<SimAccount> {
     const account = this.accounts.get(login);
     if (account === undefined) return fail('not_found', `no account ${login}`);
     if (patch.group !== undefined && !this.groups.has(patch.group)) return fail('invalid', `no group ${patch.group}`);
-    if (patch.leverage !== undefined) {
-      const max = this.#maxLeverage();
-      if (!Number.isInteger(patch.leverage) || patch.leverage < 1 || patch.leverage > max) {
-        return fail('invalid', `leverage ${patch.leverage} outside 1..${max}`);
-      }
-    }
+    const leverageProblem = patch.leverage === undefined ? null : this.#leverageProblem(patch.leverage);
+    if (leverageProblem !== null) return fail('invalid', leverageProblem);
     if (patch.name !== undefined && patch.name.trim() === '') return fail('invalid', 'name is empty');
     if (patch.group !== undefined) account.group = patch.group;
     if (patch.leverage !== undefined) account.leverage = patch.leverage;
@@ -411,7 +407,7 @@ export class SimServer {
       comment: this.cutComment(comment),
       atMs,
       serverSec: this.serverSec(atMs),
-      visibleAtMs: atMs < this.historyLagUntilMs ? atMs + this.historyLagMs : atMs,
+      visibleAtMs: this.#visibleAt(atMs),
       actor,
     };
     if (kind === 'balance') account.balanceCents += amountCents;
@@ -420,6 +416,11 @@ export class SimServer {
     this.#changed('balance', `${login} #${op.ticket} ${kind} ${amountCents} ${op.actor.by} "${op.comment}"`);
     this.#emit({ type: 'balance', login, ticket: op.ticket, op, seq: 0 });
     return { ok: true, value: op };
+  }
+
+  /** When an operation done at `atMs` shows in history queries (later while history lags). */
+  #visibleAt(atMs: number): number {
+    return atMs < this.historyLagUntilMs ? atMs + this.historyLagMs : atMs;
   }
 
   #balanceType(kind: MoneyKind): number {
@@ -532,22 +533,12 @@ export class SimServer {
     const closePrice = position.side === 'buy' ? quote.bid : quote.ask;
     const profitCents = this.#profitCents(position, closePrice);
     const closed: SimClosedTrade = {
-      ticket: position.ticket,
-      login: position.login,
-      symbol: position.symbol,
-      side: position.side,
-      volume: position.volume,
-      openPrice: position.openPrice,
-      openAtMs: position.openAtMs,
-      openServerSec: position.openServerSec,
-      marginCents: position.marginCents,
-      digits: position.digits,
-      openDeal: position.openDeal,
+      ...position,
       closePrice,
       closeAtMs: atMs,
       closeServerSec: this.serverSec(atMs),
       profitCents,
-      visibleAtMs: atMs < this.historyLagUntilMs ? atMs + this.historyLagMs : atMs,
+      visibleAtMs: this.#visibleAt(atMs),
       closeDeal: this.platform === 'mt5' ? this.#nextDeal++ : 0,
     };
     this.#positions.delete(ticket);
@@ -629,18 +620,6 @@ export class SimServer {
   }
 }
 
-function groupFromConfig(g: GroupConfig): SimGroup {
-  return {
-    name: g.name,
-    currency: g.currency,
-    leverage: g.leverage,
-    depositCents: g.depositCents,
-    marginCallPct: g.marginCallPct,
-    stopOutPct: g.stopOutPct,
-    enabled: g.enabled,
-  };
-}
-
 function fail<T>(reason: Fail, detail: string): Op<T> {
   return { ok: false, fail: reason, detail };
 }
@@ -662,5 +641,3 @@ function pushTo<T>(map: Map<number, T[]>, key: number, value: T): void {
   if (list === undefined) map.set(key, [value]);
   else list.push(value);
 }
-
-export { groupMatches };

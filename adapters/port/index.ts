@@ -20,4 +20,3 @@ export type {
   Subscription,
   Trade,
 } from './manager-api.ts';
-export { MUTATING_CALLS } from './manager-api.ts';

@@ -219,6 +219,3 @@ export interface ManagerApi {
    */
   subscribe(listener: (event: PumpEvent) => void): Promise<Result<Subscription>>;
 }
-
-/** The calls that change state on the server: an unknown outcome here must be looked up, never retried blindly. */
-export const MUTATING_CALLS = Object.freeze(['createAccount', 'updateAccount', 'setPassword', 'postBalance'] as const);

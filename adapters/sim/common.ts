@@ -1,16 +1,38 @@
-import { classify, isSuccess, ManagerError, notConnectedCode } from '../port/errors.ts';
+import { classify, ManagerError, notConnectedCode } from '../port/errors.ts';
 import type { Platform, Result } from '../port/manager-api.ts';
 
-/** Turns platform codes into port Results, and tracks what the adapter believes about its connection. */
+/**
+ * Turns platform codes into port Results, and tracks what the adapter believes about its connection and
+ * the subscriptions that end with it.
+ */
 export class CallContext {
   readonly platform: Platform;
   readonly serverId: string;
   /** True between a successful connect and a failure that says the connection is gone. */
   connected = false;
+  readonly #subscriptions = new Set<() => void>();
 
   constructor(platform: Platform, serverId: string) {
     this.platform = platform;
     this.serverId = serverId;
+  }
+
+  /**
+   * Registers a subscription, `end` being what stops it, so that it ends with the connection (`endAll`).
+   * Returns the function that ends it now; it runs `end` once, however often it is called.
+   */
+  track(end: () => void): () => void {
+    const stop = (): void => {
+      if (this.#subscriptions.delete(stop)) end();
+    };
+    this.#subscriptions.add(stop);
+    return stop;
+  }
+
+  /** The connection ends (close, or a new connect): every tracked subscription with it. */
+  endAll(): void {
+    for (const stop of [...this.#subscriptions]) stop();
+    this.connected = false;
   }
 
   /** Not sent: the adapter knows it has no connection. */
@@ -59,10 +81,6 @@ export class CallContext {
         detail,
       }),
     };
-  }
-
-  check(code: number): boolean {
-    return isSuccess(this.platform, code);
   }
 }
 

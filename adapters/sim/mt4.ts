@@ -46,8 +46,6 @@ export class SimMt4ManagerApi implements ManagerApi {
   readonly #ctx: CallContext;
   #api: Mt4ManagerInterface;
   #credentials: Credentials | null = null;
-  /** Pumping interfaces opened by `subscribe`, each ended by `close()` / `connect()`. */
-  readonly #pumps = new Set<{ end(): void }>();
 
   constructor(cluster: SimCluster, serverId: string, options: { clock: Clock; timeoutMs?: number }) {
     this.#cluster = cluster;
@@ -75,10 +73,14 @@ export class SimMt4ManagerApi implements ManagerApi {
       this.#api.Disconnect();
       return this.#ctx.failure('login', login, false);
     }
+    const rights = await this.#api.ManagerRights();
+    if (rights.rights === null) {
+      // Without its rights the session is of no use: end it, so that the adapter is plainly not connected.
+      this.#api.Disconnect();
+      return this.#ctx.failure('connect.rights', rights.code, false);
+    }
     this.#ctx.connected = true;
     this.#credentials = credentials;
-    const rights = await this.#api.ManagerRights();
-    if (rights.rights === null) return this.#ctx.failure('connect.rights', rights.code, false);
     return ok({
       login: credentials.login,
       rights: {
@@ -94,10 +96,10 @@ export class SimMt4ManagerApi implements ManagerApi {
     this.#endConnection();
   }
 
+  /** Pumping interfaces opened by `subscribe` end with the main connection. */
   #endConnection(): void {
-    for (const pump of [...this.#pumps]) pump.end();
+    this.#ctx.endAll();
     this.#api.Disconnect();
-    this.#ctx.connected = false;
   }
 
   async ping(): Promise<Result<void>> {
@@ -309,15 +311,11 @@ export class SimMt4ManagerApi implements ManagerApi {
       pump.Disconnect();
       return this.#ctx.sideFailure('subscribe', code, false);
     }
-    const handle = {
-      end: () => {
-        open = false;
-        pump.Disconnect();
-        this.#pumps.delete(handle);
-      },
-    };
-    this.#pumps.add(handle);
-    return ok({ close: () => handle.end() });
+    const end = this.#ctx.track(() => {
+      open = false;
+      pump.Disconnect();
+    });
+    return ok({ close: end });
   }
 }
 

@@ -60,8 +60,6 @@ export class SimMt5ManagerApi implements ManagerApi {
   readonly limits = Object.freeze({ commentChars: MT5_LIMITS.commentChars });
   readonly #ctx: CallContext;
   readonly #api: Mt5ManagerApi;
-  /** Sinks registered by `subscribe`, each ended by `close()` / `connect()`. */
-  readonly #subscriptions = new Set<{ end(): void }>();
 
   constructor(cluster: SimCluster, serverId: string, options: { clock: Clock; timeoutMs?: number }) {
     this.serverId = serverId;
@@ -87,9 +85,8 @@ export class SimMt5ManagerApi implements ManagerApi {
 
   #endConnection(): void {
     // The MT5 API keeps sinks across connections; the port's subscriptions end with their connection.
-    for (const subscription of [...this.#subscriptions]) subscription.end();
+    this.#ctx.endAll();
     this.#api.Disconnect();
-    this.#ctx.connected = false;
   }
 
   /** MT5 has no Ping: a server-time request is the round trip. */
@@ -277,7 +274,7 @@ export class SimMt5ManagerApi implements ManagerApi {
     const sink: Mt5Sink = {
       OnDisconnect: () => {
         emit({ type: 'stopped' });
-        handle.end();
+        end();
       },
       OnUserAdd: (u) => emit({ type: 'user', action: 'add', login: u.Login }),
       OnUserUpdate: (u) => emit({ type: 'user', action: 'update', login: u.Login }),
@@ -298,15 +295,11 @@ export class SimMt5ManagerApi implements ManagerApi {
     };
     const code = this.#api.Subscribe(sink);
     if (code !== MT5_RET.MT_RET_OK) return this.#ctx.failure('subscribe', code, false);
-    const handle = {
-      end: () => {
-        open = false;
-        this.#api.Unsubscribe(sink);
-        this.#subscriptions.delete(handle);
-      },
-    };
-    this.#subscriptions.add(handle);
-    return ok({ close: () => handle.end() });
+    const end = this.#ctx.track(() => {
+      open = false;
+      this.#api.Unsubscribe(sink);
+    });
+    return ok({ close: end });
   }
 }
 

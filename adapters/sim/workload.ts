@@ -1,7 +1,7 @@
 import { WeightedChoice } from '../../kit/random.ts';
 import type { Process } from '../../kit/scheduler.ts';
-import { type ClusterConfigInput, type FaultConfigInput, SimCluster } from '../../simulator/index.ts';
-import type { ManagerApi, PumpEvent, Result, Subscription } from '../port/manager-api.ts';
+import { type ClusterOptions, type ManagerConfig, SimCluster, type TradingClient } from '../../simulator/index.ts';
+import type { ManagerApi, Result } from '../port/manager-api.ts';
 import { createSimManagerApi } from './index.ts';
 
 /**
@@ -14,8 +14,8 @@ export interface WorkloadOptions {
   seed: string | number;
   /** Manager operations to perform (a reconnect counts as one). */
   steps: number;
-  config?: ClusterConfigInput;
-  faults?: FaultConfigInput;
+  config?: ClusterOptions['config'];
+  faults?: ClusterOptions['faults'];
   /** Keep every trace event in memory (tests, replays); counts and the hash are kept regardless. */
   retainTrace?: boolean;
   /** Chance, after each step, that the manager pauses (virtual time passes). */
@@ -131,10 +131,11 @@ interface Lane {
   /** The server's first configured manager: the workload logs in as it. */
   manager: { login: number; password: string };
   api: ManagerApi;
+  /** A client trading in the terminal on this server. */
+  client: TradingClient;
   groups: string[];
   logins: number[];
   positions: number[];
-  subscription: Subscription | null;
 }
 
 export async function runWorkload(
@@ -169,18 +170,20 @@ export async function runWorkload(
 
   let endMs = startMs;
   const manager = cluster.scheduler.spawn('manager', async (proc: Process) => {
-    const lanes: Lane[] = [...cluster.servers.values()].map((server) => ({
-      id: server.id,
-      manager: {
-        login: (server.config.managers[0] as { login: number }).login,
-        password: (server.config.managers[0] as { password: string }).password,
-      },
-      api: createSimManagerApi(cluster, server.id, { clock: proc, timeoutMs: options.timeoutMs }),
-      groups: [...server.groups.keys()],
-      logins: [],
-      positions: [],
-      subscription: null,
-    }));
+    const lanes: Lane[] = [...cluster.servers.values()].map((server) => {
+      // The configuration schema asks for at least one manager per server.
+      const manager = server.config.managers[0] as ManagerConfig;
+      return {
+        id: server.id,
+        manager: { login: manager.login, password: manager.password },
+        api: createSimManagerApi(cluster, server.id, { clock: proc, timeoutMs: options.timeoutMs }),
+        client: cluster.client(server.id),
+        groups: [...server.groups.keys()],
+        logins: [],
+        positions: [],
+      };
+    });
+    const symbols = cluster.prices.symbols();
     const count = (op: string): void => {
       summary.operations[op] = (summary.operations[op] ?? 0) + 1;
     };
@@ -190,29 +193,22 @@ export async function runWorkload(
       else summary.outcomes[result.error.outcome]++;
       return result;
     };
-    const onPump = (lane: Lane) => (event: PumpEvent) => {
+    const onPump = (): void => {
       summary.pumpEvents++;
-      if (event.type === 'stopped') lane.subscription = null;
     };
 
     for (let step = 1; step <= options.steps; step++) {
       const lane = random.pick(lanes);
       if (!lane.api.isConnected()) {
         const connected = tally('connect', await lane.api.connect(lane.manager));
-        if (connected.ok && options.pump !== false) {
-          lane.subscription?.close();
-          const sub = tally('subscribe', await lane.api.subscribe(onPump(lane)));
-          lane.subscription = sub.ok ? sub.value : null;
-        }
+        // connect() has ended the lane's previous subscription, and close() ends this one.
+        if (connected.ok && options.pump !== false) tally('subscribe', await lane.api.subscribe(onPump));
       } else {
         await act(lane, actions.pick(random), step);
       }
       if (random.chance(pauseProbability)) await proc.sleep(Math.round(random.exponential(pauseMeanMs)));
     }
-    for (const lane of lanes) {
-      lane.subscription?.close();
-      await lane.api.close();
-    }
+    for (const lane of lanes) await lane.api.close();
     endMs = proc.nowMs();
 
     async function act(lane: Lane, action: Action, step: number): Promise<void> {
@@ -302,8 +298,12 @@ export async function runWorkload(
           // A client trading in the terminal: not a manager call, it acts on the server directly.
           if (login === null) return;
           count(action);
-          const symbol = random.pick(cluster.prices.symbols());
-          const r = cluster.client(lane.id).open(login, symbol, random.chance(0.5) ? 'buy' : 'sell', random.int(1, 50));
+          const r = lane.client.open(
+            login,
+            random.pick(symbols),
+            random.chance(0.5) ? 'buy' : 'sell',
+            random.int(1, 50),
+          );
           if (r.ok) lane.positions.push(r.value.ticket);
           return;
         }
@@ -312,7 +312,7 @@ export async function runWorkload(
           count(action);
           const index = random.int(0, lane.positions.length - 1);
           const [ticket] = lane.positions.splice(index, 1);
-          cluster.client(lane.id).close(ticket as number);
+          lane.client.close(ticket as number);
           return;
         }
       }

@@ -10,6 +10,9 @@ import type { TransferKind } from '../store/schema.ts';
 
 export type Leg = 'main' | 'refund';
 
+/** The longest reference: an 8-character prefix, a refund. Within MT4's and MT5's 31 (a test holds it). */
+export const MAX_REFERENCE_CHARS = 8 + 1 + 1 + 10 + 1 + 2 + 2;
+
 const KIND_LETTER: Readonly<Record<TransferKind, string>> = { deposit: 'D', withdrawal: 'W', credit: 'C' };
 const LETTER_KIND: Readonly<Record<string, TransferKind>> = { D: 'deposit', W: 'withdrawal', C: 'credit' };
 const ALPHABET = '0123456789ABCDEFGHJKLMNPQRSTUVWXYZ';

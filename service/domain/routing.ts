@@ -56,6 +56,18 @@ export function route(
   return { ok: true, serverId, group, rule: index, viaFallback };
 }
 
+/**
+ * Whether a server is out of routing: suspended in the config, or by an operator at run time (`runtime`,
+ * the service's own set; it does not survive a restart).
+ */
+export function suspendedIn(
+  config: Readonly<BrokerConfig>,
+  runtime: ReadonlySet<string>,
+): (serverId: string) => boolean {
+  const configured = new Set(config.servers.filter((s) => s.suspended).map((s) => s.id));
+  return (serverId) => runtime.has(serverId) || configured.has(serverId);
+}
+
 /** Whether the KYC policy needs an approved KYC before this product opens or is funded. */
 export function needsKyc(config: Readonly<BrokerConfig>, product: Readonly<ProductConfig>): boolean {
   if (product.requiresKyc !== undefined) return product.requiresKyc;

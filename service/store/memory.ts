@@ -190,14 +190,18 @@ class MemoryTx implements Tx {
 
   async claimJobs(nowMs: number, owner: string, leaseMs: number, limit: number): Promise<JobRow[]> {
     const due: JobRow[] = [];
+    // Jobs looked at but not claimed are skipped, not locked (SKIP LOCKED): only claims are checked at commit.
     for (const key of this.#queuedKeys()) {
-      const job = this.#read('jobs', key) as unknown as JobRow | undefined;
+      const job = this.#peek('jobs', key) as unknown as JobRow | undefined;
       if (job === undefined || job.state !== 'queued') continue;
       if (job.runAtMs <= nowMs && job.leaseUntilMs <= nowMs) due.push(job);
     }
     due.sort((a, b) => a.runAtMs - b.runAtMs || compare(a.id, b.id));
     const claimed: JobRow[] = [];
     for (const job of due.slice(0, limit)) {
+      // Read again, checked at commit: a job another transaction claimed meanwhile is skipped.
+      const current = this.#read('jobs', job.id) as unknown as JobRow;
+      if (current.state !== 'queued' || current.runAtMs > nowMs || current.leaseUntilMs > nowMs) continue;
       claimed.push(await this.update('jobs', job.id, { leaseOwner: owner, leaseUntilMs: nowMs + leaseMs }));
     }
     return claimed;
@@ -205,8 +209,9 @@ class MemoryTx implements Tx {
 
   async nextJobAtMs(): Promise<number | null> {
     let next: number | null = null;
+    // A hint for when to look again, not a decision: read without conflict checks.
     for (const key of this.#queuedKeys()) {
-      const job = this.#read('jobs', key) as unknown as JobRow | undefined;
+      const job = this.#peek('jobs', key) as unknown as JobRow | undefined;
       if (job === undefined || job.state !== 'queued') continue;
       const at = Math.max(job.runAtMs, job.leaseUntilMs);
       if (next === null || at < next) next = at;
@@ -244,6 +249,11 @@ class MemoryTx implements Tx {
       }
     }
     throw new StoreConstraintError(table, key, message);
+  }
+
+  /** A read that is not checked at commit. */
+  #peek(table: TableName, key: string): AnyRow | undefined {
+    return this.writes.get(rowId(table, key)) ?? this.#store.committed(table, key)?.row;
   }
 
   #read(table: TableName, key: string): AnyRow | undefined {

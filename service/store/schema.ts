@@ -186,10 +186,9 @@ export interface ReconciliationRow {
   startedMs: number;
   finishedMs: number;
   state: 'done' | 'partial';
-  /** Servers whose history could not be read (the run is partial). */
+  /** Servers whose history could not be read, and `psp` if the provider's records could not: the run is partial. */
   unreachable: string[];
   findings: Finding[];
-  counts: Record<string, number>;
 }
 
 export type FindingClass =

@@ -3,7 +3,7 @@ import type { ErrorReason, Outcome } from '../../adapters/port/errors.ts';
 import type { ManagerApi, PumpEvent, Result } from '../../adapters/port/manager-api.ts';
 import { createSimManagerApi } from '../../adapters/sim/index.ts';
 import type { Process } from '../../kit/scheduler.ts';
-import { DEFAULT_TIMEOUT_MS, type FaultKind, SimCluster } from '../../simulator/index.ts';
+import { DEFAULT_TIMEOUT_MS, type FaultConfigInput, type FaultKind, SimCluster } from '../../simulator/index.ts';
 import { type ContractFixture, describeManagerApiContract } from './contract/manager-api.contract.ts';
 
 /**
@@ -40,10 +40,13 @@ interface SimFixture extends ContractFixture {
  * `run` spawns a process for the body and runs the scheduler until it is idle; the body must have settled
  * by then (pump deliveries and timeouts are timers, so they complete), or it waits on nothing: a deadlock.
  */
-async function makeSimFixture(spec: ServerSpec, options: { trace?: boolean; seed?: string } = {}): Promise<SimFixture> {
+async function makeSimFixture(
+  spec: ServerSpec,
+  options: { trace?: boolean; seed?: string; schedule?: FaultConfigInput['schedule'] } = {},
+): Promise<SimFixture> {
   const cluster = new SimCluster({
     seed: options.seed ?? `contract-${spec.serverId}`,
-    faults: { intensity: 0, swarm: false },
+    faults: { intensity: 0, swarm: false, schedule: options.schedule ?? [] },
     trace: { retain: options.trace ?? false },
   });
   const scheduler = cluster.scheduler;
@@ -302,6 +305,33 @@ describe('sim adapters: sessions on the server', () => {
       }
     });
   }
+});
+
+describe('sim adapters: a connect that fails half-way', () => {
+  it('mt4-live-eu: a refused rights read fails connect and leaves the adapter disconnected, with no session', async () => {
+    // MT4 connect is Connect (no request), Login (request 1), ManagerRights (request 2).
+    const f = await makeSimFixture(spec('mt4-live-eu'), {
+      schedule: [{ atStep: 2, server: 'mt4-live-eu', fault: 'tooFrequent' }],
+    });
+    try {
+      await f.run(async () => {
+        const r = await f.api.connect(f.credentials);
+        expect(r.ok).toBe(false);
+        if (!r.ok) expect([r.error.op, r.error.reason]).toEqual(['connect.rights', 'too_frequent']);
+        expect(f.api.isConnected()).toBe(false);
+        expect(f.cluster.sessions('mt4-live-eu')).toHaveLength(0);
+        // Not connected means nothing is sent.
+        expect((await f.api.ping()).ok).toBe(false);
+        expect(f.cluster.step).toBe(2);
+        const again = must(await f.api.connect(f.credentials), 'connect again');
+        expect(again.rights?.money).toBe(true);
+        expect(f.api.isConnected()).toBe(true);
+        must(await f.api.ping(), 'ping');
+      });
+    } finally {
+      await f.close();
+    }
+  });
 });
 
 describe('sim adapters: every request fault on a deposit', () => {

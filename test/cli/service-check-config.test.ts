@@ -1,23 +1,7 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.ts';
-
-const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples');
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
-
-function tempFile(name: string, text: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'mtproof-cli-')), name);
-  writeFileSync(path, text);
-  return path;
-}
+import { cli, EXAMPLES, tempFile } from './helpers.ts';
 
 describe('mtproof service check-config', () => {
   it('accepts the example broker config and prints where EU and other clients land', async () => {
@@ -61,6 +45,28 @@ describe('mtproof service check-config', () => {
     expect(r.code).toBe(2);
     expect(r.err).toContain('servers[0].password: secrets are never inline');
     expect(r.err).not.toContain('Hunter2!');
+  });
+
+  it('routes as the service would when the config suspends a server: to the fallback that offers the product', async () => {
+    const text = readFileSync(join(EXAMPLES, 'broker.yaml'), 'utf8').replace(
+      'passwordEnv: MTPROOF_MT4_LIVE_EU_PASSWORD',
+      'passwordEnv: MTPROOF_MT4_LIVE_EU_PASSWORD\n    suspended: true',
+    );
+    const r = await cli('service', 'check-config', '--config', tempFile('broker.yaml', text));
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/eu \(AT\)\s+pro\s+mt5-live-global \/ real\\pro-usd \(fallback of routing\[0\]/);
+    // eu-classic is not offered on the fallback: it waits on the suspended server.
+    expect(r.out).toMatch(/eu \(AT\)\s+eu-classic\s+mt4-live-eu \/ eu-std-usd\n/);
+  });
+
+  it('lists every secret variable the config names and the environment lacks, webhook key included', async () => {
+    const text = `${readFileSync(join(EXAMPLES, 'broker.yaml'), 'utf8').replace(
+      'alerts:\n  stuckAfterMs: 1800000',
+      'alerts:\n  stuckAfterMs: 1800000\n  webhook: { urlEnv: HOOK_URL, secretEnv: HOOK_KEY }',
+    )}`;
+    const r = await cli('service', 'check-config', '--config', tempFile('broker.yaml', text), '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).unsetEnv).toEqual(expect.arrayContaining(['HOOK_URL', 'HOOK_KEY']));
   });
 
   it('refuses an unreadable file with a coded error', async () => {

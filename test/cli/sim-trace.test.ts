@@ -1,29 +1,13 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.ts';
+import { cli, EXAMPLES, tempFile } from './helpers.ts';
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'mtproof.js');
-const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples');
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
-
-function tempFile(name: string, text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mtproof-cli-'));
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
 
 describe('mtproof sim trace', () => {
   it('prints one JSON object with hash, operations, faults and servers', async () => {
@@ -89,6 +73,16 @@ describe('mtproof sim trace', () => {
     expect(r.err).toContain('error MTP_CONFIG_INVALID');
     expect(r.err).toContain('servers[0].platform');
     expect(r.err).toContain('servers[0].logins');
+  });
+
+  it('rejects a symbol name with a slash as invalid config (exit 2), not with a crash', async () => {
+    const original = readFileSync(join(EXAMPLES, 'cluster.yaml'), 'utf8');
+    const symbols = 'symbols:\n  - { name: EUR/USD, digits: 5, contractSize: 100000, price: 1.1 }\n';
+    const path = tempFile('cluster.yaml', `${original}${symbols}`);
+    const r = await cli('sim', 'trace', '--seed', '1', '--steps', '5', '--servers', path);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('error MTP_CONFIG_INVALID');
+    expect(r.err).toContain('symbols[0].name: a symbol name may not contain "/"');
   });
 
   it('rejects a faults file with an unknown fault kind', async () => {

@@ -4,7 +4,6 @@ import { Random } from '../../kit/random.ts';
 import { Scheduler } from '../../kit/scheduler.ts';
 import { createSimWorld, type SimWorld } from '../../scenarios/world.ts';
 import { type NewAlert, raiseAlert } from '../../service/alerts.ts';
-import { DEFAULT_BROKER_CONFIG } from '../../service/default-config.ts';
 import {
   type AlertRow,
   type AlertSink,
@@ -18,6 +17,7 @@ import {
   signBody,
   WebhookAlertSink,
 } from '../../service/index.ts';
+import { brokerConfig, must, openAccount, startedWorld } from './helpers.ts';
 
 /**
  * Alerts: raised in the transaction that records what went wrong, deduplicated by key, delivered to every
@@ -33,11 +33,6 @@ const PASSWORD_ENVS = [
 ] as const;
 const HOOK_URL = 'https://hooks.example.com/services/T0KEN-abc123';
 const HOOK_SECRET = 'whsec-0123456789';
-
-/** The default broker config with some top-level sections replaced. */
-function brokerConfig(patch: Partial<BrokerConfigInput> = {}): BrokerConfigInput {
-  return { ...(structuredClone(DEFAULT_BROKER_CONFIG) as BrokerConfigInput), ...patch };
-}
 
 function managerSecrets(extra: Record<string, string> = {}): Record<string, string> {
   return { ...Object.fromEntries(PASSWORD_ENVS.map((name) => [name, 'Manager#1'])), ...extra };
@@ -71,7 +66,7 @@ function alertRow(overrides: Partial<AlertRow> = {}): AlertRow {
 const same = (value: unknown) => value;
 
 async function raise(world: SimWorld, alert: NewAlert = ALERT): Promise<boolean> {
-  return world.store.transaction((tx) => raiseAlert(tx, world.scheduler.nowMs(), alert, same));
+  return world.store.transaction((tx) => raiseAlert(tx, world.scheduler.nowMs(), same, alert));
 }
 
 async function alertByKey(world: SimWorld, key: string): Promise<AlertRow | undefined> {
@@ -95,25 +90,12 @@ function flakySink(now: () => number, failures: number, name = 'flaky'): AlertSi
 /** Log lines written by the log sink (one per delivered alert). */
 const alertLogs = (entries: LogEntry[]) => entries.filter((e) => e.alert !== undefined);
 
-async function openAccount(world: SimWorld, country: string, productId: string) {
-  const client = await world.service.registerClient({ name: 'Anna Schmidt', email: 'anna@example.com', country });
-  if (!client.ok) throw new Error(client.error.message);
-  await world.service.setKyc(client.value.id, 'approved');
-  const opened = await world.service.openAccount({ clientId: client.value.id, productId });
-  if (!opened.ok) throw new Error(opened.error.message);
-  const id = opened.value.id;
-  if (!(await world.until(async () => (await world.service.account(id))?.state === 'open', 120_000))) {
-    throw new Error(`account ${id} did not open`);
-  }
-  return (await world.service.account(id)) as NonNullable<Awaited<ReturnType<SimWorld['service']['account']>>>;
-}
-
 describe('raiseAlert', () => {
   it('records an alert once per key and queues one delivery job for it', async () => {
     const store = new MemoryStore();
-    const first = await store.transaction((tx) => raiseAlert(tx, 1_000, ALERT, same));
-    const again = await store.transaction((tx) => raiseAlert(tx, 2_000, { ...ALERT, message: 'changed' }, same));
-    const other = await store.transaction((tx) => raiseAlert(tx, 3_000, { ...ALERT, key: 'test:two' }, same));
+    const first = await store.transaction((tx) => raiseAlert(tx, 1_000, same, ALERT));
+    const again = await store.transaction((tx) => raiseAlert(tx, 2_000, same, { ...ALERT, message: 'changed' }));
+    const other = await store.transaction((tx) => raiseAlert(tx, 3_000, same, { ...ALERT, key: 'test:two' }));
     expect([first, again, other]).toEqual([true, false, true]);
 
     const alerts = await store.transaction((tx) => tx.select('alerts', {}, { orderBy: 'id' }));
@@ -127,7 +109,7 @@ describe('raiseAlert', () => {
     const store = new MemoryStore();
     await expect(
       store.transaction(async (tx) => {
-        await raiseAlert(tx, 1_000, ALERT, same);
+        await raiseAlert(tx, 1_000, same, ALERT);
         throw new Error('rolled back');
       }),
     ).rejects.toThrow('rolled back');
@@ -177,12 +159,13 @@ describe('alert delivery', () => {
         return { ok: false, error: 'HTTP 500' };
       },
     };
-    const world = createSimWorld({
+    const world = startedWorld({
       seed: 'alerts-give-up',
-      broker: brokerConfig({ alerts: { ...DEFAULT_BROKER_CONFIG.alerts, deliveryAttempts: 3 } }),
+      broker: brokerConfig((c) => {
+        c.alerts = { ...c.alerts, deliveryAttempts: 3 };
+      }),
       ports: { log: (e) => entries.push(e), alertSinks: [broken] },
     });
-    world.start();
     await world.runFor(1_000);
     await raise(world);
     await world.runFor(600_000);
@@ -204,18 +187,17 @@ describe('alert delivery', () => {
       posted.push({ url, headers: init.headers, body: init.body });
       return { ok: true, status: 204 };
     };
-    const world = createSimWorld({
+    const world = startedWorld({
       seed: 'alerts-webhook',
-      broker: brokerConfig({
-        alerts: {
-          ...DEFAULT_BROKER_CONFIG.alerts,
+      broker: brokerConfig((c) => {
+        c.alerts = {
+          ...c.alerts,
           webhook: { urlEnv: 'MTPROOF_ALERT_URL', secretEnv: 'MTPROOF_ALERT_KEY', timeoutMs: 2_000 },
-        },
+        };
       }),
       secrets: managerSecrets({ MTPROOF_ALERT_URL: HOOK_URL, MTPROOF_ALERT_KEY: HOOK_SECRET }),
       ports: { fetch },
     });
-    world.start();
     await world.runFor(1_000);
     await raise(world);
     await world.runFor(10_000);
@@ -355,8 +337,8 @@ describe('secrets the service needs', () => {
   };
 
   it('refuses to build with a configured webhook whose URL variable is not set, naming alerts.webhook.urlEnv', () => {
-    const config = brokerConfig({
-      alerts: { ...DEFAULT_BROKER_CONFIG.alerts, webhook: { urlEnv: 'MTPROOF_ALERT_URL' } },
+    const config = brokerConfig((c) => {
+      c.alerts = { ...c.alerts, webhook: { urlEnv: 'MTPROOF_ALERT_URL' } };
     });
     const error = thrown(() => build(config, managerSecrets()));
     expect(error.code).toBe('MTP_SECRET_MISSING');
@@ -370,8 +352,8 @@ describe('secrets the service needs', () => {
   });
 
   it('names alerts.webhook.secretEnv when the signing key variable is missing or empty', () => {
-    const config = brokerConfig({
-      alerts: { ...DEFAULT_BROKER_CONFIG.alerts, webhook: { urlEnv: 'MTPROOF_ALERT_URL', secretEnv: 'MTPROOF_KEY' } },
+    const config = brokerConfig((c) => {
+      c.alerts = { ...c.alerts, webhook: { urlEnv: 'MTPROOF_ALERT_URL', secretEnv: 'MTPROOF_KEY' } };
     });
     const error = thrown(() => build(config, managerSecrets({ MTPROOF_ALERT_URL: HOOK_URL, MTPROOF_KEY: '' })));
     expect(error.code).toBe('MTP_SECRET_MISSING');
@@ -391,8 +373,8 @@ describe('secrets the service needs', () => {
   });
 
   it('lists every missing secret at once', () => {
-    const config = brokerConfig({
-      alerts: { ...DEFAULT_BROKER_CONFIG.alerts, webhook: { urlEnv: 'MTPROOF_ALERT_URL' } },
+    const config = brokerConfig((c) => {
+      c.alerts = { ...c.alerts, webhook: { urlEnv: 'MTPROOF_ALERT_URL' } };
     });
     const error = thrown(() => build(config, {}));
     expect(error.issues.map((i) => i.path)).toEqual([
@@ -407,16 +389,14 @@ describe('secrets the service needs', () => {
 describe('alerts the service raises', () => {
   it('raises a transfer_review alert when a transfer goes to review', async () => {
     const entries: LogEntry[] = [];
-    const world = createSimWorld({ seed: 'alerts-review', ports: { log: (e) => entries.push(e) } });
-    world.start();
-    const account = await openAccount(world, 'DE', 'eu-classic');
+    const world = startedWorld({ seed: 'alerts-review', ports: { log: (e) => entries.push(e) } });
+    const account = await openAccount(world);
     // A dealer has already booked the next reference by hand, with another amount: the service must not
     // post it again, nor call it done.
     const ref = makeReference('MTP', 'deposit', 1);
     world.cluster.dealer(EU).balanceCorrection(account.login as number, 999, ref);
-    const deposit = await world.service.deposit({ accountId: account.id, amountCents: 25_000, currency: 'USD' });
-    if (!deposit.ok) throw new Error(deposit.error.message);
-    expect(deposit.value.ref).toBe(ref);
+    const deposit = must(await world.service.deposit({ accountId: account.id, amountCents: 25_000, currency: 'USD' }));
+    expect(deposit.ref).toBe(ref);
     await world.runFor(10_000);
 
     expect((await world.service.transfer(ref))?.state).toBe('review');
@@ -429,16 +409,16 @@ describe('alerts the service raises', () => {
 
   it('raises transfer_stuck once for a transfer still unsettled after alerts.stuckAfterMs', async () => {
     const stuckAfterMs = 600_000;
-    const world = createSimWorld({
+    const world = startedWorld({
       seed: 'alerts-stuck',
-      broker: brokerConfig({ alerts: { ...DEFAULT_BROKER_CONFIG.alerts, stuckAfterMs } }),
+      broker: brokerConfig((c) => {
+        c.alerts = { ...c.alerts, stuckAfterMs };
+      }),
     });
-    world.start();
-    const account = await openAccount(world, 'DE', 'eu-classic');
+    const account = await openAccount(world);
     world.cluster.restart(EU, 7_200_000);
-    const deposit = await world.service.deposit({ accountId: account.id, amountCents: 25_000, currency: 'USD' });
-    if (!deposit.ok) throw new Error(deposit.error.message);
-    const ref = deposit.value.ref;
+    const deposit = must(await world.service.deposit({ accountId: account.id, amountCents: 25_000, currency: 'USD' }));
+    const ref = deposit.ref;
     const stuck = async () => (await world.service.alerts()).filter((a) => a.kind === 'transfer_stuck');
 
     await world.runFor(stuckAfterMs - 60_000);

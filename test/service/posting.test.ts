@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { commentFor } from '../../service/index.ts';
-import { balanceOf, brokerConfig, openAccount, opsWithComment, settle, startedWorld } from './helpers.ts';
+import {
+  balanceOf,
+  brokerConfig,
+  depositSettled,
+  must,
+  openAccount,
+  opsWithComment,
+  settle,
+  startedWorld,
+} from './helpers.ts';
 
 /**
  * Exactly-once posting against the in-process simulator: each fault that makes a send's outcome unknown
@@ -17,14 +26,12 @@ describe.each(ACCOUNTS)('posting on $platform', ({ country, productId, serverId 
     const world = startedWorld();
     const account = await openAccount(world, { country, productId });
     world.faultOnNext(serverId, 'postBalance', 'timeoutAfterApply');
-    const accepted = await world.service.deposit({
+    const transfer = await depositSettled(world, {
       accountId: account.id,
       amountCents: 2_000_00,
       currency: 'USD',
       pspRef: 'P-1',
     });
-    if (!accepted.ok) throw new Error(accepted.error.message);
-    const transfer = await settle(world, accepted.value.ref);
     expect(transfer.state).toBe('done');
     expect(transfer.attempts).toBe(1);
     expect(opsWithComment(world, serverId, account.login as number, transfer.ref)).toHaveLength(1);
@@ -37,10 +44,9 @@ describe.each(ACCOUNTS)('posting on $platform', ({ country, productId, serverId 
     const world = startedWorld();
     const account = await openAccount(world, { country, productId });
     world.faultOnNext(serverId, 'postBalance', 'timeoutBeforeApply');
-    const accepted = await world.service.deposit({ accountId: account.id, amountCents: 500_00, currency: 'USD' });
-    if (!accepted.ok) throw new Error(accepted.error.message);
+    const accepted = must(await world.service.deposit({ accountId: account.id, amountCents: 500_00, currency: 'USD' }));
     const startMs = world.scheduler.nowMs();
-    const transfer = await settle(world, accepted.value.ref);
+    const transfer = await settle(world, accepted.ref);
     expect(transfer.state).toBe('done');
     expect(transfer.attempts).toBe(2);
     // The second send waited out the history-lag tolerance after the unknown one.
@@ -52,9 +58,8 @@ describe.each(ACCOUNTS)('posting on $platform', ({ country, productId, serverId 
     const world = startedWorld();
     const account = await openAccount(world, { country, productId });
     world.cluster.restart(serverId, 20_000, false);
-    const accepted = await world.service.deposit({ accountId: account.id, amountCents: 300_00, currency: 'USD' });
-    if (!accepted.ok) throw new Error(accepted.error.message);
-    const transfer = await settle(world, accepted.value.ref);
+    const accepted = must(await world.service.deposit({ accountId: account.id, amountCents: 300_00, currency: 'USD' }));
+    const transfer = await settle(world, accepted.ref);
     expect(transfer.state).toBe('done');
     expect((transfer.postedMs as number) - transfer.acceptedMs).toBeLessThan(
       world.config.posting.historyLagToleranceMs,
@@ -68,9 +73,7 @@ describe.each(ACCOUNTS)('posting on $platform', ({ country, productId, serverId 
     // New operations reach history 90 s late for the next 10 minutes; then the answer to the send is lost.
     world.cluster.inject(serverId, 'historyLag', { lagMs: 90_000, windowMs: 600_000 });
     world.faultOnNext(serverId, 'postBalance', 'timeoutAfterApply');
-    const accepted = await world.service.deposit({ accountId: account.id, amountCents: 1_000_00, currency: 'USD' });
-    if (!accepted.ok) throw new Error(accepted.error.message);
-    const transfer = await settle(world, accepted.value.ref);
+    const transfer = await depositSettled(world, { accountId: account.id, amountCents: 1_000_00, currency: 'USD' });
     expect(transfer.state).toBe('done');
     expect(transfer.attempts).toBe(1);
     expect(opsWithComment(world, serverId, account.login as number, transfer.ref)).toHaveLength(1);
@@ -90,10 +93,8 @@ describe('the history-lag rule', () => {
     const account = await openAccount(world);
     world.cluster.inject('mt4-live-eu', 'historyLag', { lagMs: 90_000, windowMs: 600_000 });
     world.faultOnNext('mt4-live-eu', 'postBalance', 'timeoutAfterApply');
-    const accepted = await world.service.deposit({ accountId: account.id, amountCents: 1_000_00, currency: 'USD' });
-    if (!accepted.ok) throw new Error(accepted.error.message);
-    await settle(world, accepted.value.ref);
-    expect(opsWithComment(world, 'mt4-live-eu', account.login as number, accepted.value.ref)).toHaveLength(2);
+    const transfer = await depositSettled(world, { accountId: account.id, amountCents: 1_000_00, currency: 'USD' });
+    expect(opsWithComment(world, 'mt4-live-eu', account.login as number, transfer.ref)).toHaveLength(2);
   });
 
   it('sends nothing after the deadline: a send that may have applied goes to review with an alert', async () => {
@@ -104,9 +105,7 @@ describe('the history-lag rule', () => {
     });
     const account = await openAccount(world);
     world.faultOnNext('mt4-live-eu', 'postBalance', 'timeoutBeforeApply');
-    const accepted = await world.service.deposit({ accountId: account.id, amountCents: 700_00, currency: 'USD' });
-    if (!accepted.ok) throw new Error(accepted.error.message);
-    const transfer = await settle(world, accepted.value.ref);
+    const transfer = await depositSettled(world, { accountId: account.id, amountCents: 700_00, currency: 'USD' });
     expect(transfer.state).toBe('review');
     expect(transfer.uncertainSinceMs).not.toBeNull();
     expect(opsWithComment(world, 'mt4-live-eu', account.login as number, transfer.ref)).toHaveLength(0);
@@ -139,8 +138,7 @@ describe('deposits', () => {
     });
     expect(first.ok && again.ok && first.value.ref === again.value.ref).toBe(true);
     expect(other.ok ? null : other.error.code).toBe('MTP_DUPLICATE_PSP_REF');
-    if (!first.ok) throw new Error('unreachable');
-    await settle(world, first.value.ref);
+    await settle(world, must(first).ref);
     expect(balanceOf(world, 'mt4-live-eu', account.login as number)).toBe(100_00);
   });
 
@@ -177,22 +175,20 @@ describe('deposits', () => {
   it('fails a deposit the server refuses for good, with an alert, and never retries it', async () => {
     const world = startedWorld();
     const account = await openAccount(world);
-    world.cluster.dealer('mt4-live-eu').disable(account.login as number);
-    const accepted = await world.service.deposit({ accountId: account.id, amountCents: 100_00, currency: 'USD' });
-    if (!accepted.ok) throw new Error(accepted.error.message);
-    const transfer = await settle(world, accepted.value.ref);
-    // A disabled account still takes balance operations on the real servers, so either end is legitimate;
-    // what matters is that the service settled it without a second send.
-    expect(['done', 'failed']).toContain(transfer.state);
+    world.faultOnNext('mt4-live-eu', 'postBalance', 'permissionDenied');
+    const transfer = await depositSettled(world, { accountId: account.id, amountCents: 100_00, currency: 'USD' });
+    expect(transfer.state).toBe('failed');
     expect(transfer.attempts).toBe(1);
+    const alerts = await world.service.alerts();
+    expect(alerts.filter((a) => a.kind === 'transfer_failed' && a.subject === transfer.ref)).toHaveLength(1);
+    expect(opsWithComment(world, 'mt4-live-eu', account.login as number, transfer.ref)).toHaveLength(0);
   });
 
   it('posts a credit as credit, not balance', async () => {
     const world = startedWorld();
     const account = await openAccount(world, { country: 'US', productId: 'global-standard' });
-    const accepted = await world.service.credit({ accountId: account.id, amountCents: 50_00, currency: 'USD' });
-    if (!accepted.ok) throw new Error(accepted.error.message);
-    const transfer = await settle(world, accepted.value.ref);
+    const accepted = must(await world.service.credit({ accountId: account.id, amountCents: 50_00, currency: 'USD' }));
+    const transfer = await settle(world, accepted.ref);
     expect(transfer.state).toBe('done');
     const sim = world.cluster.server('mt5-live-global').accounts.get(account.login as number);
     expect([sim?.creditCents, sim?.balanceCents]).toEqual([50_00, 0]);
@@ -203,18 +199,17 @@ describe('withdrawals', () => {
   async function funded(amountCents: number) {
     const world = startedWorld();
     const account = await openAccount(world);
-    const deposit = await world.service.deposit({ accountId: account.id, amountCents, currency: 'USD' });
-    if (!deposit.ok) throw new Error(deposit.error.message);
-    await settle(world, deposit.value.ref);
+    await depositSettled(world, { accountId: account.id, amountCents, currency: 'USD' });
     return { world, account, login: account.login as number };
   }
 
   it('rejects a withdrawal above the free margin on the server and never posts it', async () => {
     const { world, account, login } = await funded(100_00);
-    const accepted = await world.service.withdraw({ accountId: account.id, amountCents: 150_00, currency: 'USD' });
-    if (!accepted.ok) throw new Error(accepted.error.message);
-    expect(accepted.value.state).toBe('hold');
-    const transfer = await settle(world, accepted.value.ref);
+    const accepted = must(
+      await world.service.withdraw({ accountId: account.id, amountCents: 150_00, currency: 'USD' }),
+    );
+    expect(accepted.state).toBe('hold');
+    const transfer = await settle(world, accepted.ref);
     expect(transfer.state).toBe('rejected');
     expect(transfer.reason).toMatch(/free margin/);
     expect(opsWithComment(world, 'mt4-live-eu', login, transfer.ref)).toHaveLength(0);
@@ -225,9 +220,10 @@ describe('withdrawals', () => {
     const { world, account, login } = await funded(1_000_00);
     const trade = world.cluster.client('mt4-live-eu').open(login, 'EURUSD', 'buy', 1);
     expect(trade.ok).toBe(true);
-    const accepted = await world.service.withdraw({ accountId: account.id, amountCents: 990_00, currency: 'USD' });
-    if (!accepted.ok) throw new Error(accepted.error.message);
-    const transfer = await settle(world, accepted.value.ref);
+    const accepted = must(
+      await world.service.withdraw({ accountId: account.id, amountCents: 990_00, currency: 'USD' }),
+    );
+    const transfer = await settle(world, accepted.ref);
     expect(transfer.state).toBe('rejected');
     expect(opsWithComment(world, 'mt4-live-eu', login, transfer.ref)).toHaveLength(0);
   });
@@ -235,9 +231,10 @@ describe('withdrawals', () => {
   it('debits once, then completes when the payout succeeds', async () => {
     const { world, account, login } = await funded(1_000_00);
     world.faultOnNext('mt4-live-eu', 'postBalance', 'timeoutAfterApply');
-    const accepted = await world.service.withdraw({ accountId: account.id, amountCents: 400_00, currency: 'USD' });
-    if (!accepted.ok) throw new Error(accepted.error.message);
-    const posted = await settle(world, accepted.value.ref);
+    const accepted = must(
+      await world.service.withdraw({ accountId: account.id, amountCents: 400_00, currency: 'USD' }),
+    );
+    const posted = await settle(world, accepted.ref);
     expect(posted.state).toBe('posted');
     expect(balanceOf(world, 'mt4-live-eu', login)).toBe(600_00);
     const paid = await world.service.completePayout({ ref: posted.ref, succeeded: true, pspRef: 'PO-1' });
@@ -248,13 +245,14 @@ describe('withdrawals', () => {
 
   it('refunds a failed payout exactly once, through a lost reply', async () => {
     const { world, account, login } = await funded(1_000_00);
-    const accepted = await world.service.withdraw({ accountId: account.id, amountCents: 400_00, currency: 'USD' });
-    if (!accepted.ok) throw new Error(accepted.error.message);
-    await settle(world, accepted.value.ref);
+    const accepted = must(
+      await world.service.withdraw({ accountId: account.id, amountCents: 400_00, currency: 'USD' }),
+    );
+    await settle(world, accepted.ref);
     world.faultOnNext('mt4-live-eu', 'postBalance', 'timeoutAfterApply');
-    const failed = await world.service.completePayout({ ref: accepted.value.ref, succeeded: false });
+    const failed = await world.service.completePayout({ ref: accepted.ref, succeeded: false });
     expect(failed.ok && failed.value.state).toBe('refunding');
-    const refunded = await settle(world, accepted.value.ref);
+    const refunded = await settle(world, accepted.ref);
     expect(refunded.state).toBe('refunded');
     expect(opsWithComment(world, 'mt4-live-eu', login, commentFor(refunded.ref, 'refund'))).toHaveLength(1);
     expect(balanceOf(world, 'mt4-live-eu', login)).toBe(1_000_00);
@@ -264,9 +262,8 @@ describe('withdrawals', () => {
 
   it('refuses a payout result for a withdrawal that is not posted', async () => {
     const { world, account } = await funded(1_000_00);
-    const deposit = await world.service.deposit({ accountId: account.id, amountCents: 100_00, currency: 'USD' });
-    if (!deposit.ok) throw new Error(deposit.error.message);
-    const wrongKind = await world.service.completePayout({ ref: deposit.value.ref, succeeded: true });
+    const deposit = must(await world.service.deposit({ accountId: account.id, amountCents: 100_00, currency: 'USD' }));
+    const wrongKind = await world.service.completePayout({ ref: deposit.ref, succeeded: true });
     const unknown = await world.service.completePayout({ ref: 'MTP-W0000000099-XX', succeeded: true });
     expect(wrongKind.ok ? null : wrongKind.error.code).toBe('MTP_TRANSFER_STATE');
     expect(unknown.ok ? null : unknown.error.code).toBe('MTP_UNKNOWN_TRANSFER');
@@ -277,18 +274,15 @@ describe('crashes', () => {
   it('posts once when the service dies between the send and the answer', async () => {
     const world = startedWorld({ baseLatencyMs: 40 });
     const account = await openAccount(world);
-    const accepted = await world.service.deposit({ accountId: account.id, amountCents: 250_00, currency: 'USD' });
-    if (!accepted.ok) throw new Error(accepted.error.message);
+    const accepted = must(await world.service.deposit({ accountId: account.id, amountCents: 250_00, currency: 'USD' }));
     // Run until the send is committed as in flight, then die before its answer arrives.
-    await world.until(
-      async () => (await world.service.transfer(accepted.value.ref))?.uncertainSinceMs != null,
-      60_000,
-      1,
-    );
+    expect(
+      await world.until(async () => (await world.service.transfer(accepted.ref))?.uncertainSinceMs != null, 60_000, 1),
+    ).toBe(true);
     world.crash();
-    expect((await world.store.transaction((tx) => tx.get('transfers', accepted.value.ref)))?.state).toBe('posting');
+    expect((await world.store.transaction((tx) => tx.get('transfers', accepted.ref)))?.state).toBe('posting');
     world.start();
-    const transfer = await settle(world, accepted.value.ref);
+    const transfer = await settle(world, accepted.ref);
     expect(transfer.state).toBe('done');
     expect(opsWithComment(world, 'mt4-live-eu', account.login as number, transfer.ref)).toHaveLength(1);
   });

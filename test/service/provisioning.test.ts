@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createSimWorld, type SimWorld } from '../../scenarios/world.ts';
-import { DEFAULT_BROKER_CONFIG } from '../../service/default-config.ts';
-import type { AccountRow, BrokerConfigInput, ClientRow } from '../../service/index.ts';
+import type { SimWorld } from '../../scenarios/world.ts';
+import type { AccountRow, ClientRow } from '../../service/index.ts';
 import type { SimAccount } from '../../simulator/index.ts';
+import { brokerConfig, must, startedWorld } from './helpers.ts';
 
 /**
  * Opening trading accounts: KYC gating, routing (country → server, product → group), accounts opened on
@@ -14,24 +14,14 @@ const EU = 'mt4-live-eu';
 const GLOBAL = 'mt5-live-global';
 const DEMO = 'mt4-demo';
 
-/** The default broker config with some top-level sections replaced. */
-function brokerConfig(patch: Partial<BrokerConfigInput> = {}): BrokerConfigInput {
-  return { ...(structuredClone(DEFAULT_BROKER_CONFIG) as BrokerConfigInput), ...patch };
-}
-
 async function register(world: SimWorld, country: string, kyc: ClientRow['kyc'] = 'approved'): Promise<ClientRow> {
-  const client = await world.service.registerClient({ name: 'Anna Schmidt', email: 'anna@example.com', country });
-  if (!client.ok) throw new Error(client.error.message);
-  if (kyc === 'none') return client.value;
-  const decided = await world.service.setKyc(client.value.id, kyc);
-  if (!decided.ok) throw new Error(decided.error.message);
-  return decided.value;
+  const client = must(await world.service.registerClient({ name: 'Anna Schmidt', email: 'anna@example.com', country }));
+  if (kyc === 'none') return client;
+  return must(await world.service.setKyc(client.id, kyc));
 }
 
 async function accept(world: SimWorld, clientId: string, productId: string): Promise<AccountRow> {
-  const opened = await world.service.openAccount({ clientId, productId });
-  if (!opened.ok) throw new Error(`${opened.error.code}: ${opened.error.message}`);
-  return opened.value;
+  return must(await world.service.openAccount({ clientId, productId }));
 }
 
 async function whenOpen(world: SimWorld, id: string, maxMs = 120_000): Promise<AccountRow> {
@@ -46,14 +36,26 @@ function onServer(world: SimWorld, serverId: string, externalId: string): SimAcc
   return [...world.cluster.server(serverId).accounts.values()].filter((a) => a.externalId === externalId);
 }
 
+/**
+ * The account failed for good: no login, `errorPart` in its lastError, nothing on its server, and one
+ * account_failed alert, for it.
+ */
+async function expectAccountFailed(world: SimWorld, id: string, errorPart: string): Promise<void> {
+  const account = await world.service.account(id);
+  expect(account).toMatchObject({ state: 'failed', login: null });
+  expect(account?.lastError).toContain(errorPart);
+  expect(onServer(world, account?.serverId as string, id)).toHaveLength(0);
+  const alerts = (await world.service.alerts()).filter((a) => a.kind === 'account_failed');
+  expect(alerts.map((a) => a.subject)).toEqual([id]);
+}
+
 async function accountRows(world: SimWorld): Promise<AccountRow[]> {
   return world.store.transaction((tx) => tx.select('accounts', {}, { orderBy: 'id' }));
 }
 
 describe('KYC gating', () => {
   it('refuses a live product before KYC approval, and opens it once approved', async () => {
-    const world = createSimWorld({ seed: 'kyc-live' });
-    world.start();
+    const world = startedWorld({ seed: 'kyc-live' });
     const client = await register(world, 'DE', 'none');
     for (const state of ['none', 'pending', 'rejected'] as const) {
       await world.service.setKyc(client.id, state);
@@ -73,8 +75,7 @@ describe('KYC gating', () => {
   });
 
   it('opens a demo account before KYC with the default config (demoBeforeKyc)', async () => {
-    const world = createSimWorld({ seed: 'kyc-demo' });
-    world.start();
+    const world = startedWorld({ seed: 'kyc-demo' });
     const client = await register(world, 'DE', 'none');
     const accepted = await accept(world, client.id, 'demo-standard');
     expect(accepted).toMatchObject({ serverId: DEMO, group: 'demo-std-usd', kind: 'demo', state: 'pending' });
@@ -86,11 +87,12 @@ describe('KYC gating', () => {
   });
 
   it('refuses a demo account before KYC when demoBeforeKyc is false', async () => {
-    const world = createSimWorld({
+    const world = startedWorld({
       seed: 'kyc-demo-off',
-      broker: brokerConfig({ kyc: { demoBeforeKyc: false } }),
+      broker: brokerConfig((c) => {
+        c.kyc = { ...c.kyc, demoBeforeKyc: false };
+      }),
     });
-    world.start();
     const client = await register(world, 'DE', 'pending');
     const refused = await world.service.openAccount({ clientId: client.id, productId: 'demo-standard' });
     expect(refused.ok).toBe(false);
@@ -100,27 +102,21 @@ describe('KYC gating', () => {
   });
 
   it('fails an accepted account whose client lost KYC approval before it was created', async () => {
-    const world = createSimWorld({ seed: 'kyc-revoked' });
-    world.start();
+    const world = startedWorld({ seed: 'kyc-revoked' });
     const client = await register(world, 'DE');
     world.service.setSuspended(EU, true);
     const accepted = await accept(world, client.id, 'eu-classic');
     await world.service.setKyc(client.id, 'rejected');
     world.service.setSuspended(EU, false);
     await world.runFor(30_000);
-    const account = await world.service.account(accepted.id);
-    expect(account).toMatchObject({ state: 'failed', login: null });
-    expect(account?.lastError).toContain('KYC');
-    expect(onServer(world, EU, accepted.id)).toHaveLength(0);
-    const alerts = (await world.service.alerts()).filter((a) => a.kind === 'account_failed');
-    expect(alerts.map((a) => a.subject)).toEqual([accepted.id]);
+    expect(accepted.serverId).toBe(EU);
+    await expectAccountFailed(world, accepted.id, 'KYC');
   });
 });
 
 describe('routing', () => {
   it("opens a DE client's eu-classic account on mt4-live-eu in group eu-std-usd", async () => {
-    const world = createSimWorld({ seed: 'route-eu' });
-    world.start();
+    const world = startedWorld({ seed: 'route-eu' });
     const client = await register(world, 'DE');
     const accepted = await accept(world, client.id, 'eu-classic');
     expect(accepted).toMatchObject({ serverId: EU, group: 'eu-std-usd', leverage: 30, currency: 'USD' });
@@ -142,8 +138,7 @@ describe('routing', () => {
   });
 
   it("opens a US client's global-standard account on mt5-live-global in real\\standard-usd", async () => {
-    const world = createSimWorld({ seed: 'route-global' });
-    world.start();
+    const world = startedWorld({ seed: 'route-global' });
     const client = await register(world, 'US');
     const accepted = await accept(world, client.id, 'global-standard');
     expect(accepted).toMatchObject({ serverId: GLOBAL, group: 'real\\standard-usd' });
@@ -157,8 +152,7 @@ describe('routing', () => {
   });
 
   it('refuses global-standard for an EU client: MTP_NO_ROUTE (never another jurisdiction)', async () => {
-    const world = createSimWorld({ seed: 'route-none' });
-    world.start();
+    const world = startedWorld({ seed: 'route-none' });
     const client = await register(world, 'FR');
     const refused = await world.service.openAccount({ clientId: client.id, productId: 'global-standard' });
     expect(refused.ok).toBe(false);
@@ -174,8 +168,7 @@ describe('routing', () => {
   });
 
   it('routes a product offered on both servers to the fallback while the EU server is suspended', async () => {
-    const world = createSimWorld({ seed: 'route-fallback' });
-    world.start();
+    const world = startedWorld({ seed: 'route-fallback' });
     const client = await register(world, 'IT');
     expect(world.service.setSuspended(EU, true)).toEqual({ ok: true, value: { serverId: EU, suspended: true } });
     const accepted = await accept(world, client.id, 'pro');
@@ -191,8 +184,7 @@ describe('routing', () => {
   });
 
   it('keeps an account waiting, pending, on a suspended server with no fallback for its product', async () => {
-    const world = createSimWorld({ seed: 'route-suspended' });
-    world.start();
+    const world = startedWorld({ seed: 'route-suspended' });
     const client = await register(world, 'DE');
     world.service.setSuspended(EU, true);
     const accepted = await accept(world, client.id, 'eu-classic');
@@ -209,8 +201,7 @@ describe('routing', () => {
   });
 
   it('refuses to suspend a server that is not configured', async () => {
-    const world = createSimWorld({ seed: 'route-unknown-server' });
-    world.start();
+    const world = startedWorld({ seed: 'route-unknown-server' });
     const refused = world.service.setSuspended('mt9-nowhere', true);
     expect(refused.ok).toBe(false);
     if (!refused.ok) {
@@ -222,8 +213,7 @@ describe('routing', () => {
 
 describe('creating the account on its server', () => {
   it('leaves the account pending with lastError while its server is down, then opens it exactly once', async () => {
-    const world = createSimWorld({ seed: 'create-down' });
-    world.start();
+    const world = startedWorld({ seed: 'create-down' });
     await world.runFor(1_000);
     const client = await register(world, 'DE');
     world.cluster.restart(EU, 600_000);
@@ -248,8 +238,7 @@ describe('creating the account on its server', () => {
   });
 
   it('looks the account up by its external id after a lost answer instead of creating a second one', async () => {
-    const world = createSimWorld({ seed: 'create-unknown' });
-    world.start();
+    const world = startedWorld({ seed: 'create-unknown' });
     await world.runFor(1_000);
     const client = await register(world, 'DE');
     world.cluster.inject(EU, 'timeoutAfterApply');
@@ -279,26 +268,20 @@ describe('creating the account on its server', () => {
   });
 
   it('fails the account with an alert when the server refuses the create', async () => {
-    const world = createSimWorld({ seed: 'create-refused' });
-    world.start();
+    const world = startedWorld({ seed: 'create-refused' });
     await world.runFor(1_000);
     const client = await register(world, 'DE');
     world.cluster.inject(EU, 'permissionDenied');
     const accepted = await accept(world, client.id, 'eu-classic');
     await world.runFor(5_000);
-    const account = await world.service.account(accepted.id);
-    expect(account?.state).toBe('failed');
-    expect(account?.lastError).toContain('refused');
-    expect(onServer(world, EU, accepted.id)).toHaveLength(0);
-    const alerts = (await world.service.alerts()).filter((a) => a.kind === 'account_failed');
-    expect(alerts.map((a) => a.subject)).toEqual([accepted.id]);
+    expect(accepted.serverId).toBe(EU);
+    await expectAccountFailed(world, accepted.id, 'refused');
   });
 });
 
 describe('bad input', () => {
   it('refuses a malformed open-account command with MTP_BAD_REQUEST naming each field', async () => {
-    const world = createSimWorld({ seed: 'bad-open' });
-    world.start();
+    const world = startedWorld({ seed: 'bad-open' });
     const missing = await world.service.openAccount({ clientId: 'C0000000001' } as never);
     expect(missing.ok).toBe(false);
     if (!missing.ok) {
@@ -306,17 +289,22 @@ describe('bad input', () => {
       expect(missing.error.issues.map((i) => i.path)).toEqual(['productId']);
     }
     const empty = await world.service.openAccount({ clientId: '', productId: '' });
-    if (!empty.ok) expect(empty.error.issues.map((i) => i.path).sort()).toEqual(['clientId', 'productId']);
     expect(empty.ok).toBe(false);
+    if (!empty.ok) {
+      expect(empty.error.code).toBe('MTP_BAD_REQUEST');
+      expect(empty.error.issues.map((i) => i.path).sort()).toEqual(['clientId', 'productId']);
+    }
     const extra = await world.service.openAccount({ clientId: 'C1', productId: 'pro', group: 'vip' } as never);
     expect(extra.ok).toBe(false);
-    if (!extra.ok) expect(extra.error.issues).toEqual([{ path: 'group', message: 'unknown field' }]);
+    if (!extra.ok) {
+      expect(extra.error.code).toBe('MTP_BAD_REQUEST');
+      expect(extra.error.issues).toEqual([{ path: 'group', message: 'unknown field' }]);
+    }
     expect(await accountRows(world)).toHaveLength(0);
   });
 
   it('refuses an unknown product with MTP_UNKNOWN_PRODUCT naming productId', async () => {
-    const world = createSimWorld({ seed: 'bad-product' });
-    world.start();
+    const world = startedWorld({ seed: 'bad-product' });
     const client = await register(world, 'DE');
     const refused = await world.service.openAccount({ clientId: client.id, productId: 'platinum' });
     expect(refused.ok).toBe(false);
@@ -328,8 +316,7 @@ describe('bad input', () => {
   });
 
   it('refuses an unknown client with MTP_UNKNOWN_CLIENT naming the id', async () => {
-    const world = createSimWorld({ seed: 'bad-client' });
-    world.start();
+    const world = startedWorld({ seed: 'bad-client' });
     const refused = await world.service.openAccount({ clientId: 'C9999999999', productId: 'eu-classic' });
     expect(refused.ok).toBe(false);
     if (!refused.ok) {
@@ -340,8 +327,7 @@ describe('bad input', () => {
   });
 
   it('refuses a malformed client registration and KYC decision naming the fields', async () => {
-    const world = createSimWorld({ seed: 'bad-client-input' });
-    world.start();
+    const world = startedWorld({ seed: 'bad-client-input' });
     const registered = await world.service.registerClient({ name: ' ', email: 'not-an-email', country: 'Germany' });
     expect(registered.ok).toBe(false);
     if (!registered.ok) {

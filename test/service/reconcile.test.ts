@@ -1,17 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { SimWorld } from '../../scenarios/world.ts';
-import type { Finding } from '../../service/index.ts';
-import { brokerConfig, openAccount, settle, startedWorld } from './helpers.ts';
+import { type Finding, parsePspCsv, StaticPaymentRecords } from '../../service/index.ts';
+import { propertyParams } from '../property.ts';
+import { brokerConfig, depositSettled, must, openAccount, settle, startedWorld } from './helpers.ts';
 
 /**
  * Three-way reconciliation (payment provider, ledger, server history): each discrepancy a test causes is
  * reported once, in its class, and nothing else is.
  */
 
-const SEED = Number(process.env.MTPROOF_PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const RUNS = Number(process.env.MTPROOF_PROPERTY_RUNS ?? 25);
 const SETTLE_MS = 600_000;
+const GLOBAL = 'mt5-live-global';
 
 async function reconcileLater(world: SimWorld) {
   // Past settleMs, so that nothing is still "in flight".
@@ -27,15 +27,13 @@ async function fundedWorld() {
   const refs: string[] = [];
   for (const account of [eu, global]) {
     const payment = world.psp.confirmDeposit({ amountCents: 1_000_00, currency: 'USD', reference: account.id });
-    const deposit = await world.service.deposit({
+    const deposit = await depositSettled(world, {
       accountId: account.id,
       amountCents: 1_000_00,
       currency: 'USD',
       pspRef: payment.pspRef,
     });
-    if (!deposit.ok) throw new Error(deposit.error.message);
-    refs.push(deposit.value.ref);
-    await settle(world, deposit.value.ref);
+    refs.push(deposit.ref);
   }
   return { world, eu, global, refs };
 }
@@ -63,14 +61,7 @@ describe('reconciliation', () => {
   it('reports a PSP payment that never reached the ledger, and a ledger deposit the PSP does not have', async () => {
     const { world, eu } = await fundedWorld();
     world.psp.confirmDeposit({ amountCents: 300_00, currency: 'USD', reference: eu.id, pspRef: 'LOST-WEBHOOK' });
-    const manual = await world.service.deposit({
-      accountId: eu.id,
-      amountCents: 50_00,
-      currency: 'USD',
-      pspRef: 'NOT-AT-PSP',
-    });
-    if (!manual.ok) throw new Error(manual.error.message);
-    await settle(world, manual.value.ref);
+    await depositSettled(world, { accountId: eu.id, amountCents: 50_00, currency: 'USD', pspRef: 'NOT-AT-PSP' });
     const run = await reconcileLater(world);
     expect(run.findings.map((f) => [f.class, f.pspRef])).toEqual([
       ['ledger_only', 'NOT-AT-PSP'],
@@ -82,21 +73,19 @@ describe('reconciliation', () => {
     const world = startedWorld();
     const eu = await openAccount(world);
     const payment = world.psp.confirmDeposit({ amountCents: 100_00, currency: 'USD' });
-    const deposit = await world.service.deposit({
+    await depositSettled(world, {
       accountId: eu.id,
       amountCents: 1_000_00,
       currency: 'USD',
       pspRef: payment.pspRef,
     });
-    if (!deposit.ok) throw new Error(deposit.error.message);
-    await settle(world, deposit.value.ref);
     const run = await reconcileLater(world);
     expect(run.findings.map((f) => [f.class, f.expectedCents, f.actualCents])).toEqual([
       ['amount_mismatch', 100_00, 1_000_00],
     ]);
   });
 
-  it('reports our reference on the wrong account, twice on the server, with another amount, and missing', async () => {
+  it('reports our reference on the wrong account, twice on the server, with another amount, missing, and not in the ledger', async () => {
     const { world, eu, global, refs } = await fundedWorld();
     const [euRef, globalRef] = refs as [string, string];
     const dealerEu = world.cluster.dealer('mt4-live-eu');
@@ -105,20 +94,94 @@ describe('reconciliation', () => {
     dealerEu.balanceCorrection(eu.login as number, 1_000_00, euRef);
     dealerEu.balanceCorrection(eu.login as number, 5_00, globalRef);
     // The ledger says posted, but the server lost it (the ledger is edited to claim a posting that never was).
-    const ghost = await world.service.deposit({ accountId: global.id, amountCents: 20_00, currency: 'USD' });
-    if (!ghost.ok) throw new Error(ghost.error.message);
+    const ghost = must(await world.service.deposit({ accountId: global.id, amountCents: 20_00, currency: 'USD' }));
     await world.store.transaction((tx) =>
-      tx.update('transfers', ghost.value.ref, { state: 'done', postedMs: world.scheduler.nowMs(), ticket: 1 }),
+      tx.update('transfers', ghost.ref, { state: 'done', postedMs: world.scheduler.nowMs(), ticket: 1 }),
     );
     await world.store.transaction(async (tx) => {
-      const [job] = await tx.select('jobs', { subject: ghost.value.ref });
+      const [job] = await tx.select('jobs', { subject: ghost.ref });
       if (job !== undefined) await tx.update('jobs', job.id, { state: 'done' });
     });
+    // Posted, then the ledger is edited: another amount than the server's, and "rejected" though it is there.
+    const changed = await depositSettled(world, { accountId: global.id, amountCents: 30_00, currency: 'USD' });
+    const denied = await depositSettled(world, { accountId: global.id, amountCents: 40_00, currency: 'USD' });
+    expect([changed.state, denied.state]).toEqual(['done', 'done']);
+    await world.store.transaction(async (tx) => {
+      await tx.update('transfers', changed.ref, { amountCents: 31_00 });
+      await tx.update('transfers', denied.ref, { state: 'rejected' });
+    });
+
     const run = await reconcileLater(world);
-    expect(classes(run.findings)).toEqual(['duplicate_on_server', 'missing_on_server', 'wrong_account']);
-    const wrong = run.findings.find((f) => f.class === 'wrong_account');
-    expect(wrong).toMatchObject({ ref: globalRef, serverId: 'mt4-live-eu', login: eu.login });
-    expect(run.findings.find((f) => f.class === 'missing_on_server')?.ref).toBe(ghost.value.ref);
+    // In key order, as the run sorts them.
+    expect(run.findings.map((f) => [f.class, f.key])).toEqual([
+      ['amount_mismatch', `amount_mismatch:${changed.ref}:main`],
+      ['duplicate_on_server', `duplicate_on_server:${euRef}:main`],
+      ['missing_on_server', `missing_on_server:${ghost.ref}:main`],
+      ['not_in_ledger', `not_in_ledger:${denied.ref}:main`],
+      ['wrong_account', `wrong_account:${globalRef}:main:mt4-live-eu:${eu.login}`],
+    ]);
+    const found = (cls: string) => run.findings.find((f) => f.class === cls);
+    expect(found('wrong_account')).toMatchObject({ ref: globalRef, serverId: 'mt4-live-eu', login: eu.login });
+    expect(found('duplicate_on_server')).toMatchObject({ ref: euRef, expectedCents: 1_000_00, actualCents: 2_000_00 });
+    expect(found('missing_on_server')).toMatchObject({ ref: ghost.ref, serverId: GLOBAL, actualCents: null });
+    expect(found('amount_mismatch')).toMatchObject({
+      ref: changed.ref,
+      serverId: GLOBAL,
+      login: global.login,
+      ticket: changed.ticket,
+      expectedCents: 31_00,
+      actualCents: 30_00,
+    });
+    expect(found('not_in_ledger')).toMatchObject({
+      ref: denied.ref,
+      serverId: GLOBAL,
+      login: global.login,
+      ticket: denied.ticket,
+      expectedCents: 0,
+      actualCents: 40_00,
+    });
+  });
+
+  it('reports a payout the provider made as psp_only when the ledger refunded the withdrawal', async () => {
+    const { world, eu } = await fundedWorld();
+    const withdrawal = must(await world.service.withdraw({ accountId: eu.id, amountCents: 100_00, currency: 'USD' }));
+    expect((await settle(world, withdrawal.ref)).state).toBe('posted');
+    // The provider paid it out, but its callback said the payout failed: the ledger refunds the client.
+    world.psp.payout({
+      amountCents: 100_00,
+      currency: 'USD',
+      reference: withdrawal.ref,
+      succeeded: true,
+      pspRef: 'PO-1',
+    });
+    must(await world.service.completePayout({ ref: withdrawal.ref, succeeded: false, pspRef: 'PO-1' }));
+    expect((await settle(world, withdrawal.ref)).state).toBe('refunded');
+
+    const run = await reconcileLater(world);
+    expect(run.state).toBe('done');
+    expect(run.findings.map((f) => [f.class, f.key, f.ref, f.pspRef, f.expectedCents])).toEqual([
+      ['psp_only', 'psp_only:PO-1', withdrawal.ref, 'PO-1', 100_00],
+    ]);
+  });
+
+  it('marks the run partial with the provider unreachable when its records cannot be read, and still checks the servers', async () => {
+    const world = startedWorld({
+      ports: {
+        psp: {
+          records: async () => {
+            throw new Error('down');
+          },
+        },
+      },
+    });
+    const eu = await openAccount(world);
+    await depositSettled(world, { accountId: eu.id, amountCents: 100_00, currency: 'USD', pspRef: 'CARD-1' });
+    world.cluster.dealer('mt4-live-eu').balanceCorrection(eu.login as number, -25_00, 'desk');
+    const run = await reconcileLater(world);
+    expect(run.state).toBe('partial');
+    expect(run.unreachable).toEqual(['psp']);
+    // Without the provider's records, CARD-1 is not reported missing from them; the server's edit is reported.
+    expect(classes(run.findings)).toEqual(['unknown_operation']);
   });
 
   it('marks the run partial and names the server whose history it could not read', async () => {
@@ -131,7 +194,6 @@ describe('reconciliation', () => {
   });
 
   it('reports exactly the dealer edits injected, whatever their number and place', async () => {
-    console.log(`reconciliation property: seed ${SEED}, ${RUNS} runs (replay: MTPROOF_PROPERTY_SEED=${SEED})`);
     const edit = fc.record({
       server: fc.constantFrom('mt4-live-eu', 'mt5-live-global'),
       amountCents: fc.integer({ min: -500_00, max: 500_00 }).filter((n) => n !== 0),
@@ -153,7 +215,7 @@ describe('reconciliation', () => {
         expect(run.findings.every((f) => f.class === 'unknown_operation')).toBe(true);
         expect(run.findings.map((f) => `${f.serverId}:${f.login}:${f.actualCents}`).sort()).toEqual(expected.sort());
       }),
-      { seed: SEED, numRuns: RUNS },
+      propertyParams('reconciliation', 25),
     );
   }, 120_000);
 });
@@ -174,5 +236,23 @@ describe('scheduled reconciliation', () => {
     // The same finding in later runs does not alert again.
     const alerts = await world.service.alerts();
     expect(alerts.filter((a) => a.kind === 'reconciliation_finding')).toHaveLength(1);
+  });
+});
+
+describe('reconciliation against a provider CSV export', () => {
+  it("reconciles the ledger against an imported export: the export's extra payment is psp_only", async () => {
+    const records = parsePspCsv(
+      [
+        'id,type,status,amount,currency,reference,created_at',
+        'CARD-1,deposit,succeeded,250.00,USD,,2026-01-05 05:58:30',
+        'CARD-2,deposit,succeeded,99.90,USD,,2026-01-05 05:59:00',
+        'CARD-3,deposit,declined,10.00,USD,,2026-01-05 05:59:30',
+      ].join('\n'),
+    );
+    const world = startedWorld({ ports: { psp: new StaticPaymentRecords(records) } });
+    const eu = await openAccount(world);
+    await depositSettled(world, { accountId: eu.id, amountCents: 250_00, currency: 'USD', pspRef: 'CARD-1' });
+    const run = await reconcileLater(world);
+    expect(run.findings.map((f) => [f.class, f.pspRef, f.expectedCents])).toEqual([['psp_only', 'CARD-2', 99_90]]);
   });
 });

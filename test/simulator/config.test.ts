@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MtproofError } from '../../kit/errors.ts';
 import { SimCluster } from '../../simulator/cluster.ts';
-import { type ClusterConfigInput, parseClusterConfig } from '../../simulator/config.ts';
+import { type ClusterConfigInput, DEFAULT_SYMBOLS, parseClusterConfig } from '../../simulator/config.ts';
 import { DEFAULT_CLUSTER } from '../../simulator/default-cluster.ts';
 import { parseFaultConfig } from '../../simulator/faults.ts';
 import { clusterConfig } from './helpers.ts';
@@ -85,7 +85,16 @@ const CASES: [string, () => unknown, string][] = [
   ['a server id with capitals', () => edited((c) => (c.servers[0].id = 'MT4-Live')), 'servers[0].id'],
   ['a server without managers', () => edited((c) => (c.servers[0].managers = [])), 'servers[0].managers'],
   ['a bad startAt', () => edited((c) => (c.startAt = 'yesterday')), 'startAt'],
-  ['a duplicate symbol', () => edited((c) => (c.symbols[1].name = 'EURUSD')), 'symbols[1].name'],
+  [
+    'a duplicate symbol',
+    () => edited((c) => (c.symbols = [{ ...DEFAULT_SYMBOLS[0] }, { ...DEFAULT_SYMBOLS[0] }])),
+    'symbols[1].name',
+  ],
+  [
+    'a symbol name with a slash',
+    () => edited((c) => (c.symbols = [{ ...DEFAULT_SYMBOLS[0] }, { ...DEFAULT_SYMBOLS[1], name: 'GBP/USD' }])),
+    'symbols[1].name',
+  ],
 ];
 
 describe('parseClusterConfig rejects', () => {
@@ -111,6 +120,13 @@ describe('parseClusterConfig rejects', () => {
     expect(() => new SimCluster({ seed: 1, config: edited((c) => (c.servers[0].platform = 'mt6')) })).toThrow(
       expect.objectContaining({ code: 'MTP_CONFIG_INVALID' }),
     );
+  });
+
+  it('a symbol name with a slash, saying so, through the SimCluster constructor too (not a crash in Random.fork)', () => {
+    const config = edited((c) => (c.symbols = [{ ...DEFAULT_SYMBOLS[0], name: 'EUR/USD' }]));
+    const error = rejection(config);
+    expect(error.issues).toEqual([{ path: 'symbols[0].name', message: 'a symbol name may not contain "/"' }]);
+    expect(() => new SimCluster({ seed: 1, config })).toThrow(expect.objectContaining({ code: 'MTP_CONFIG_INVALID' }));
   });
 
   it('the error message lists each issue with its path', () => {
@@ -139,6 +155,7 @@ describe('parseClusterConfig accepts', () => {
       }),
     );
     expect(config.servers[0]?.groups[1]?.name).toHaveLength(15);
+    expect(config.servers[1]?.groups[0]).toMatchObject({ name: 'real\\standard-usd', leverage: 500 });
   });
 
   it('a one-login range (from = to)', () => {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ManagerApi } from '../../adapters/port/index.ts';
 import { createSimManagerApi } from '../../adapters/sim/index.ts';
 import { FAULT_KINDS, type FaultKind, SimCluster } from '../../simulator/index.ts';
+import { propertyParams } from '../property.ts';
 
 /**
  * Per-account conservation over random workloads with faults: every account's balance equals the sum
@@ -10,9 +11,6 @@ import { FAULT_KINDS, type FaultKind, SimCluster } from '../../simulator/index.t
  * credit the sum of its credit operations — whatever timeouts, drops, restarts and lags happened.
  * History read back through the port, once lags are over, tells the same story.
  */
-
-const SEED = Number(process.env.MTPROOF_PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const RUNS = Number(process.env.MTPROOF_PROPERTY_RUNS ?? 100);
 
 type Command =
   | { kind: 'create'; server: number }
@@ -137,7 +135,9 @@ async function runCommands(seed: number, commands: readonly Command[]): Promise<
   return cluster;
 }
 
-function checkLedgers(cluster: SimCluster): void {
+/** Checks every account's ledger; returns how many operations it checked (so a run that checked none shows). */
+function checkLedgers(cluster: SimCluster): number {
+  let checked = 0;
   for (const server of cluster.servers.values()) {
     for (const account of server.accounts.values()) {
       let balance = 0;
@@ -147,26 +147,30 @@ function checkLedgers(cluster: SimCluster): void {
         else credit += op.amountCents;
       }
       for (const trade of server.allClosedTrades(account.login)) balance += trade.profitCents;
+      checked += server.allBalanceOps(account.login).length + server.allClosedTrades(account.login).length;
       expect(account.balanceCents, `${server.id} ${account.login} balance`).toBe(balance);
       expect(account.creditCents, `${server.id} ${account.login} credit`).toBe(credit);
       expect(account.creditCents, `${server.id} ${account.login} credit never negative`).toBeGreaterThanOrEqual(0);
     }
   }
+  return checked;
 }
 
 describe('per-account conservation', () => {
   it('holds over random workloads with faults', async () => {
-    console.log(`conservation property: seed ${SEED}, ${RUNS} runs (replay: MTPROOF_PROPERTY_SEED=${SEED})`);
+    const params = propertyParams('conservation', 100);
+    let checked = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 1_000_000 }),
         fc.array(command, { minLength: 1, maxLength: 120 }),
         async (seed, commands) => {
-          checkLedgers(await runCommands(seed, commands));
+          checked += checkLedgers(await runCommands(seed, commands));
         },
       ),
-      { seed: SEED, numRuns: RUNS },
+      params,
     );
+    expect(checked, 'operations checked over all runs').toBeGreaterThan(0);
   });
 
   it('agrees with the history read back through the port once lags are over', async () => {
@@ -206,7 +210,7 @@ describe('per-account conservation', () => {
           await cluster.scheduler.run();
         },
       ),
-      { seed: SEED, numRuns: Math.max(5, Math.floor(RUNS / 4)) },
+      propertyParams('history read back', 25),
     );
   });
 });

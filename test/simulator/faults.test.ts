@@ -717,7 +717,7 @@ describe('inject', () => {
 
   it('an unknown server is refused', () => {
     const cluster = quietCluster();
-    expect(() => cluster.inject('mt9-nowhere', 'restart')).toThrow();
+    expect(() => cluster.inject('mt9-nowhere', 'restart')).toThrow('no server mt9-nowhere');
   });
 });
 

@@ -1,8 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SimCluster } from '../../simulator/index.ts';
-
-const SEED = Number(process.env.MTPROOF_PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31));
+import { propertyParams } from '../property.ts';
 
 type Step =
   | { kind: 'op'; amountCents: number }
@@ -21,7 +20,6 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 
 describe('history by server-time range', () => {
   it('finds exactly the records a full scan finds, across clock skews and time-zone shifts', async () => {
-    console.log(`history seek property: seed ${SEED} (replay: MTPROOF_PROPERTY_SEED=${SEED})`);
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom('mt4-live-eu', 'mt5-live-global'),
@@ -76,7 +74,7 @@ describe('history by server-time range', () => {
           }
         },
       ),
-      { seed: SEED, numRuns: 150 },
+      propertyParams('history seek', 150),
     );
   });
 });

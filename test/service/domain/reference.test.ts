@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Random } from '../../../kit/random.ts';
 import { MT4_LIMITS, MT5_LIMITS } from '../../../metatrader/limits.ts';
-import { MAX_REFERENCE_CHARS } from '../../../service/config.ts';
-import { commentFor, makeReference, parseComment } from '../../../service/domain/reference.ts';
+import { commentFor, MAX_REFERENCE_CHARS, makeReference, parseComment } from '../../../service/domain/reference.ts';
 import type { TransferKind } from '../../../service/store/schema.ts';
 
 const KINDS: readonly TransferKind[] = ['deposit', 'withdrawal', 'credit'];

@@ -1,4 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
 import { MtproofError } from '../../../kit/errors.ts';
 import { type CsvMapping, parsePspCsv, toMinorUnits } from '../../../service/psp/csv.ts';
 
@@ -227,27 +231,33 @@ describe('parsePspCsv refuses', () => {
 });
 
 describe('parsePspCsv times', () => {
-  const saved = process.env.TZ;
-  afterEach(() => {
-    if (saved === undefined) delete process.env.TZ;
-    else process.env.TZ = saved;
+  const text = csv(
+    HEADER,
+    'a,deposit,succeeded,1,USD,,2024-03-01T21:00:00+09:00',
+    'b,deposit,succeeded,1,USD,,2024-03-01 12:00:00',
+  );
+
+  it('reads a time with an offset, and one without as UTC', () => {
+    expect(parsePspCsv(text).map((r) => r.atMs)).toEqual([AT_MS, AT_MS]);
   });
 
-  it('reads times with an offset the same in every host time zone', () => {
-    process.env.TZ = 'Asia/Tokyo';
-    const [record] = parsePspCsv(csv(HEADER, `a,deposit,succeeded,1,USD,,2024-03-01T21:00:00+09:00`));
-    expect(record?.atMs).toBe(AT_MS);
-  });
-
-  // Source bug: service/psp/csv.ts (the `Date.parse(at)` in parsePspCsv) reads a time without an offset
+  // Regression: service/psp/csv.ts (the `Date.parse(at)` in parsePspCsv) read a time without an offset
   // ("2024-03-01 12:00:00", common in provider exports) in the host's local time zone, so the same export
-  // gives different atMs on differently configured machines.
-  it('reads a time without an offset the same in every host time zone', () => {
-    const text = csv(HEADER, 'a,deposit,succeeded,1,USD,,2024-03-01 12:00:00');
-    process.env.TZ = 'UTC';
-    const [utc] = parsePspCsv(text);
-    process.env.TZ = 'Asia/Tokyo';
-    const [tokyo] = parsePspCsv(text);
-    expect(tokyo?.atMs).toBe(utc?.atMs);
-  });
+  // gave different atMs on differently configured machines. A worker thread ignores a change of
+  // process.env.TZ, so the parse runs in a child process started in another zone.
+  it('reads the same times in another host time zone', async () => {
+    const root = path.join(import.meta.dirname, '../../..');
+    const module = pathToFileURL(path.join(root, 'service/psp/csv.ts')).href;
+    const code = `import(${JSON.stringify(module)}).then(({ parsePspCsv }) => {
+      const atMs = parsePspCsv(${JSON.stringify(text)}).map((r) => r.atMs);
+      console.log(JSON.stringify({ offsetMin: new Date(2024, 2, 1).getTimezoneOffset(), atMs }));
+    });`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '-e', code], {
+      cwd: root,
+      env: { ...process.env, TZ: 'Asia/Tokyo' },
+      timeout: 30_000,
+    });
+    // The child really is in Tokyo (UTC+9), and reads both times as this process does.
+    expect(JSON.parse(stdout)).toEqual({ offsetMin: -540, atMs: [AT_MS, AT_MS] });
+  }, 30_000);
 });

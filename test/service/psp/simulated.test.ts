@@ -112,8 +112,8 @@ describe('SimulatedPsp', () => {
     expect(psp.all()).toEqual([expect.objectContaining({ pspRef: 'P1', amountCents: 100, status: 'succeeded' })]);
   });
 
-  // Source bug: service/psp/simulated.ts (#add, the generated `PSP${...}` id) does not skip ids a caller
-  // already gave explicitly, so a call without a pspRef fails with "duplicate pspRef".
+  // Regression: service/psp/simulated.ts (#add, the generated `PSP${...}` id) did not skip ids a caller
+  // had already given explicitly, so a call without a pspRef failed with "duplicate pspRef".
   it('never generates a provider id a caller already used', () => {
     const psp = new SimulatedPsp(fakeClock());
     psp.confirmDeposit({ amountCents: 100, currency: 'USD', pspRef: 'PSP00000001' });
