@@ -26,6 +26,10 @@ export const ERROR_CODES = {
   MTP_DUPLICATE_PSP_REF: 'this payment-provider id already belongs to a different transfer',
   MTP_TRANSFER_STATE: 'the transfer is not in a state that allows this',
   MTP_PSP_CSV_INVALID: 'a payment-provider export could not be read',
+  MTP_SCRIPT_INVALID: 'a scenario script failed validation',
+  MTP_SCRIPT_UNREADABLE: 'a scenario script file could not be read',
+  MTP_INTEGRATION_INVALID: 'an integration module could not be loaded or does not export a factory',
+  MTP_OUT_DIR: 'the report folder could not be written',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -26,6 +26,8 @@ export interface TraceOptions {
   retain?: boolean;
   /** With `retain`, keep at most this many of the latest events. */
   limit?: number;
+  /** Called with every fault event as it is recorded (a scenario run charts faults without retaining all). */
+  onFault?: (event: TraceEvent) => void;
 }
 
 export class Trace {
@@ -41,9 +43,11 @@ export class Trace {
     ['state', new Map()],
   ]);
   readonly #now: () => number;
+  readonly #onFault: ((event: TraceEvent) => void) | undefined;
 
   constructor(now: () => number, options: TraceOptions = {}) {
     this.#now = now;
+    this.#onFault = options.onFault;
     this.#retain = options.retain ?? false;
     this.#limit = options.limit ?? Number.POSITIVE_INFINITY;
   }
@@ -58,6 +62,7 @@ export class Trace {
     // Fault and state details name tickets, logins and amounts: mostly unique, so hashed as they come
     // instead of filling the cache of repeated fields.
     this.#record('fault', where, kind, detail, fnv1a(detail));
+    this.#onFault?.({ seq: this.#seq - 1, atMs: this.#now(), type: 'fault', where, name: kind, detail });
   }
 
   state(where: string, what: string, detail = ''): void {

@@ -665,6 +665,14 @@ export class Dealer {
     return result;
   }
 
+  /** Credit given or taken back by hand (MT4 OP_CREDIT, MT5 DEAL_CREDIT). */
+  creditEdit(login: number, amountCents: number, comment: string): Op<unknown> {
+    const type = this.#server.platform === 'mt5' ? MT5_DEAL_ACTION.DEAL_CREDIT : MT4_OP.OP_CREDIT;
+    const result = this.#server.postBalance(login, 'credit', amountCents, comment, type, { by: 'dealer' });
+    this.#trace('dealerBalanceEdit', `${login} credit ${amountCents} "${comment}"`, result);
+    return result;
+  }
+
   changeGroup(login: number, group: string): Op<SimAccount> {
     const result = this.#server.updateAccount(login, { group });
     this.#trace('dealerGroupChange', `${login} -> ${group}`, result);

@@ -57,6 +57,7 @@ export {
 export {
   type Actor,
   type Fail,
+  type MarginRead,
   type MarginState,
   type MoneyKind,
   type Op,

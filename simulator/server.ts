@@ -61,6 +61,8 @@ export interface SimAccount {
   balanceCents: number;
   creditCents: number;
   registeredServerSec: number;
+  /** When it was created, in true (virtual) time: ground truth for the harness. */
+  createdMs: number;
 }
 
 export interface SimBalanceOp {
@@ -76,6 +78,14 @@ export interface SimBalanceOp {
   /** History queries see the operation only from this instant (the history-lag fault). */
   visibleAtMs: number;
   actor: Actor;
+  /** Withdrawals only: the account's free margin just before the operation (what a gating check is judged by). */
+  freeMarginBeforeCents?: number;
+}
+
+/** The last free margin the server answered to a manager's margin request for an account. */
+export interface MarginRead {
+  atMs: number;
+  freeMarginCents: number;
 }
 
 export type Side = 'buy' | 'sell';
@@ -165,6 +175,7 @@ export class SimServer {
   readonly #closed = new Map<number, SimClosedTrade[]>();
   readonly #positions = new Map<number, SimPosition>();
   readonly #positionsByLogin = new Map<number, Set<number>>();
+  readonly #marginReads = new Map<number, MarginRead[]>();
   readonly #listeners = new Set<(event: ServerEvent) => void>();
   readonly #now: () => number;
   readonly #prices: PriceFeed;
@@ -298,6 +309,7 @@ export class SimServer {
       balanceCents: 0,
       creditCents: 0,
       registeredServerSec: this.serverSec(),
+      createdMs: this.#now(),
     };
     this.accounts.set(login, account);
     this.#changed('account.add', `${login} ${account.group} 1:${leverage}`);
@@ -379,6 +391,7 @@ export class SimServer {
     if (!Number.isSafeInteger(amountCents) || amountCents === 0) return fail('invalid', `amount ${amountCents}`);
     const account = this.accounts.get(login);
     if (account === undefined) return fail('not_found', `no account ${login}`);
+    let freeMarginBeforeCents: number | undefined;
     if (this.platform === 'mt5') {
       if (!(MT5_DEALER_BALANCE_TYPES as readonly number[]).includes(platformType)) {
         return fail('bad_type', `deal type ${platformType} is not a balance type`);
@@ -391,9 +404,12 @@ export class SimServer {
         return fail('no_money', 'credit out above credit given');
       if (kind === 'balance' && -amountCents > account.balanceCents)
         return fail('no_money', 'withdrawal above balance');
-      // Any withdrawal, balance or credit, may not exceed the free margin; a correction skips the check.
-      const skipMargin = this.platform === 'mt5' && platformType === MT5_DEAL_ACTION.DEAL_CORRECTION;
-      if (!skipMargin && -amountCents > this.margin(account).freeMarginCents) {
+      freeMarginBeforeCents = this.margin(account).freeMarginCents;
+      // MT5: any withdrawal, balance or credit, may not exceed the free margin; a correction skips the check.
+      // MT4 (the facts file is silent): the server checks the balance only, so an integration that skips its
+      // own free-margin check can put an account under margin, as brokers report.
+      const skipMargin = this.platform === 'mt4' || platformType === MT5_DEAL_ACTION.DEAL_CORRECTION;
+      if (!skipMargin && -amountCents > freeMarginBeforeCents) {
         return fail('no_money', 'withdrawal above free margin');
       }
     }
@@ -410,6 +426,7 @@ export class SimServer {
       visibleAtMs: this.#visibleAt(atMs),
       actor,
     };
+    if (freeMarginBeforeCents !== undefined) op.freeMarginBeforeCents = freeMarginBeforeCents;
     if (kind === 'balance') account.balanceCents += amountCents;
     else account.creditCents += amountCents;
     pushTo(this.#ops, login, op);
@@ -560,10 +577,18 @@ export class SimServer {
 
   // ---- margin ----
 
+  /** A manager's margin request: the answer is remembered per account (`marginReads`). */
   marginOf(login: number): Op<MarginState> {
     const account = this.accounts.get(login);
     if (account === undefined) return fail('not_found', `no account ${login}`);
-    return { ok: true, value: this.margin(account) };
+    const state = this.margin(account);
+    pushTo(this.#marginReads, login, { atMs: this.#now(), freeMarginCents: state.freeMarginCents });
+    return { ok: true, value: state };
+  }
+
+  /** Every free margin the server answered to a manager's margin request for the account, in time order. */
+  marginReads(login: number): readonly MarginRead[] {
+    return this.#marginReads.get(login) ?? NONE;
   }
 
   margin(account: SimAccount): MarginState {

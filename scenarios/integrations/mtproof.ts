@@ -1,0 +1,182 @@
+import {
+  type AccountRow,
+  buildService,
+  type CommandResult,
+  MemoryStore,
+  type Service,
+  type Store,
+  seededPasswords,
+  type TransferRow,
+  type TransferState,
+} from '../../service/index.ts';
+import type {
+  AccountView,
+  Answer,
+  Integration,
+  IntegrationFactory,
+  IntegrationRuntime,
+  IntegrationSetup,
+  TransferStatus,
+} from '../integration.ts';
+
+/**
+ * mtproof's own integration service as the harness sees it: the `Integration` the default certification
+ * runs. The store is what survives a crash (it is the service's database); every `run` builds a new
+ * service on it, as a restarted process would.
+ */
+
+const STATUS: Readonly<Record<TransferState, TransferStatus>> = {
+  accepted: 'pending',
+  hold: 'pending',
+  posting: 'pending',
+  // The money is on the server: a withdrawal waits for its payout, which the harness does not play.
+  posted: 'posted',
+  done: 'posted',
+  refunding: 'pending',
+  refunded: 'refunded',
+  review: 'review',
+  rejected: 'rejected',
+  failed: 'failed',
+};
+
+export function mtproofIntegration(options: { store?: () => Store } = {}): IntegrationFactory {
+  return (setup) => new MtproofIntegration(setup, options.store?.() ?? new MemoryStore());
+}
+
+class MtproofIntegration implements Integration {
+  readonly #setup: IntegrationSetup;
+  readonly #store: Store;
+  #service: Service | null = null;
+  #incarnation = 0;
+
+  constructor(setup: IntegrationSetup, store: Store) {
+    this.#setup = setup;
+    this.#store = store;
+  }
+
+  get #running(): Service {
+    if (this.#service === null) throw new Error('mtproof integration: not running');
+    return this.#service;
+  }
+
+  async run(runtime: IntegrationRuntime): Promise<void> {
+    const incarnation = ++this.#incarnation;
+    const service = buildService({
+      config: this.#setup.config,
+      clock: runtime.clock,
+      random: runtime.random,
+      instanceId: `svc${incarnation}`,
+      ports: {
+        store: this.#store,
+        managers: (server) => runtime.manager(server.id),
+        secrets: runtime.secret,
+        psp: runtime.payments,
+        passwords: seededPasswords(runtime.random.fork('passwords')),
+        log: (entry) => runtime.log(JSON.stringify(entry)),
+      },
+    });
+    this.#service = service;
+    await service.run();
+  }
+
+  async registerClient(input: Parameters<Integration['registerClient']>[0]) {
+    return answer(await this.#running.registerClient(input), (c) => ({ clientId: c.id }));
+  }
+
+  async setKyc(clientId: string, decision: Parameters<Integration['setKyc']>[1]) {
+    return answer(await this.#running.setKyc(clientId, decision), () => undefined);
+  }
+
+  async openAccount(input: { clientId: string; productId: string }) {
+    return answer(await this.#running.openAccount(input), (a) => ({ accountId: a.id }));
+  }
+
+  async deposit(input: Parameters<Integration['deposit']>[0]) {
+    return answer(await this.#running.deposit(input), (t) => ({ ref: t.ref }));
+  }
+
+  async withdraw(input: Parameters<Integration['withdraw']>[0]) {
+    return answer(await this.#running.withdraw(input), (t) => ({ ref: t.ref }));
+  }
+
+  async credit(input: Parameters<Integration['credit']>[0]) {
+    return answer(await this.#running.credit(input), (t) => ({ ref: t.ref }));
+  }
+
+  async reconcile(): ReturnType<Integration['reconcile']> {
+    const run = await this.#running.reconcile();
+    return {
+      ok: true,
+      value: {
+        partial: run.state === 'partial',
+        findings: run.findings.map((f) => ({
+          class: f.class,
+          serverId: f.serverId,
+          login: f.login,
+          ref: f.ref,
+          ticket: f.ticket,
+          pspRef: f.pspRef,
+          detail: f.detail,
+        })),
+      },
+    };
+  }
+
+  // The views read the store directly: they work while the service is down, as a database would.
+
+  async accounts(): Promise<AccountView[]> {
+    const rows = await this.#store.transaction((tx) => tx.select('accounts', {}, { orderBy: 'id' }));
+    return rows.map(accountView);
+  }
+
+  async transfers() {
+    const rows = await this.#store.transaction((tx) => tx.select('transfers', {}, { orderBy: 'ref' }));
+    return rows.map(transferView);
+  }
+
+  async alerts() {
+    const rows = await this.#store.transaction((tx) => tx.select('alerts', {}, { orderBy: 'id' }));
+    return rows.map((a) => ({ kind: a.kind, subject: a.subject, message: a.message, atMs: a.atMs }));
+  }
+
+  async audit() {
+    const rows = await this.#store.transaction((tx) => tx.select('audit', {}, { orderBy: 'id' }));
+    return rows.map((r) => ({
+      atMs: r.atMs,
+      serverId: r.serverId,
+      op: r.op,
+      request: r.request,
+      outcome: r.outcome,
+    }));
+  }
+}
+
+function answer<T, U>(result: CommandResult<T>, map: (value: T) => U): Answer<U> {
+  return result.ok
+    ? { ok: true, value: map(result.value) }
+    : { ok: false, code: result.error.code, message: result.error.message };
+}
+
+function accountView(a: AccountRow): AccountView {
+  return {
+    accountId: a.id,
+    clientId: a.clientId,
+    productId: a.productId,
+    status: a.state,
+    serverId: a.serverId,
+    login: a.login,
+    group: a.group,
+  };
+}
+
+function transferView(t: TransferRow) {
+  return {
+    ref: t.ref,
+    kind: t.kind,
+    accountId: t.accountId,
+    amountCents: t.amountCents,
+    currency: t.currency,
+    pspRef: t.pspRef,
+    status: STATUS[t.state],
+  };
+}

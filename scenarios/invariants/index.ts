@@ -1,0 +1,27 @@
+import type { Observation } from '../observation.ts';
+import type { InvariantResult } from '../result.ts';
+import type { InvariantName } from '../script.ts';
+import { audit } from './audit.ts';
+import { conservation } from './conservation.ts';
+import { exactlyOnce } from './exactly-once.ts';
+import { gating } from './gating.ts';
+import { liveness } from './liveness.ts';
+import { reconciliationExact } from './reconciliation.ts';
+import { routing } from './routing.ts';
+import { tradeSync } from './trade-sync.ts';
+
+/** The checkers, one per invariant, in report order. Each is a pure function of the observation. */
+export const CHECKERS: Readonly<Record<InvariantName, (obs: Observation) => InvariantResult>> = {
+  'exactly-once': exactlyOnce,
+  conservation,
+  routing,
+  gating,
+  reconciliation: reconciliationExact,
+  audit,
+  liveness,
+  'trade-sync': tradeSync,
+};
+
+export function checkInvariants(obs: Observation): InvariantResult[] {
+  return Object.values(CHECKERS).map((check) => check(obs));
+}
