@@ -1,15 +1,21 @@
 import { Command, CommanderError, Option } from 'commander';
 import { WORKLOAD_MIXES, type WorkloadMix } from '../adapters/sim/workload.ts';
 import { MtproofError } from '../kit/errors.ts';
+import { certifyCommand, runCommand, type Terminal } from './certify.ts';
 import type { Output } from './io.ts';
+import { mutantsCommand } from './mutants.ts';
 import { checkConfig } from './service-config.ts';
 import { simTrace } from './sim-trace.ts';
 
 /**
  * The `mtproof` command. Bad flags and bad input files end with a coded message on stderr and exit
- * code 2; a bug ends with its stack and exit code 1.
+ * code 2; a bug of mtproof ends with its stack and exit code 3.
  */
-export async function main(argv: readonly string[], io: Output): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: Output,
+  term: Terminal = { progress: false, cwd: process.cwd() },
+): Promise<number> {
   let exitCode = 0;
   const program = new Command('mtproof')
     .description('Prove a broker back office ↔ MetaTrader 4/5 integration correct when the world misbehaves.')
@@ -73,6 +79,105 @@ export async function main(argv: readonly string[], io: Output): Promise<number>
       );
     });
 
+  program
+    .command('certify')
+    .description(
+      'certify an integration: the incident library and generated broker days with faults, invariants checked, a failure shrunk and saved; reports written',
+    )
+    .option('--config <file>', 'broker config (YAML or JSON); default: the embedded one (examples/broker.yaml)')
+    .option('--runs <n>', 'generated broker days to run', '8')
+    .option('--steps <n>', 'steps per generated day', '300')
+    .option('--seed <seed>', 'seed of the certification (default: a random one, printed)')
+    .option('--out <dir>', 'report folder (default: reports/out/<timestamp>/)')
+    .option(
+      '--integration <module>',
+      'the integration to certify: a module exporting an IntegrationFactory, or mtproof (ours)',
+    )
+    .option('--shard <i/n>', 'run only the i-th of n shards of the generated runs (incidents on shard 0)')
+    .option('--no-incidents', 'skip the incident library')
+    .option('--shrink-runs <n>', 'at most this many runs to shrink a failure', '150')
+    .option('--json', 'print one JSON object', false)
+    .exitOverride()
+    .action(async (options: Record<string, unknown>) => {
+      exitCode = await certifyCommand(
+        {
+          config: options.config as string | undefined,
+          runs: String(options.runs),
+          steps: String(options.steps),
+          seed: options.seed as string | undefined,
+          out: options.out as string | undefined,
+          integration: options.integration as string | undefined,
+          shard: options.shard as string | undefined,
+          incidents: options.incidents !== false,
+          shrinkRuns: String(options.shrinkRuns),
+          json: options.json === true,
+        },
+        io,
+        term,
+      );
+    });
+
+  for (const mode of ['run', 'replay'] as const) {
+    const command = program
+      .command(`${mode} <script>`)
+      .description(
+        mode === 'run'
+          ? 'run one scenario script (hand-written, an incident, or saved) and check the invariants'
+          : 'replay a saved counterexample exactly (its seed, config and integration) and compare its trace hash',
+      )
+      .option('--json', 'print one JSON object', false)
+      .option('--out <dir>', 'also write result.json, junit.xml and report.html there')
+      .exitOverride();
+    if (mode === 'run') {
+      command
+        .option('--config <file>', 'broker config, when the script carries none; default: the embedded one')
+        .option('--integration <module>', "the integration (default: the script's, else mtproof)");
+    }
+    command.action(async (script: string, options: Record<string, unknown>) => {
+      exitCode = await runCommand(
+        script,
+        {
+          config: options.config as string | undefined,
+          integration: options.integration as string | undefined,
+          json: options.json === true,
+          out: options.out as string | undefined,
+        },
+        io,
+        term,
+        mode,
+      );
+    });
+  }
+
+  program
+    .command('mutants')
+    .description('certify each planted bug (scenarios/mutants/) until an invariant catches it; exit 1 if any survives')
+    .option('--runs <n>', 'generated runs per mutant after the incidents', '20')
+    .option('--steps <n>', 'steps per generated run', '300')
+    .option('--seed <seed>', 'seed of the generated runs', '1')
+    .option('--only <names>', 'comma-separated mutant names')
+    .option('--no-incidents', 'generated runs only')
+    .option('--shrink-runs <n>', 'at most this many runs to shrink each catch', '150')
+    .option('--out <dir>', 'where the counterexamples go (default: reports/out/mutants-<timestamp>/)')
+    .option('--json', 'print { mutants: [...] }', false)
+    .exitOverride()
+    .action(async (options: Record<string, unknown>) => {
+      exitCode = await mutantsCommand(
+        {
+          runs: String(options.runs),
+          steps: String(options.steps),
+          seed: String(options.seed),
+          only: options.only as string | undefined,
+          incidents: options.incidents !== false,
+          shrinkRuns: String(options.shrinkRuns),
+          out: options.out as string | undefined,
+          json: options.json === true,
+        },
+        io,
+        term,
+      );
+    });
+
   try {
     await program.parseAsync(['node', 'mtproof', ...argv]);
     return exitCode;
@@ -94,6 +199,8 @@ export async function main(argv: readonly string[], io: Output): Promise<number>
       io.err(`error ${error.code}: ${error.message}\n`);
       return 2;
     }
-    throw error;
+    // A bug of mtproof itself: say so, with the stack, and exit 3 (an invariant failure is 1, bad input 2).
+    io.err(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return 3;
   }
 }

@@ -254,8 +254,9 @@ class ScenarioRunner {
 
   #recordCall(serverId: string, op: string, args: unknown[], result: Result<unknown>, sentMs: number): void {
     const outcome = result.ok ? 'ok' : result.error.outcome;
-    const byOp = (this.#managerCalls[op] ??= {});
+    const byOp = this.#managerCalls[op] ?? {};
     byOp[outcome] = (byOp[outcome] ?? 0) + 1;
+    this.#managerCalls[op] = byOp;
     if (!this.#detail) return;
     this.#opSeries.push({ atMs: sentMs, serverId, name: op, outcome });
     const login = loginOf(op, args);

@@ -45,8 +45,11 @@ export async function workOpenAccount(attempt: Attempt<ServiceContext>): Promise
   }
 
   const sentMs = ctx.clock.nowMs();
+  const gated = needsKyc(config, product);
   const mine = await underLease(attempt, async (tx) => {
     if (!(await unchanged(tx, account))) return false;
+    // The KYC decision may have changed since it was read above: a rejection that commits first wins.
+    if (gated && (await tx.get('clients', account.clientId))?.kyc !== 'approved') return 'kyc';
     await tx.update('accounts', account.id, {
       uncertainSinceMs: sentMs,
       attempts: account.attempts + 1,
@@ -54,6 +57,7 @@ export async function workOpenAccount(attempt: Attempt<ServiceContext>): Promise
     });
     return true;
   });
+  if (mine === 'kyc') return fail(attempt, account, 'KYC was withdrawn before the account was created');
   if (mine !== true) return;
   const request = {
     group: account.group,

@@ -26,10 +26,19 @@ export function gating(obs: Observation): InvariantResult {
     const created = server?.accounts.find((a) => a.login === view.login);
     const client = clients.get(request.client);
     if (created === undefined || client === undefined) continue;
-    // A decision the harness sent but never saw confirmed counts in the integration's favour.
+    // A create sent while the KYC was approved may arrive up to the server's timeout later, after a
+    // rejection: the integration could not have known. A decision the harness sent but never saw
+    // confirmed counts in the integration's favour.
+    const windowMs = obs.config.servers.find((s) => s.id === view.serverId)?.timeoutMs ?? 0;
     let kyc = 'none';
-    for (const k of client.kyc) if (k.atMs <= created.createdMs) kyc = k.decision;
-    if (kyc === 'approved') continue;
+    let approvedInWindow = false;
+    for (const k of client.kyc) {
+      if (k.atMs <= created.createdMs) kyc = k.decision;
+      if (k.atMs <= created.createdMs && k.atMs >= created.createdMs - windowMs && k.decision === 'approved') {
+        approvedInWindow = true;
+      }
+    }
+    if (kyc === 'approved' || approvedInWindow || approvedAt(client.kyc, created.createdMs - windowMs)) continue;
     evidence.push({
       account: request.id,
       accountId: request.accountId,
@@ -66,4 +75,10 @@ export function gating(obs: Observation): InvariantResult {
         `${kycChecked} KYC-gated account requests and ${withdrawals} withdrawals respected the gates`,
       )
     : result('gating', 'fail', `${evidence.length} gate(s) passed that should not have`, evidence);
+}
+
+function approvedAt(kyc: readonly { atMs: number; decision: string }[], atMs: number): boolean {
+  let state = 'none';
+  for (const k of kyc) if (k.atMs <= atMs) state = k.decision;
+  return state === 'approved';
 }

@@ -1,0 +1,339 @@
+import { createHash, randomInt } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { SingleBar } from 'cli-progress';
+import { MtproofError } from '../kit/errors.ts';
+import { writeReports } from '../reports/index.ts';
+import { assertShard, certify, failedInvariants, TOOL_VERSION } from '../scenarios/certify.ts';
+import { loadIntegration } from '../scenarios/load.ts';
+import type { CertifyResult, RunReport } from '../scenarios/result.ts';
+import { runScript } from '../scenarios/runner.ts';
+import { parseScriptText, type Script, scriptToYaml } from '../scenarios/script.ts';
+import { type BrokerConfigInput, DEFAULT_BROKER_CONFIG, parseBrokerConfig } from '../service/index.ts';
+import { readConfigFile } from './config-files.ts';
+import type { Output } from './io.ts';
+
+/**
+ * `mtproof certify`, `run`, `replay`: the harness from the command line. Exit codes: 0 every invariant
+ * held, 1 an invariant failed, 2 bad usage or input (thrown as MtproofError, mapped by main), 3 an internal
+ * error (main).
+ */
+
+export interface CertifyFlags {
+  config?: string;
+  runs: string;
+  steps: string;
+  seed?: string;
+  out?: string;
+  integration?: string;
+  json: boolean;
+  shard?: string;
+  incidents: boolean;
+  shrinkRuns: string;
+}
+
+export interface Terminal {
+  /** Draw a progress bar (stderr is a terminal and no --json). */
+  progress: boolean;
+  cwd: string;
+}
+
+export async function certifyCommand(flags: CertifyFlags, io: Output, term: Terminal): Promise<number> {
+  const runs = count(flags.runs, '--runs', 0, 100_000);
+  const steps = count(flags.steps, '--steps', 1, 1_000_000);
+  const shrinkRuns = count(flags.shrinkRuns, '--shrink-runs', 0, 100_000);
+  const seed = flags.seed ?? String(randomInt(1, 2 ** 31));
+  if (!/^[\w.-]{1,40}$/.test(seed)) throw badFlag('--seed', `"${seed}" is not a seed: 1 to 40 letters, digits, . _ -`);
+  const shard = flags.shard === undefined ? null : assertShard(flags.shard);
+  const { config, configInput, configPath, sha256 } = await readBroker(flags.config);
+  const integration = await loadIntegration(flags.integration, term.cwd);
+  const outDir = resolve(term.cwd, flags.out ?? join('reports', 'out', stamp()));
+  ensureDir(outDir);
+
+  if (!flags.json) {
+    io.out(
+      `mtproof certify: integration ${integration.module}${integration.name === integration.module ? '' : ` (${integration.name})`}, config ${configPath ?? 'embedded default'} (sha256 ${sha256.slice(0, 12)})\n` +
+        `seed ${seed}, ${runs} generated run(s) of ${steps} steps${shard === null ? '' : `, shard ${shard.index}/${shard.count}`}\n`,
+    );
+  }
+  const bar =
+    term.progress && !flags.json ? new SingleBar({ format: '{bar} {value}/{total} {label}', hideCursor: true }) : null;
+  let started = false;
+  const result = await certify({
+    integration,
+    config,
+    configInput,
+    configPath,
+    configSha256: sha256,
+    seed,
+    runs,
+    steps,
+    shard,
+    incidents: flags.incidents,
+    shrinkRuns,
+    onRun: ({ done, total, label }) => {
+      if (bar === null) return;
+      if (!started) {
+        bar.start(total, 0, { label });
+        started = true;
+      }
+      bar.update(done, { label });
+    },
+    saveScript: (script) => saveScript(script, join(outDir, 'counterexample.yaml')),
+  });
+  bar?.stop();
+  result.out = outDir;
+  const paths = await writeReports(result, outDir);
+  if (flags.json) {
+    io.out(`${JSON.stringify(summaryJson(result))}\n`);
+  } else {
+    io.out(certifyText(result));
+    io.out(`reports: ${paths.json}\n         ${paths.junit}\n         ${paths.html}\n`);
+  }
+  return result.verdict === 'pass' ? 0 : 1;
+}
+
+/** `--json`: the result without the bulky run details (those are in result.json). */
+function summaryJson(result: CertifyResult) {
+  const { incidentRuns: _runs, counterexample, ...rest } = result;
+  return {
+    ...rest,
+    counterexample:
+      counterexample === null
+        ? null
+        : {
+            script: counterexample.script,
+            traceHash: counterexample.traceHash,
+            seed: counterexample.seed,
+            steps: counterexample.steps,
+            originalSteps: counterexample.originalSteps,
+            shrinkRuns: counterexample.shrinkRuns,
+            failed: counterexample.failed,
+            replay: counterexample.replay,
+          },
+  };
+}
+
+function certifyText(result: CertifyResult): string {
+  const lines: string[] = [];
+  const names = Object.keys(result.incidents);
+  if (names.length > 0) {
+    lines.push(`incidents: ${names.filter((n) => result.incidents[n] === 'pass').length}/${names.length} as expected`);
+    for (const run of result.incidentRuns)
+      lines.push(`  ${run.verdict === 'pass' ? 'pass' : 'FAIL'}  ${run.name}${missText(run)}`);
+  }
+  const failedRuns = result.generated.filter((g) => g.verdict === 'fail');
+  lines.push(`generated runs: ${result.generated.length - failedRuns.length}/${result.generated.length} pass`);
+  lines.push('invariants:');
+  for (const [name, verdict] of Object.entries(result.invariants)) lines.push(`  ${verdict.padEnd(7)} ${name}`);
+  lines.push('go-live checklist:');
+  for (const item of result.checklist) lines.push(`  ${item.verdict.padEnd(7)} ${item.item}`);
+  const cx = result.counterexample;
+  if (cx !== null) {
+    const run = failedRuns[0];
+    lines.push('');
+    lines.push(
+      `FAIL: ${cx.failed.join(', ')} in generated run ${run?.index} (${run?.profile}, seed ${cx.seed}); shrunk from ${cx.originalSteps} to ${cx.steps} steps in ${cx.shrinkRuns} runs`,
+    );
+    for (const r of cx.run.invariants.filter((i) => cx.failed.includes(i.name))) {
+      lines.push(`  ${r.name}: ${r.summary}`);
+      for (const e of r.evidence.slice(0, 5)) lines.push(`    - ${e.message}`);
+    }
+    lines.push('minimal script:');
+    const script = parseScriptText(readFileSync(cx.script, 'utf8'), cx.script);
+    for (const step of script.steps) lines.push(`  - ${JSON.stringify(step)}`);
+    lines.push(`seed ${cx.seed}, trace ${cx.traceHash}`);
+    lines.push(`saved: ${cx.script}`);
+    lines.push(`replay: ${cx.replay}`);
+  }
+  lines.push(`verdict: ${result.verdict === 'pass' ? 'PASS' : 'FAIL'} (${(result.wallMs / 1000).toFixed(1)} s)`);
+  return `${lines.join('\n')}\n`;
+}
+
+function missText(run: RunReport): string {
+  const failed = failedInvariants(run);
+  return failed.length === 0 ? '' : `: ${failed.join(', ')} not as expected`;
+}
+
+export interface RunFlags {
+  config?: string;
+  integration?: string;
+  json: boolean;
+  out?: string;
+}
+
+/**
+ * `mtproof run SCRIPT` runs a script (hand-written or saved); `mtproof replay SCRIPT` runs a saved
+ * counterexample exactly as it was (its own config and integration) and says whether the trace hash is the
+ * saved one.
+ */
+export async function runCommand(
+  path: string,
+  flags: RunFlags,
+  io: Output,
+  term: Terminal,
+  mode: 'run' | 'replay',
+): Promise<number> {
+  const script = await readScript(resolve(term.cwd, path));
+  if (mode === 'replay' && (flags.config !== undefined || flags.integration !== undefined)) {
+    throw badFlag(
+      '--config',
+      'replay takes the config and integration the script recorded; use `mtproof run` to change them',
+    );
+  }
+  const broker = await readBroker(flags.config);
+  const integration = await loadIntegration(flags.integration ?? script.integration, term.cwd);
+  const { report } = await runScript(script, { factory: integration.factory, config: broker.config });
+  const failed = failedInvariants(report);
+  const savedHash = script.origin?.traceHash;
+  const reproduced = savedHash === undefined ? null : savedHash === report.traceHash;
+  if (flags.out !== undefined) {
+    const outDir = resolve(term.cwd, flags.out);
+    ensureDir(outDir);
+    await writeReports(singleRunResult(report, script, integration, broker, failed), outDir);
+  }
+  if (flags.json) {
+    io.out(
+      `${JSON.stringify({
+        verdict: report.verdict,
+        traceHash: report.traceHash,
+        savedTraceHash: savedHash ?? null,
+        reproduced,
+        name: report.name,
+        seed: report.seed,
+        steps: report.steps,
+        integration: integration.module,
+        failed,
+        invariants: Object.fromEntries(report.invariants.map((r) => [r.name, r.verdict])),
+        evidence: Object.fromEntries(
+          report.invariants.filter((r) => r.verdict !== 'pass').map((r) => [r.name, r.evidence]),
+        ),
+      })}\n`,
+    );
+  } else {
+    const lines = [
+      `${mode} ${path}: ${report.name} (seed ${report.seed}, ${report.steps} steps) against ${integration.module}`,
+    ];
+    for (const r of report.invariants) {
+      const expected = report.expected[r.name];
+      lines.push(
+        `  ${r.verdict.padEnd(7)} ${r.name}${expected === undefined ? '' : ` (expected ${expected})`}: ${r.summary}`,
+      );
+      if (r.verdict !== 'pass') for (const e of r.evidence.slice(0, 8)) lines.push(`      - ${e.message}`);
+    }
+    lines.push(
+      `trace ${report.traceHash}${savedHash === undefined ? '' : reproduced ? ' (the saved hash: reproduced)' : ` (saved ${savedHash}: NOT reproduced)`}`,
+    );
+    lines.push(`verdict: ${report.verdict === 'pass' ? 'PASS' : 'FAIL'}`);
+    io.out(`${lines.join('\n')}\n`);
+  }
+  return report.verdict === 'pass' ? 0 : 1;
+}
+
+function singleRunResult(
+  report: RunReport,
+  script: Script,
+  integration: { module: string; name: string },
+  broker: { configPath: string | null; sha256: string; config: Parameters<typeof certify>[0]['config'] },
+  failed: ReturnType<typeof failedInvariants>,
+): CertifyResult {
+  const invariants = Object.fromEntries(
+    report.invariants.map((r) => [r.name, r.verdict]),
+  ) as CertifyResult['invariants'];
+  return {
+    tool: { name: 'mtproof', version: TOOL_VERSION },
+    verdict: report.verdict,
+    seed: script.seed,
+    runs: 0,
+    steps: script.steps.length,
+    shard: null,
+    integration: { module: integration.module, name: integration.name },
+    config: { path: broker.configPath, sha256: broker.sha256 },
+    startedAt: new Date().toISOString(),
+    wallMs: report.wallMs,
+    invariants,
+    incidents: { [report.name]: report.verdict },
+    incidentRuns: [report],
+    generated: [],
+    checklist: [],
+    counterexample:
+      failed.length === 0
+        ? null
+        : {
+            script: script.name,
+            traceHash: report.traceHash,
+            seed: script.seed,
+            steps: script.steps.length,
+            originalSteps: script.origin?.originalSteps ?? script.steps.length,
+            shrinkRuns: 0,
+            failed,
+            replay: '',
+            run: report,
+          },
+    out: null,
+  };
+}
+
+export async function readBroker(path: string | undefined) {
+  if (path === undefined) {
+    const text = JSON.stringify(DEFAULT_BROKER_CONFIG);
+    return {
+      config: parseBrokerConfig(DEFAULT_BROKER_CONFIG, 'embedded broker config'),
+      configInput: DEFAULT_BROKER_CONFIG as BrokerConfigInput,
+      configPath: null,
+      sha256: createHash('sha256').update(text).digest('hex'),
+    };
+  }
+  const { value, sha256 } = await readConfigFile(path, 'broker config');
+  return { config: parseBrokerConfig(value, path), configInput: value as BrokerConfigInput, configPath: path, sha256 };
+}
+
+async function readScript(path: string): Promise<Script> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    throw new MtproofError('MTP_SCRIPT_UNREADABLE', `cannot read scenario script ${path}: ${reason}`);
+  }
+  return parseScriptText(text, path);
+}
+
+export function saveScript(script: Script, path: string): string {
+  try {
+    writeFileSync(
+      path,
+      `# mtproof scenario script: replay with \`npx mtproof replay ${path}\`\n${scriptToYaml(script)}`,
+    );
+  } catch (error) {
+    throw new MtproofError('MTP_OUT_DIR', `cannot write ${path}: ${(error as Error).message}`);
+  }
+  return path;
+}
+
+export function ensureDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw new MtproofError('MTP_OUT_DIR', `cannot create the report folder ${dir}: ${(error as Error).message}`);
+  }
+}
+
+export function count(text: string, flag: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw badFlag(flag, `"${text}" is not a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function badFlag(flag: string, message: string): MtproofError {
+  return new MtproofError('MTP_CLI_BAD_FLAG', `${flag}: ${message}`, [{ path: flag, message }]);
+}
+
+function stamp(): string {
+  return new Date()
+    .toISOString()
+    .replaceAll(':', '-')
+    .replace(/\.\d+Z$/, 'Z');
+}

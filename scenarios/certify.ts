@@ -1,0 +1,299 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MtproofError } from '../kit/errors.ts';
+import type { BrokerConfig, BrokerConfigInput } from '../service/config.ts';
+import { parseClusterConfig } from '../simulator/config.ts';
+import { DEFAULT_CLUSTER } from '../simulator/default-cluster.ts';
+import { checkBrokerAgainstCluster } from './config-check.ts';
+import { generateScript, profileForRun } from './generate.ts';
+import type { LoadedIntegration } from './load.ts';
+import type {
+  CertifyResult,
+  ChecklistItem,
+  Counterexample,
+  GeneratedRunSummary,
+  InvariantResult,
+  RunReport,
+  Verdict,
+} from './result.ts';
+import { type RunOutcome, runScript } from './runner.ts';
+import { INVARIANT_NAMES, type InvariantName, parseScriptText, type Script } from './script.ts';
+import { shrinkScript } from './shrink.ts';
+
+/**
+ * A certification: the incident library and `runs` generated broker days against one integration and one
+ * broker config. The first generated run that fails is shrunk to a minimal script, run once more in full
+ * detail, and handed back as the counterexample (the caller saves it and writes the reports).
+ */
+
+export const INCIDENTS_DIR = resolve(fileURLToPath(new URL('./incidents', import.meta.url)));
+export const TOOL_VERSION = '0.1.0';
+
+export interface CertifyOptions {
+  integration: LoadedIntegration;
+  config: Readonly<BrokerConfig>;
+  /** The config as given (inlined into a saved counterexample so that it replays alone). */
+  configInput: BrokerConfigInput;
+  configPath: string | null;
+  configSha256: string;
+  seed: string;
+  runs: number;
+  steps: number;
+  shard: { index: number; count: number } | null;
+  /** Run the incident library (default true). */
+  incidents?: boolean;
+  /** Stop shrinking after this many runs. */
+  shrinkRuns?: number;
+  /** Called after every run (a progress bar). */
+  onRun?: (event: { kind: 'incident' | 'generated' | 'shrink'; done: number; total: number; label: string }) => void;
+  /** Saves the counterexample script; returns its path. */
+  saveScript: (script: Script) => string;
+}
+
+export interface Incident {
+  file: string;
+  script: Script;
+}
+
+/** The incident library: every `*.yaml` in scenarios/incidents/, in name order. */
+export function loadIncidents(dir = INCIDENTS_DIR): Incident[] {
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'));
+  } catch {
+    return [];
+  }
+  return files.sort().map((file) => {
+    const path = join(dir, file);
+    return { file: path, script: parseScriptText(readFileSync(path, 'utf8'), path) };
+  });
+}
+
+/** Which runs of `runs` a shard takes: every `count`-th, starting at `index`. */
+export function shardRuns(runs: number, shard: { index: number; count: number } | null): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) if (shard === null || i % shard.count === shard.index) out.push(i);
+  return out;
+}
+
+export async function certify(options: CertifyOptions): Promise<CertifyResult> {
+  const wallStart = performance.now();
+  const startedAt = new Date().toISOString();
+  const runOptions = { factory: options.integration.factory, config: options.config };
+  const incidents = options.incidents === false ? [] : loadIncidents();
+  const indices = shardRuns(options.runs, options.shard);
+  const total = incidents.length + indices.length;
+  let done = 0;
+
+  const incidentRuns: RunReport[] = [];
+  const incidentVerdicts: Record<string, 'pass' | 'fail'> = {};
+  // Incidents run only on the first shard: one copy of each per certification.
+  if (options.shard === null || options.shard.index === 0) {
+    for (const incident of incidents) {
+      const { report } = await runScript({ ...incident.script, integration: options.integration.module }, runOptions);
+      incidentRuns.push(report);
+      incidentVerdicts[report.name] = report.verdict;
+      options.onRun?.({ kind: 'incident', done: ++done, total, label: report.name });
+    }
+  }
+
+  const generated: GeneratedRunSummary[] = [];
+  const generatedResults: InvariantResult[][] = [];
+  let counterexample: Counterexample | null = null;
+  for (const run of indices) {
+    const profile = profileForRun(options.seed, run);
+    const script: Script = {
+      ...generateScript({ seed: options.seed, run, profile, steps: options.steps, config: options.config }),
+      integration: options.integration.module,
+    };
+    const { report } = await runScript(script, { ...runOptions, detail: false });
+    const failed = failedInvariants(report);
+    generated.push({
+      index: run,
+      seed: script.seed,
+      profile,
+      steps: script.steps.length,
+      verdict: report.verdict,
+      failed,
+      traceHash: report.traceHash,
+      wallMs: report.wallMs,
+    });
+    generatedResults.push(report.invariants);
+    options.onRun?.({ kind: 'generated', done: ++done, total, label: `${profile} run ${run}` });
+    if (report.verdict === 'fail') {
+      counterexample = await minimise(script, failed, options, (label) =>
+        options.onRun?.({ kind: 'shrink', done, total, label }),
+      );
+      break;
+    }
+  }
+
+  const all: { results: InvariantResult[]; expected: Partial<Record<InvariantName, Verdict>> }[] = [
+    ...incidentRuns.map((r) => ({ results: r.invariants, expected: r.expected })),
+    ...generatedResults.map((results) => ({ results, expected: {} })),
+  ];
+  const invariants = aggregate(all);
+  const verdict =
+    Object.values(incidentVerdicts).every((v) => v === 'pass') && generated.every((g) => g.verdict === 'pass')
+      ? 'pass'
+      : 'fail';
+  return {
+    tool: { name: 'mtproof', version: TOOL_VERSION },
+    verdict,
+    seed: options.seed,
+    runs: generated.length,
+    steps: options.steps,
+    shard: options.shard,
+    integration: { module: options.integration.module, name: options.integration.name },
+    config: { path: options.configPath, sha256: options.configSha256 },
+    startedAt,
+    wallMs: Math.round(performance.now() - wallStart),
+    invariants,
+    incidents: incidentVerdicts,
+    incidentRuns,
+    generated,
+    checklist: checklist(options.config, invariants),
+    counterexample,
+    out: null,
+  };
+}
+
+/** Shrinks a failing generated script, runs the result in detail, saves it and describes it. */
+export async function minimise(
+  script: Script,
+  failed: InvariantName[],
+  options: Pick<CertifyOptions, 'integration' | 'config' | 'configInput' | 'shrinkRuns' | 'saveScript'>,
+  progress?: (label: string) => void,
+): Promise<Counterexample> {
+  const runOptions = { factory: options.integration.factory, config: options.config, detail: false };
+  const { script: small, runs } = await shrinkScript(
+    script,
+    async (candidate) => {
+      const { report } = await runScript(candidate, runOptions);
+      progress?.(`shrinking: ${candidate.steps.length} steps`);
+      return failedInvariants(report).some((name) => failed.includes(name));
+    },
+    options.shrinkRuns ?? 150,
+  );
+  const saved: Script = {
+    ...small,
+    name: `${script.name}-shrunk`,
+    proves: `Counterexample: fails ${failed.join(', ')}; shrunk from ${script.steps.length} to ${small.steps.length} steps.`,
+    config: options.configInput as Record<string, unknown>,
+    integration: options.integration.module,
+  };
+  const final: RunOutcome = await runScript(saved, { factory: options.integration.factory, config: options.config });
+  const finalFailed = failedInvariants(final.report);
+  saved.origin = {
+    ...saved.origin,
+    traceHash: final.report.traceHash,
+    failed: finalFailed,
+    originalSteps: script.steps.length,
+  };
+  const path = options.saveScript(saved);
+  return {
+    script: path,
+    traceHash: final.report.traceHash,
+    seed: saved.seed,
+    steps: saved.steps.length,
+    originalSteps: script.steps.length,
+    shrinkRuns: runs,
+    failed: finalFailed,
+    replay: `npx mtproof replay ${quote(path)}`,
+    run: final.report,
+  };
+}
+
+export function failedInvariants(report: RunReport): InvariantName[] {
+  return report.invariants
+    .filter((r) => {
+      const expected = report.expected[r.name] ?? 'pass';
+      return expected === 'pass' ? r.verdict === 'fail' : r.verdict !== expected;
+    })
+    .map((r) => r.name);
+}
+
+function aggregate(
+  runs: { results: InvariantResult[]; expected: Partial<Record<InvariantName, Verdict>> }[],
+): Record<InvariantName, Verdict> {
+  const out = {} as Record<InvariantName, Verdict>;
+  for (const name of INVARIANT_NAMES) {
+    let verdict: Verdict = 'unknown';
+    for (const { results, expected } of runs) {
+      const r = results.find((x) => x.name === name);
+      if (r === undefined) continue;
+      // A run that expects this invariant to fail (an incident showing a catch) proves nothing about it.
+      if ((expected[name] ?? 'pass') !== 'pass') continue;
+      if (r.verdict === 'fail') verdict = 'fail';
+      else if (r.verdict === 'pass' && verdict === 'unknown') verdict = 'pass';
+    }
+    out[name] = verdict;
+  }
+  return out;
+}
+
+/** The go-live checklist of the seed article, each item judged by the checks it rests on. */
+function checklist(config: Readonly<BrokerConfig>, invariants: Record<InvariantName, Verdict>): ChecklistItem[] {
+  const issues = checkBrokerAgainstCluster(config, parseClusterConfig(DEFAULT_CLUSTER));
+  const configOk = issues.length === 0;
+  const combine = (...verdicts: Verdict[]): Verdict =>
+    verdicts.includes('fail') ? 'fail' : verdicts.every((v) => v === 'pass') ? 'pass' : 'unknown';
+  const said = (names: InvariantName[]) => names.map((n) => `${n}: ${invariants[n]}`).join(', ');
+  const groupIssues = issues.filter((i) => i.path.startsWith('products'));
+  const serverIssues = issues.filter((i) => i.path.startsWith('servers'));
+  return [
+    {
+      item: 'Server access',
+      verdict: combine(serverIssues.length === 0 ? 'pass' : 'fail', invariants.audit, invariants.routing),
+      detail:
+        `${config.servers.length} servers (${config.servers.map((s) => `${s.id} ${s.platform} ${s.kind}`).join(', ')}); manager logins exist; every call audited; live and demo kept apart. ${serverIssues.map((i) => `${i.path}: ${i.message}`).join('; ')} ${said(['audit', 'routing'])}`.trim(),
+      basis: ['config check', 'audit', 'routing'],
+    },
+    {
+      item: 'CRM-to-group mapping',
+      verdict: combine(groupIssues.length === 0 ? 'pass' : 'fail', invariants.routing),
+      detail: `${config.products.length} products mapped to groups that exist on their servers${configOk ? '' : ` (${groupIssues.map((i) => `${i.path}: ${i.message}`).join('; ')})`}; accounts land where the config maps them. ${said(['routing'])}`,
+      basis: ['config check', 'routing'],
+    },
+    {
+      item: 'KYC-linked trading permissions',
+      verdict: invariants.gating,
+      detail: `no account of a KYC-gated product before approval; no withdrawal above free margin. ${said(['gating'])}`,
+      basis: ['gating'],
+    },
+    {
+      item: 'Payment flow rules',
+      verdict: combine(
+        invariants['exactly-once'],
+        invariants.conservation,
+        invariants.liveness,
+        invariants.reconciliation,
+      ),
+      detail: `deposits and withdrawals posted exactly once through lost answers, restarts and crashes; balances add up; failed and pending cases settle or go to review with an alert; reconciliation exact. ${said(['exactly-once', 'conservation', 'liveness', 'reconciliation'])}`,
+      basis: ['exactly-once', 'conservation', 'liveness', 'reconciliation'],
+    },
+    {
+      item: 'Trade data setup',
+      verdict: invariants['trade-sync'],
+      detail: `every trade open and close on the integration's accounts is in its records once. ${said(['trade-sync'])}`,
+      basis: ['trade-sync'],
+    },
+  ];
+}
+
+function quote(path: string): string {
+  return /^[\w./-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
+}
+
+export function assertShard(text: string): { index: number; count: number } {
+  const match = /^(\d+)\/(\d+)$/.exec(text);
+  const index = Number(match?.[1]);
+  const count = Number(match?.[2]);
+  if (match === null || !(count >= 1) || !(index >= 0) || index >= count) {
+    throw new MtproofError('MTP_CLI_BAD_FLAG', `--shard takes i/n with 0 <= i < n, not "${text}"`, [
+      { path: '--shard', message: 'e.g. 0/4 for the first of four shards' },
+    ]);
+  }
+  return { index, count };
+}
