@@ -87,17 +87,22 @@ export function scriptArbitrary(options: ScriptArbitraryOptions): fc.Arbitrary<S
   if (symbols.length === 0) throw new MtproofError('MTP_SCRIPT_INVALID', 'symbols: at least one symbol to trade');
   const context: Context = { profile, config, symbols, faker: new Faker({ locale: [en, base] }), names: new Map() };
 
+  // The day opens with a client's onboarding, so that its first steps have someone to act for (the world
+  // starts empty); shrinking can remove it like any other intent.
+  const opening = options.steps > 0 ? 1 : 0;
   const counts = phaseCounts(profile, options.steps);
+  if (opening > 0) counts[0] = Math.max(0, (counts[0] ?? 0) - onboardingSteps(profile));
   const phases = profile.phases.map((phase, i) => {
     // An onboarding is several steps: fewer intents than steps, so that the script has about `steps`.
-    const intents = Math.round((counts[i] ?? 0) / stepsPerIntent(phase.weights));
+    const intents = Math.round((counts[i] ?? 0) / stepsPerIntent(profile, phase.weights));
     return new ExactArray(phaseIntent(context, profile, phase.weights, waitArbitrary(profile, i, intents)), intents);
   });
+  const first = new ExactArray(intentArbitrary(context, profile, 'client', fc.constant(1_000)), opening);
   const seed =
     options.seed === undefined ? fc.noShrink(fc.nat()).map((n) => `${profile.name}.${n}`) : fc.constant(options.seed);
   return fc
-    .record({ seed, phases: fc.tuple(...phases) as fc.Arbitrary<Intent[][]> })
-    .map(({ seed, phases }) => buildScript(context, seed, phases.flat(), options.steps));
+    .record({ seed, first, phases: fc.tuple(...phases) as fc.Arbitrary<Intent[][]> })
+    .map(({ seed, first, phases }) => buildScript(context, seed, [...first, ...phases.flat()], options.steps));
 }
 
 /** One script, a function of (seed, run): the sample fast-check draws for that seed, unbiased. */
@@ -200,7 +205,8 @@ interface Onboarding {
   country: string;
   nameSeed: number;
   kyc: KycDecision | null;
-  kycFirst: boolean;
+  /** The first open is asked before the KYC decision. */
+  openFirst: boolean;
   first: OpenSpec | null;
   second: OpenSpec | null;
   fund: { amount: Amount; webhook: Webhook } | null;
@@ -271,7 +277,11 @@ function optional<T>(pct: number, arbitrary: fc.Arbitrary<T>): fc.Arbitrary<T | 
 }
 
 function openSpec(profile: Profile): fc.Arbitrary<OpenSpec> {
-  return fc.record({ productPick: pick, kind: choice(profile.accountKinds), unroutable: chance(profile.unroutablePct) });
+  return fc.record({
+    productPick: pick,
+    kind: choice(profile.accountKinds),
+    unroutable: chance(profile.unroutablePct),
+  });
 }
 
 function range([min, max]: readonly [number, number]): fc.Arbitrary<number> {
@@ -296,12 +306,29 @@ function phaseCounts(profile: Profile, steps: number): number[] {
   });
 }
 
-/** About how many steps an onboarding reads into (register, KYC, 1.2 accounts, a retried open, a deposit). */
-const ONBOARDING_STEPS = 1 + 0.95 + 0.9 + 0.2 + 0.1 + 0.8;
+/** The chances of an onboarding's optional parts (fc.option's freq: null one time in `freq`). */
+const ONBOARDING = { kycFreq: 20, firstFreq: 10, secondPct: 20, fundFreq: 5 } as const;
 
-function stepsPerIntent(weights: Weights<GeneratedKind>): number {
+/**
+ * About how many steps an onboarding reads into: register, a KYC decision, the first account (asked again
+ * after approval when asked before), maybe a second one, and a first deposit when a live account opened.
+ */
+function onboardingSteps(profile: Profile): number {
+  const share = (weights: Weights<string>, key: string) => (weights[key] ?? 0) / Math.max(1, sumWeights(weights));
+  const kyc = 1 - 1 / ONBOARDING.kycFreq;
+  const first = 1 - 1 / ONBOARDING.firstFreq;
+  const second = ONBOARDING.secondPct / 100;
+  const approved = kyc * share(profile.kycDecisions, 'approved');
+  const live = share(profile.accountKinds, 'live') * (1 - profile.unroutablePct / 100);
+  const retry = (profile.openBeforeKycPct / 100) * first * approved * live;
+  const liveAccount = 1 - (1 - first * live) * (1 - second * live);
+  const fund = (1 - 1 / ONBOARDING.fundFreq) * approved * liveAccount;
+  return 1 + kyc + first + second + retry + fund;
+}
+
+function stepsPerIntent(profile: Profile, weights: Weights<GeneratedKind>): number {
   const total = sumWeights(weights);
-  return total === 0 ? 1 : 1 + ((weights.client ?? 0) * (ONBOARDING_STEPS - 1)) / total;
+  return total === 0 ? 1 : 1 + ((weights.client ?? 0) * (onboardingSteps(profile) - 1)) / total;
 }
 
 function sumWeights(weights: Weights<string>): number {
@@ -348,19 +375,27 @@ function intentArbitrary(
         country: fc.constantFrom(...EU_COUNTRIES, ...NON_EU_COUNTRIES),
         // A name is a seed, not a string to shrink: a shorter name proves nothing.
         nameSeed: fc.noShrink(fc.nat()),
-        kyc: fc.option(choice(profile.kycDecisions), { freq: 20, nil: null }),
-        kycFirst: chance(100 - profile.openBeforeKycPct).map((first) => first),
-        first: fc.option(openSpec(profile), { freq: 10, nil: null }),
-        second: optional(20, openSpec(profile)),
-        fund: fc.option(fc.record({ amount: amount(profile, amounts.depositCents), webhook: choice(profile.webhooks) }), {
-          freq: 5,
-          nil: null,
-        }),
+        kyc: fc.option(choice(profile.kycDecisions), { freq: ONBOARDING.kycFreq, nil: null }),
+        openFirst: chance(profile.openBeforeKycPct),
+        first: fc.option(openSpec(profile), { freq: ONBOARDING.firstFreq, nil: null }),
+        second: optional(ONBOARDING.secondPct, openSpec(profile)),
+        fund: fc.option(
+          fc.record({ amount: amount(profile, amounts.depositCents), webhook: choice(profile.webhooks) }),
+          {
+            freq: ONBOARDING.fundFreq,
+            nil: null,
+          },
+        ),
       });
     case 'kyc':
       return fc.record({ do: fc.constant(kind), pick, decision: choice(profile.kycDecisions) });
     case 'open':
-      return fc.record({ do: fc.constant(kind), pick, early: chance(profile.openBeforeKycPct), spec: openSpec(profile) });
+      return fc.record({
+        do: fc.constant(kind),
+        pick,
+        early: chance(profile.openBeforeKycPct),
+        spec: openSpec(profile),
+      });
     case 'deposit':
       return fc.record({
         do: fc.constant(kind),
@@ -506,13 +541,18 @@ interface AccountState {
   opened: boolean;
   /** What the account should hold from deposits, withdrawals and dealer edits (trades left out). */
   balanceCents: number;
+  /** When the last deposit should have reached the server: a client trades money once it is there. */
+  landsAtMs: number;
   openTrades: number;
+  /** Margin its open trades hold, about (the simulator's prices move). */
+  marginCents: number;
 }
 
 interface TradeState {
   id: string;
   account: AccountState | undefined;
   open: boolean;
+  marginCents: number;
 }
 
 /** The script defaults (heal, answer timeout, expectations), taken from the schema so they never drift. */
@@ -530,7 +570,8 @@ function buildScript(context: Context, seed: string, intents: readonly Intent[],
     answerTimeoutMs: SCRIPT_DEFAULTS.answerTimeoutMs,
     expect: {},
     origin: { profile: profile.name },
-    steps: new Reader(context).read(intents),
+    // At most the steps asked for: an onboarding reads into several steps, so a day can overshoot a little.
+    steps: new Reader(context).read(intents).slice(0, requested),
   };
 }
 
@@ -540,20 +581,20 @@ class Reader {
   readonly #accounts: AccountState[] = [];
   readonly #trades: TradeState[] = [];
   readonly #emails = new Set<string>();
+  /** Virtual time of the step being read: only waits move it. */
+  #nowMs = 0;
 
   constructor(context: Context) {
     this.#context = context;
   }
 
   read(intents: readonly Intent[]): Step[] {
-    return intents.map((intent) => this.#step(intent));
+    return intents.flatMap((intent) => (intent.do === 'client' ? this.#onboard(intent) : [this.#step(intent)]));
   }
 
-  #step(intent: Intent): Step {
+  #step(intent: Exclude<Intent, Onboarding>): Step {
     const { config } = this.#context;
     switch (intent.do) {
-      case 'client':
-        return this.#client(intent.country, intent.nameSeed);
       case 'kyc': {
         const clients = this.#clients;
         const client = choose(
@@ -562,19 +603,28 @@ class Reader {
           clients.filter((c) => c.kyc === 'pending'),
           clients,
         );
-        if (client !== undefined) client.kyc = intent.decision;
-        return { do: 'kyc', client: client?.id ?? 'c1', decision: intent.decision };
+        return this.#kyc(client, intent.decision);
       }
-      case 'open':
-        return this.#open(intent);
+      case 'open': {
+        const clients = this.#clients;
+        // `early`: a client who has not passed KYC yet asks for an account (the gate must hold it back).
+        const client = intent.early
+          ? choose(
+              intent.pick,
+              clients.filter((c) => c.kyc === 'none' || c.kyc === 'pending'),
+              clients,
+            )
+          : choose(
+              intent.pick,
+              clients.filter((c) => c.kyc === 'approved'),
+              clients.filter((c) => c.kyc !== 'rejected'),
+              clients,
+            );
+        return this.#open(client, intent.spec).step;
+      }
       case 'deposit': {
         const account = choose(intent.pick, this.#fundable(true), this.#fundable(false), this.#accounts);
-        const limits = this.#limits(account, 'deposit');
-        const amountCents = resolveAmount(intent.amount, limits);
-        if (account !== undefined && this.#canFund(account) && within(amountCents, limits)) {
-          account.balanceCents += amountCents;
-        }
-        return { do: 'deposit', account: account?.id ?? 'a1', amountCents, webhook: intent.webhook };
+        return this.#deposit(account, intent.amount, intent.webhook);
       }
       case 'withdraw':
         return this.#withdraw(intent);
@@ -586,13 +636,27 @@ class Reader {
       case 'trade-open': {
         const opened = this.#accounts.filter((a) => a.opened);
         // Live accounts trade what was deposited; demo accounts come funded by their group.
-        const funded = opened.filter((a) => a.product.kind === 'demo' || a.balanceCents > 0);
+        const funded = opened.filter(
+          (a) => a.product.kind === 'demo' || (a.balanceCents > 0 && a.landsAtMs <= this.#nowMs),
+        );
         const account = choose(intent.pick, funded, opened, this.#accounts);
-        const id = `t${this.#trades.length + 1}`;
-        this.#trades.push({ id, account, open: true });
-        if (account !== undefined) account.openTrades++;
         const symbol = this.#context.symbols[intent.symbol % this.#context.symbols.length] as string;
-        return { do: 'trade-open', id, account: account?.id ?? 'a1', symbol, side: intent.side, volume: intent.volume };
+        const perLot = account === undefined ? undefined : marginPerVolumeCents(symbol, account.product);
+        let volume = intent.volume;
+        if (account !== undefined && perLot !== undefined && account.product.kind === 'live') {
+          // A client sizes a position to the money on the account: at most half of the free margin, so
+          // most orders are accepted and later withdrawals meet positions that hold margin.
+          const free = account.balanceCents - account.marginCents;
+          volume = Math.max(1, Math.min(volume, Math.floor((free * 0.5) / perLot)));
+        }
+        const marginCents = perLot === undefined ? 0 : volume * perLot;
+        const id = `t${this.#trades.length + 1}`;
+        this.#trades.push({ id, account, open: true, marginCents });
+        if (account !== undefined) {
+          account.openTrades++;
+          account.marginCents += marginCents;
+        }
+        return { do: 'trade-open', id, account: account?.id ?? 'a1', symbol, side: intent.side, volume };
       }
       case 'trade-close': {
         const trade = choose(
@@ -602,7 +666,10 @@ class Reader {
         );
         if (trade?.open === true) {
           trade.open = false;
-          if (trade.account !== undefined) trade.account.openTrades--;
+          if (trade.account !== undefined) {
+            trade.account.openTrades--;
+            trade.account.marginCents -= trade.marginCents;
+          }
         }
         return { do: 'trade-close', trade: trade?.id ?? 't1' };
       }
@@ -649,21 +716,49 @@ class Reader {
       case 'crash':
         return { do: 'crash', restartAfterMs: intent.restartAfterMs };
       case 'wait':
+        this.#nowMs += intent.ms;
         return { do: 'wait', ms: intent.ms };
       case 'reconcile':
         return { do: 'reconcile' };
     }
   }
 
-  #client(country: string, nameSeed: number): Step {
+  #onboard(intent: Onboarding): Step[] {
     const id = `c${this.#clients.length + 1}`;
-    this.#clients.push({ id, country, kyc: 'none' });
-    const person = this.#person(nameSeed);
+    const client: ClientState = { id, country: intent.country, kyc: 'none' };
+    this.#clients.push(client);
+    const person = this.#person(intent.nameSeed);
     // Two clients with one email would be one client to a CRM: a clash gets the client's number.
     let email = person.email;
     if (this.#emails.has(email)) email = withSuffix(email, `.${this.#clients.length}`);
     this.#emails.add(email);
-    return { do: 'client', id, country, name: person.name, email };
+    const steps: Step[] = [{ do: 'client', id, country: intent.country, name: person.name, email }];
+    const accounts: AccountState[] = [];
+    const open = (spec: OpenSpec) => {
+      const { step, account } = this.#open(client, spec);
+      steps.push(step);
+      accounts.push(account);
+      return account;
+    };
+    if (intent.openFirst && intent.first !== null) {
+      // Asked before KYC: a live account is refused; once approved, the client asks again.
+      const attempt = open(intent.first);
+      if (intent.kyc !== null) steps.push(this.#kyc(client, intent.kyc));
+      if (!attempt.opened && attempt.serverId !== undefined && client.kyc === 'approved') open(intent.first);
+    } else {
+      if (intent.kyc !== null) steps.push(this.#kyc(client, intent.kyc));
+      if (intent.first !== null) open(intent.first);
+    }
+    if (intent.second !== null) open(intent.second);
+    const funded = accounts.find((a) => a.product.kind === 'live' && this.#canFund(a));
+    if (intent.fund !== null && funded !== undefined)
+      steps.push(this.#deposit(funded, intent.fund.amount, intent.fund.webhook));
+    return steps;
+  }
+
+  #kyc(client: ClientState | undefined, decision: KycDecision): Step {
+    if (client !== undefined) client.kyc = decision;
+    return { do: 'kyc', client: client?.id ?? 'c1', decision };
   }
 
   #person(nameSeed: number): { name: string; email: string } {
@@ -686,42 +781,45 @@ class Reader {
     return person;
   }
 
-  #open(intent: Extract<Intent, { do: 'open' }>): Step {
+  #open(client: ClientState | undefined, spec: OpenSpec): { step: Step; account: AccountState } {
     const { config } = this.#context;
-    const clients = this.#clients;
-    const notApproved = clients.filter((c) => c.kyc === 'none' || c.kyc === 'pending');
-    const approved = clients.filter((c) => c.kyc === 'approved');
-    // `early`: a client who has not passed KYC yet asks for an account (the gate must hold it back).
-    const client = intent.early
-      ? choose(intent.pick, notApproved, clients)
-      : choose(
-          intent.pick,
-          approved,
-          clients.filter((c) => c.kyc !== 'rejected'),
-          clients,
-        );
-    const ofKind = config.products.filter((p) => p.kind === intent.kind);
+    const ofKind = config.products.filter((p) => p.kind === spec.kind);
     const candidates = ofKind.length > 0 ? ofKind : config.products;
-    const routes = (p: ProductConfig) => client !== undefined && route(config, client.country, p, () => false).ok;
-    const placed = candidates.filter(routes);
-    const notPlaced = candidates.filter((p) => !routes(p));
+    const placed = (p: ProductConfig) => client !== undefined && route(config, client.country, p, () => false).ok;
     const product = (
-      intent.unroutable
-        ? choose(intent.productPick, notPlaced, candidates)
-        : choose(intent.productPick, placed, candidates)
+      spec.unroutable
+        ? choose(
+            spec.productPick,
+            candidates.filter((p) => !placed(p)),
+            candidates,
+          )
+        : choose(spec.productPick, candidates.filter(placed), candidates)
     ) as ProductConfig;
     const where = client === undefined ? undefined : route(config, client.country, product, () => false);
-    const id = `a${this.#accounts.length + 1}`;
-    this.#accounts.push({
-      id,
+    const account: AccountState = {
+      id: `a${this.#accounts.length + 1}`,
       client,
       product,
       serverId: where?.ok === true ? where.serverId : undefined,
       opened: client !== undefined && where?.ok === true && (client.kyc === 'approved' || !needsKyc(config, product)),
       balanceCents: 0,
+      landsAtMs: 0,
       openTrades: 0,
-    });
-    return { do: 'open', id, client: client?.id ?? 'c1', product: product.id };
+      marginCents: 0,
+    };
+    this.#accounts.push(account);
+    return { step: { do: 'open', id: account.id, client: client?.id ?? 'c1', product: product.id }, account };
+  }
+
+  #deposit(account: AccountState | undefined, amount: Amount, webhook: Webhook): Step {
+    const limits = this.#limits(account, 'deposit');
+    const amountCents = resolveAmount(amount, limits);
+    // A lost webhook never reaches the service: the money is at the provider, not on the account.
+    if (account !== undefined && this.#canFund(account) && within(amountCents, limits) && webhook !== 'lost') {
+      account.balanceCents += amountCents;
+      account.landsAtMs = this.#nowMs + DEPOSIT_LANDS_MS;
+    }
+    return { do: 'deposit', account: account?.id ?? 'a1', amountCents, webhook };
   }
 
   #withdraw(intent: Extract<Intent, { do: 'withdraw' }>): Step {
@@ -800,6 +898,22 @@ function resolveAmount(amount: Amount, limits: { minCents: number; maxCents: num
     case 'above':
       return Math.min(1e13, maxCents + 1);
   }
+}
+
+/** Posting happens while virtual time moves (waits): a deposit is on the server a little after its step. */
+const DEPOSIT_LANDS_MS = 60_000;
+
+/** Leverage assumed for a product that leaves it to its group (the groups of the default cluster: 1:100 to 1:500). */
+const GROUP_LEVERAGE = 100;
+
+/**
+ * Margin of one volume unit (0.01 lot) of a default symbol, in cents of a USD account: contract size ×
+ * price / leverage (all default symbols are quoted in USD). Unknown for another symbol or currency.
+ */
+function marginPerVolumeCents(symbol: string, product: ProductConfig): number | undefined {
+  const spec = DEFAULT_SYMBOLS.find((s) => s.name === symbol);
+  if (spec === undefined || product.currency !== 'USD') return undefined;
+  return Math.ceil((spec.contractSize * spec.price) / (product.leverage ?? GROUP_LEVERAGE));
 }
 
 function within(cents: number, limits: { minCents: number; maxCents: number } | undefined): boolean {

@@ -1,5 +1,6 @@
 import type { ManagerApi, Result } from '../adapters/port/manager-api.ts';
 import { createSimManagerApi } from '../adapters/sim/index.ts';
+import { MtproofError } from '../kit/errors.ts';
 import { Random } from '../kit/random.ts';
 import type { Process, Scheduler } from '../kit/scheduler.ts';
 import type { BrokerConfig } from '../service/config.ts';
@@ -136,7 +137,7 @@ class ScenarioRunner {
         throw new Error(`runner: the broker config names server ${server.id}, which the cluster does not have`);
       }
     }
-    this.#integration = options.factory({ config: this.#config, seed: script.seed });
+    this.#integration = options.factory({ config: deployed(this.#config, script), seed: script.seed });
     if (this.#detail) {
       for (const server of this.#cluster.servers.values()) {
         server.subscribe((event) => this.#onServerEvent(server.id, event));
@@ -769,6 +770,19 @@ class ScenarioRunner {
   #entry(entry: TimelineEntry): void {
     if (this.#detail) this.#timeline.push(entry);
   }
+}
+
+/** The config the integration runs with: the certified one, or the script's mis-deployment of it. */
+function deployed(config: Readonly<BrokerConfig>, script: Script): Readonly<BrokerConfig> {
+  if (script.deploy === undefined) return config;
+  const copy = structuredClone(config) as BrokerConfig;
+  for (const [productId, groups] of Object.entries(script.deploy.groups)) {
+    const product = copy.products.find((p) => p.id === productId);
+    if (product === undefined)
+      throw new MtproofError('MTP_SCRIPT_INVALID', `deploy.groups.${productId}: no such product`);
+    Object.assign(product.groups, groups);
+  }
+  return parseBrokerConfig(copy, "the script's deployed config");
 }
 
 function kycAt(client: ClientRecord, atMs: number): string {

@@ -1,4 +1,4 @@
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { Document, isMap, isSeq, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { MtproofError, schemaIssues } from '../kit/errors.ts';
 import { FAULT_KINDS, type FaultKind } from '../simulator/faults.ts';
@@ -161,6 +161,13 @@ export const scriptSchema = z.strictObject({
   config: z.record(z.string(), z.unknown()).optional(),
   /** The cluster layout (inline); absent: the embedded default. */
   cluster: z.record(z.string(), z.unknown()).optional(),
+  /**
+   * A mis-deployment: the integration runs with these product → group mappings in place of the certified
+   * config's (`{ productId: { serverId: group } }`); the invariants still judge by the certified config.
+   */
+  deploy: z
+    .strictObject({ groups: z.record(z.string().min(1), z.record(z.string().min(1), z.string().min(1))) })
+    .optional(),
   /** The integration module it ran against (a path, or `mtproof` for ours); saved counterexamples carry it. */
   integration: z.string().min(1).optional(),
   heal: z
@@ -211,8 +218,34 @@ export function parseScriptText(text: string, source = 'script'): Script {
   return parseScript(data, source);
 }
 
+/** Key order of a saved script: what it is first, its steps next, the (long) inline config last. */
+const KEY_ORDER = [
+  'mtproof',
+  'name',
+  'proves',
+  'seed',
+  'integration',
+  'origin',
+  'faults',
+  'heal',
+  'answerTimeoutMs',
+  'expect',
+  'deploy',
+  'steps',
+  'cluster',
+  'config',
+];
+
+/** YAML for a script, one step per line (flow style), as a person would write it. */
 export function scriptToYaml(script: Script | ScriptInput): string {
-  return stringifyYaml(script, { lineWidth: 0 });
+  const ordered: Record<string, unknown> = {};
+  for (const key of KEY_ORDER)
+    if ((script as Record<string, unknown>)[key] !== undefined) ordered[key] = (script as Record<string, unknown>)[key];
+  for (const [key, value] of Object.entries(script)) if (!(key in ordered) && value !== undefined) ordered[key] = value;
+  const doc = new Document(ordered);
+  const steps = doc.get('steps');
+  if (isSeq(steps)) for (const item of steps.items) if (isMap(item)) item.flow = true;
+  return doc.toString({ lineWidth: 0 });
 }
 
 function describeStep(input: unknown, path: string, message: string): string {

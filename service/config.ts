@@ -114,6 +114,11 @@ const connectionsSchema = z.strictObject({
   reconnectMaxDelayMs: positiveMs.default(60_000),
   /** No pumped event for this long: ping at once to detect a silent logout. */
   pumpQuietMs: positiveMs.default(120_000),
+  /**
+   * Every this long, each open account's trades are read from history and any the pump missed are recorded
+   * (a lost event is recovered within about this long; an account read since, by a reconnect, is skipped).
+   */
+  tradeSyncIntervalMs: positiveMs.default(300_000),
   breaker: z
     .strictObject({
       /** Consecutive failed calls (unavailable or unknown) that open the circuit. */

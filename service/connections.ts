@@ -42,6 +42,12 @@ export interface ConnectionOptions {
   store: Store;
   log: Logger;
   onEvent: (serverId: string, event: PumpEvent) => void;
+  /**
+   * A subscription to the pump has just been made (after a (re)connect, or afresh after a quiet pump):
+   * events from now on arrive, those before may be lost, so consumers fill the gap from history here.
+   * Called once the breaker has seen the outcome, so calls made from it are not refused as a trial's.
+   */
+  onSubscribed?: (serverId: string) => void;
 }
 
 export class ServerConnection {
@@ -154,6 +160,7 @@ export class ServerConnection {
       });
     }
     await this.#observe(subscribed.ok ? { ok: true, value: undefined } : subscribed);
+    if (subscribed.ok) this.#o.onSubscribed?.(this.serverId);
     return { ok: true, value: undefined };
   }
 
@@ -216,7 +223,8 @@ export class ServerConnection {
   }
 
   async #resubscribe(): Promise<void> {
-    await this.#subscribe((invoke) => this.call('subscribe', {}, null, invoke));
+    const subscribed = await this.#subscribe((invoke) => this.call('subscribe', {}, null, invoke));
+    if (subscribed.ok) this.#o.onSubscribed?.(this.serverId);
   }
 
   /** Subscribes to the pump through `send` and keeps the subscription. */

@@ -40,16 +40,18 @@ import type {
   ClientRow,
   KycState,
   ReconciliationRow,
+  TradeRow,
   TransferKind,
   TransferRow,
 } from './store/schema.ts';
+import { TradeSync } from './trades.ts';
 
 /**
  * The composition root: `buildService` wires the service from a validated config, a clock, a random
  * source and its ports, and starts nothing. `run()` starts its loops (job workers, one keepalive per
- * server, the stuck-transfer watch, scheduled reconciliation); `stop()` ends them. Everything the service
- * must not forget goes through the store first, so a service killed at any point and built again on the
- * same store carries on where the committed state says.
+ * server, the stuck-transfer watch, the periodic trade fill, scheduled reconciliation); `stop()` ends them.
+ * Everything the service must not forget goes through the store first, so a service killed at any point and
+ * built again on the same store carries on where the committed state says.
  */
 
 export interface ServicePorts {
@@ -67,7 +69,7 @@ export interface ServicePorts {
   log?: Logger;
   /** Initial passwords of new accounts; absent: from the operating system (the harness passes seeded ones). */
   passwords?: PasswordSource;
-  /** Every pumped event, after the service has looked at it (trade sync plugs in here). */
+  /** Every pumped event, after the service has taken it (trade events are recorded by its own trade sync). */
   onPumpEvent?: (serverId: string, event: PumpEvent) => void;
 }
 
@@ -92,6 +94,7 @@ export class Service {
   readonly #sinks: AlertSink[];
   readonly #psp: PaymentRecords | null;
   readonly #audit: AuditLog;
+  readonly #trades: TradeSync;
   #stopped = false;
   #running = false;
   /** Rung whenever a job is queued: idle workers wake. */
@@ -133,6 +136,15 @@ export class Service {
       mask: (value) => this.#audit.mask(value),
       notify: () => this.#bell.ring(),
     };
+    this.#trades = new TradeSync(this.#ctx, {
+      stopped: () => this.#stopped,
+      onBug: (error) => {
+        // Pump handling and subscription-started fills run beside the loops: a bug there stops the service
+        // like a failed loop does when it runs, and is logged when it does not.
+        if (this.#running) this.#halt(error);
+        else log({ level: 'error', msg: 'trade sync failed', error: String(error) });
+      },
+    });
     for (const server of config.servers) {
       this.#connections.set(
         server.id,
@@ -146,7 +158,11 @@ export class Service {
           audit: this.#audit,
           store: ports.store,
           log,
-          onEvent: (serverId, event) => ports.onPumpEvent?.(serverId, event),
+          onEvent: (serverId, event) => {
+            this.#trades.onEvent(serverId, event);
+            ports.onPumpEvent?.(serverId, event);
+          },
+          onSubscribed: (serverId) => this.#trades.onSubscribed(serverId),
         }),
       );
     }
@@ -183,6 +199,9 @@ export class Service {
         this.checkStuck(),
       ),
     );
+    // A trade event lost without a reconnect (a stall that ended before the pump went quiet) is read from
+    // history within an interval.
+    loops.push(this.#every(this.config.connections.tradeSyncIntervalMs, () => this.#trades.fillAll()));
     const every = this.config.reconciliation.everyMs;
     if (every !== undefined) loops.push(this.#every(every, () => this.reconcile()));
     try {
@@ -374,6 +393,11 @@ export class Service {
 
   alerts(): Promise<AlertRow[]> {
     return this.#ctx.store.transaction((tx) => tx.select('alerts', {}, { orderBy: 'id' }));
+  }
+
+  /** Every trade event recorded on the service's accounts (opens and closes, each once). */
+  trades(): Promise<TradeRow[]> {
+    return this.#ctx.store.transaction((tx) => tx.select('trades', {}, { orderBy: 'id' }));
   }
 
   async #accept(

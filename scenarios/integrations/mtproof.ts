@@ -139,6 +139,11 @@ class MtproofIntegration implements Integration {
     return rows.map((a) => ({ kind: a.kind, subject: a.subject, message: a.message, atMs: a.atMs }));
   }
 
+  async trades() {
+    const rows = await this.#store.transaction((tx) => tx.select('trades', {}, { orderBy: 'id' }));
+    return rows.map((t) => ({ serverId: t.serverId, login: t.login, ticket: t.ticket, action: t.action }));
+  }
+
   async audit() {
     const rows = await this.#store.transaction((tx) => tx.select('audit', {}, { orderBy: 'id' }));
     return rows.map((r) => ({

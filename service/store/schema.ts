@@ -216,6 +216,39 @@ export interface Finding {
   detail: string;
 }
 
+export type TradeAction = 'open' | 'close';
+
+/**
+ * One trade event on an account the service opened: a position opened or closed by the client in the
+ * terminal (never through the service). Recorded from the pumping stream, or from the server's history
+ * when an event was lost; the id makes each (server, login, ticket, action) one row however often it is seen.
+ */
+export interface TradeRow {
+  /** `${serverId}:${login}:${ticket}:${action}`. */
+  id: string;
+  serverId: string;
+  login: number;
+  /** MT4: the order ticket; MT5: the position id (the same number on both of a position's deals). */
+  ticket: number;
+  action: TradeAction;
+  symbol: string;
+  side: 'buy' | 'sell';
+  volumeCentiLots: number;
+  /** The open price for an open, the close price for a close. */
+  price: number;
+  /** Closes only: the trade's result on the balance. */
+  profitCents: number | null;
+  /** The server's time of the open or close; null when the platform did not say (MT5 history cut). */
+  serverSec: number | null;
+  /** Where the service learnt of it: the pumping stream or a history read (a gap filled). */
+  source: 'pump' | 'history';
+  recordedMs: number;
+}
+
+export function tradeId(serverId: string, login: number, ticket: number, action: TradeAction): string {
+  return `${serverId}:${login}:${ticket}:${action}`;
+}
+
 export interface SequenceRow {
   name: string;
   value: number;
@@ -230,6 +263,7 @@ export interface Tables {
   audit: AuditRow;
   alerts: AlertRow;
   reconciliations: ReconciliationRow;
+  trades: TradeRow;
   sequences: SequenceRow;
 }
 
@@ -245,5 +279,6 @@ export const TABLE_KEYS: { readonly [K in TableName]: { primary: keyof Tables[K]
   audit: { primary: 'id', unique: [] },
   alerts: { primary: 'id', unique: ['key'] },
   reconciliations: { primary: 'id', unique: [] },
+  trades: { primary: 'id', unique: [] },
   sequences: { primary: 'name', unique: [] },
 };

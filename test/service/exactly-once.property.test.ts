@@ -230,12 +230,13 @@ describe('exactly-once posting under faults and crashes', () => {
 
   it('catches a service that takes one "not found" after an unknown send for proof (tolerance 0)', async () => {
     // The control experiment: the property can fail. Without the history-lag rule, a lagging history hides
-    // an applied send and the retry posts it again. Seed 12345 finds such a day at its third run.
+    // an applied send and the retry posts it again. Seed 7 finds such a day at its first run (any request the
+    // service adds, e.g. trade-sync reads, moves which calls the random faults hit: re-pick the seed then).
     const result = await fc.check(
       exactlyOnce((c) => {
         c.posting = { ...c.posting, historyLagToleranceMs: 0 };
       }),
-      { seed: 12345, numRuns: 10, endOnFailure: true },
+      { seed: 7, numRuns: 10, endOnFailure: true },
     );
     expect(result.failed).toBe(true);
     // Failed for the reason under test: a reference posted twice, not a broken harness.

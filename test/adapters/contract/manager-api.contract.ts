@@ -779,8 +779,10 @@ export function describeManagerApiContract(name: string, makeFixture: () => Prom
       );
 
       test(
-        'a withdrawal above free margin is rejected as no_money',
+        'a withdrawal above free margin is rejected as no_money on MT5 (MT4 leaves the check to the manager)',
         async (f) => {
+          // The facts file documents the check for MT5 only; on MT4 the simulator lets it through (its README).
+          if (f.api.platform !== 'mt5') return;
           const trade = f.trade as NonNullable<ContractFixture['trade']>;
           await connect(f);
           const login = await fundedAccount(f, 2_000_00);

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Store, StoreConstraintError, type Tx } from '../../../service/store/port.ts';
-import type { AlertRow, ClientRow, JobRow, TableName, TransferRow } from '../../../service/store/schema.ts';
+import type { AlertRow, ClientRow, JobRow, TableName, TradeRow, TransferRow } from '../../../service/store/schema.ts';
 
 /**
  * The Store contract: what every adapter (memory, PGlite, Postgres) must do, written against the port
@@ -83,6 +83,25 @@ export function alert(id: string, patch: Partial<AlertRow> = {}): AlertRow {
     details: { code: 3, nested: { tries: [1, 2] } },
     atMs: T0,
     deliveredTo: [],
+    ...patch,
+  };
+}
+
+export function trade(id: string, patch: Partial<TradeRow> = {}): TradeRow {
+  return {
+    id,
+    serverId: 'mt4-live-eu',
+    login: 100_001,
+    ticket: 1,
+    action: 'open',
+    symbol: 'EURUSD',
+    side: 'buy',
+    volumeCentiLots: 10,
+    price: 1.08512,
+    profitCents: null,
+    serverSec: 1_700_000_000,
+    source: 'pump',
+    recordedMs: T0,
     ...patch,
   };
 }
@@ -427,6 +446,29 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(StoreConstraintError);
         expect(fulfilled.length).toBeGreaterThanOrEqual(1);
         expect(await tx((t) => t.count('transfers', { pspRef: 'P1' }))).toBe(1);
+      });
+    });
+
+    describe('insert if absent', () => {
+      it('keeps one row of two concurrent inserts of the same primary key (trades)', async () => {
+        const meet = rendezvous(2);
+        const insert = (source: TradeRow['source']) => {
+          let first = true;
+          return tx(async (t) => {
+            const present = await t.get('trades', 'S:1:7:close');
+            if (first) {
+              first = false;
+              await meet();
+            }
+            if (present === undefined) await t.insert('trades', trade('S:1:7:close', { source }));
+            return present === undefined;
+          });
+        };
+        const results = await Promise.allSettled([insert('pump'), insert('history')]);
+        // Either the loser reran and saw the winner's row, or it failed on the primary key: never two rows.
+        for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(StoreConstraintError);
+        expect(results.filter((r) => r.status === 'fulfilled' && r.value === true)).toHaveLength(1);
+        expect(await all('trades')).toHaveLength(1);
       });
     });
 

@@ -1,0 +1,290 @@
+import type { PumpEvent, Trade } from '../adapters/port/manager-api.ts';
+import { connection, type ServiceContext } from './context.ts';
+import { StoreConstraintError } from './store/port.ts';
+import type { AccountRow, TradeAction, TradeRow } from './store/schema.ts';
+import { tradeId } from './store/schema.ts';
+
+/**
+ * Trade-event synchronisation: every position a client opens or closes on an account the service opened
+ * becomes one `trades` row, exactly once.
+ *
+ * The pump says only (login, ticket, action), may say it twice or out of order, and loses what happens
+ * while it is stalled, dropped or the service is down. So:
+ * - a pumped trade event on one of our open accounts is looked up (open positions for an open, closed
+ *   trades for a close, or an open whose position has closed since) and recorded if absent — a duplicate
+ *   or a late event finds its row and costs no call;
+ * - after every subscription (a (re)connect, a quiet pump subscribed afresh) each open account on that
+ *   server is read from history — open positions and trades closed since its last read — and whatever is
+ *   missing is recorded with source `history`; and again every `connections.tradeSyncIntervalMs`, so an
+ *   event lost without any reconnect is recovered too.
+ *
+ * Rows are inserted if absent, in one transaction: the pump and a fill racing for the same trade make one
+ * row. What was read last is remembered in memory only: after a restart the first fill reads everything.
+ */
+
+export interface TradeSyncOptions {
+  /** True once the service is stopping: no new calls are started. */
+  stopped: () => boolean;
+  /** A bug in fire-and-forget work (pump handling, fills started by a subscription): stops the service. */
+  onBug: (error: unknown) => void;
+}
+
+interface Wanted {
+  account: AccountRow;
+  opens: Set<number>;
+  closes: Set<number>;
+}
+
+interface ServerState {
+  /** Trade events not yet looked at, in arrival order. */
+  pending: PumpEvent[];
+  draining: boolean;
+  /** A fill is running; `again`: a subscription asked for another full fill meanwhile. */
+  filling: boolean;
+  again: boolean;
+  /** login → service time when its last successful history read began. */
+  readMs: Map<number, number>;
+}
+
+export class TradeSync {
+  readonly #ctx: ServiceContext;
+  readonly #o: TradeSyncOptions;
+  readonly #servers = new Map<string, ServerState>();
+
+  constructor(ctx: ServiceContext, options: TradeSyncOptions) {
+    this.#ctx = ctx;
+    this.#o = options;
+  }
+
+  /** A pumped event (the connection's listener): trade events are queued and looked up one batch at a time. */
+  onEvent(serverId: string, event: PumpEvent): void {
+    if (event.type !== 'trade') return;
+    const state = this.#state(serverId);
+    state.pending.push(event);
+    if (state.draining) return;
+    state.draining = true;
+    this.#drain(serverId, state).catch((error: unknown) => this.#o.onBug(error));
+  }
+
+  /** A new subscription on `serverId`: what the pump may have missed before it is read from history. */
+  onSubscribed(serverId: string): void {
+    this.fill(serverId, true).catch((error: unknown) => this.#o.onBug(error));
+  }
+
+  /** The periodic fill: every server, each account not read within the interval. */
+  async fillAll(): Promise<void> {
+    await Promise.all([...this.#ctx.connections.keys()].map((serverId) => this.fill(serverId, false)));
+  }
+
+  /**
+   * Reads every open account of `serverId` from history and records what is missing. `full`: every account
+   * (after a subscription, when events may have been lost just now); otherwise only accounts not read
+   * within `connections.tradeSyncIntervalMs` (at most one read per account per interval).
+   * One fill per server at a time: a full one asked for meanwhile runs after it; a periodic one is dropped
+   * (the running fill covers it).
+   */
+  async fill(serverId: string, full: boolean): Promise<void> {
+    const state = this.#state(serverId);
+    if (state.filling) {
+      if (full) state.again = true;
+      return;
+    }
+    state.filling = true;
+    try {
+      let round = full;
+      for (;;) {
+        state.again = false;
+        await this.#fillRound(serverId, state, round);
+        if (!state.again || this.#o.stopped()) break;
+        round = true;
+      }
+    } finally {
+      state.filling = false;
+    }
+  }
+
+  async #fillRound(serverId: string, state: ServerState, full: boolean): Promise<void> {
+    const { store, clock, config } = this.#ctx;
+    const conn = connection(this.#ctx, serverId);
+    const accounts = await store.transaction((tx) =>
+      tx.select('accounts', { serverId, state: 'open' }, { orderBy: 'id' }),
+    );
+    const { tradeSyncIntervalMs } = config.connections;
+    // A trade closed just before a read may show in history only later (history lag), and the server's
+    // clock may be off ours: each read starts that much before the previous one began.
+    const backMs = config.posting.lookbackMs + config.posting.historyLagToleranceMs;
+    for (const account of accounts) {
+      if (this.#o.stopped()) return;
+      const login = account.login as number;
+      const lastMs = state.readMs.get(login);
+      const startedMs = clock.nowMs();
+      if (!full && lastMs !== undefined && startedMs - lastMs < tradeSyncIntervalMs) continue;
+      // Positions first: one that closes between the two reads is then among the closed trades.
+      const open = await conn.call('openPositions', { login }, account.id, (api) => api.openPositions(login));
+      if (!open.ok) {
+        // Refused for this account only (e.g. deleted by a dealer): the others are still read. A connection
+        // problem ends the round: the next subscription or interval reads again from the same point.
+        if (open.error.outcome === 'rejected') continue;
+        return;
+      }
+      const fromServerSec = lastMs === undefined ? 0 : Math.max(0, Math.floor((lastMs - backMs) / 1000));
+      const toServerSec = Math.ceil((clock.nowMs() + config.posting.lookbackMs) / 1000);
+      const closed = await conn.call('trades', { login, fromServerSec, toServerSec }, account.id, (api) =>
+        api.trades(login, fromServerSec, toServerSec),
+      );
+      if (!closed.ok) {
+        if (closed.error.outcome === 'rejected') continue;
+        return;
+      }
+      const rows = [
+        ...open.value.map((t) => row(serverId, login, t, 'open', 'history')),
+        ...closed.value.flatMap((t) => closedRows(serverId, login, t, 'history')),
+      ];
+      const added = await this.#record(rows);
+      state.readMs.set(login, startedMs);
+      if (added > 0) {
+        this.#ctx.log({ level: 'info', msg: 'trades filled from history', serverId, login, added });
+      }
+    }
+  }
+
+  async #drain(serverId: string, state: ServerState): Promise<void> {
+    try {
+      while (state.pending.length > 0 && !this.#o.stopped()) {
+        const batch = state.pending.splice(0);
+        await this.#lookUp(serverId, batch);
+      }
+    } finally {
+      // In the same step as the loop's last check: an event pushed after it starts a new drain.
+      state.draining = false;
+    }
+  }
+
+  /** Looks the events of a batch up on the server, one account at a time, and records what it finds. */
+  async #lookUp(serverId: string, events: PumpEvent[]): Promise<void> {
+    const { store, clock, config } = this.#ctx;
+    const wanted = await store.transaction(async (tx) => {
+      const byLogin = new Map<number, Wanted>();
+      for (const event of events) {
+        if (event.type !== 'trade') continue;
+        // Already recorded (a duplicate, or a fill got there first): nothing to ask the server.
+        if ((await tx.get('trades', tradeId(serverId, event.login, event.ticket, event.action))) !== undefined)
+          continue;
+        let entry = byLogin.get(event.login);
+        if (entry === undefined) {
+          const [account] = await tx.select('accounts', { serverId, login: event.login, state: 'open' });
+          // Not an account of ours (another system's client, or a manager's own): ignored.
+          if (account === undefined) continue;
+          entry = { account, opens: new Set(), closes: new Set() };
+          byLogin.set(event.login, entry);
+        }
+        (event.action === 'open' ? entry.opens : entry.closes).add(event.ticket);
+      }
+      return [...byLogin.values()];
+    });
+    const conn = connection(this.#ctx, serverId);
+    for (const { account, opens, closes } of wanted) {
+      if (this.#o.stopped()) return;
+      const login = account.login as number;
+      const rows: TradeRow[] = [];
+      if (opens.size > 0) {
+        const open = await conn.call('openPositions', { login }, account.id, (api) => api.openPositions(login));
+        if (open.ok) {
+          for (const t of open.value) {
+            if (opens.delete(t.ticket)) rows.push(row(serverId, login, t, 'open', 'pump'));
+          }
+        }
+      }
+      // An open no longer among the positions has closed since: its details are in the closed trades.
+      if (closes.size > 0 || opens.size > 0) {
+        const fromServerSec = Math.floor((clock.nowMs() - config.posting.lookbackMs) / 1000);
+        const toServerSec = Math.ceil((clock.nowMs() + config.posting.lookbackMs) / 1000);
+        const closed = await conn.call('trades', { login, fromServerSec, toServerSec }, account.id, (api) =>
+          api.trades(login, fromServerSec, toServerSec),
+        );
+        if (closed.ok) {
+          for (const t of closed.value) {
+            const open = opens.delete(t.ticket);
+            const close = closes.delete(t.ticket);
+            if (!open && !close) continue;
+            // The side no event was seen for (yet) is a gap this read fills.
+            const [openRow, closeRow] = closedRows(serverId, login, t, 'pump');
+            if (openRow !== undefined) rows.push({ ...openRow, source: open ? 'pump' : 'history' });
+            if (closeRow !== undefined) rows.push({ ...closeRow, source: close ? 'pump' : 'history' });
+          }
+        }
+      }
+      if (rows.length > 0) await this.#record(rows);
+      if (opens.size > 0 || closes.size > 0) {
+        // Not readable yet (history lag) or the read failed: the next fill records them.
+        this.#ctx.log({
+          level: 'info',
+          msg: 'trade events not found on the server yet: left to the next fill',
+          serverId,
+          login,
+          tickets: [...opens, ...closes],
+        });
+      }
+    }
+  }
+
+  /** Inserts the rows not yet recorded, all in one transaction; returns how many were new. */
+  async #record(rows: TradeRow[]): Promise<number> {
+    if (rows.length === 0) return 0;
+    const nowMs = this.#ctx.clock.nowMs();
+    const insertAbsent = () =>
+      this.#ctx.store.transaction(async (tx) => {
+        let added = 0;
+        for (const r of rows) {
+          if ((await tx.get('trades', r.id)) !== undefined) continue;
+          await tx.insert('trades', { ...r, recordedMs: nowMs });
+          added++;
+        }
+        return added;
+      });
+    try {
+      return await insertAbsent();
+    } catch (error) {
+      // A store may refuse the loser of two concurrent inserts of one row (the pump and a fill) on the
+      // primary key rather than rerun it: run it again, and it finds the winner's row.
+      if (!(error instanceof StoreConstraintError) || error.table !== 'trades') throw error;
+      return insertAbsent();
+    }
+  }
+
+  #state(serverId: string): ServerState {
+    let state = this.#servers.get(serverId);
+    if (state === undefined) {
+      state = { pending: [], draining: false, filling: false, again: false, readMs: new Map() };
+      this.#servers.set(serverId, state);
+    }
+    return state;
+  }
+}
+
+/** The row of one side of a trade (recordedMs is stamped when it is inserted). */
+function row(serverId: string, login: number, t: Trade, action: TradeAction, source: TradeRow['source']): TradeRow {
+  const closing = action === 'close';
+  return {
+    id: tradeId(serverId, login, t.ticket, action),
+    serverId,
+    login,
+    ticket: t.ticket,
+    action,
+    symbol: t.symbol,
+    side: t.side,
+    volumeCentiLots: t.volumeCentiLots,
+    price: closing ? (t.closePrice as number) : t.openPrice,
+    profitCents: closing ? (t.profitCents ?? null) : null,
+    serverSec: (closing ? t.closeServerSec : t.openServerSec) ?? null,
+    source,
+    recordedMs: 0,
+  };
+}
+
+/** A closed trade carries both of its sides: the open (if missed, it is a gap too) and the close. */
+function closedRows(serverId: string, login: number, t: Trade, source: TradeRow['source']): TradeRow[] {
+  // A closed trade without a close price is not closed as far as this record goes: only its open counts.
+  if (t.closePrice === undefined) return [row(serverId, login, t, 'open', source)];
+  return [row(serverId, login, t, 'open', source), row(serverId, login, t, 'close', source)];
+}
