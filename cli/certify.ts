@@ -131,9 +131,13 @@ function certifyText(result: CertifyResult): string {
   const cx = result.counterexample;
   if (cx !== null) {
     const run = failedRuns[0];
+    const where =
+      run !== undefined && run.seed === cx.seed
+        ? `generated run ${run.index} (${run.profile}, seed ${cx.seed})`
+        : `incident ${cx.run.name.replace(/-shrunk$/, '')} (seed ${cx.seed})`;
     lines.push('');
     lines.push(
-      `FAIL: ${cx.failed.join(', ')} in generated run ${run?.index} (${run?.profile}, seed ${cx.seed}); shrunk from ${cx.originalSteps} to ${cx.steps} steps in ${cx.shrinkRuns} runs`,
+      `FAIL: ${cx.failed.join(', ')} in ${where}; shrunk from ${cx.originalSteps} to ${cx.steps} steps in ${cx.shrinkRuns} runs`,
     );
     for (const r of cx.run.invariants.filter((i) => cx.failed.includes(i.name))) {
       lines.push(`  ${r.name}: ${r.summary}`);

@@ -88,19 +88,25 @@ export async function certify(options: CertifyOptions): Promise<CertifyResult> {
 
   const incidentRuns: RunReport[] = [];
   const incidentVerdicts: Record<string, 'pass' | 'fail'> = {};
+  let counterexample: Counterexample | null = null;
+  const shrinkProgress = (label: string) => options.onRun?.({ kind: 'shrink', done, total, label });
   // Incidents run only on the first shard: one copy of each per certification.
   if (options.shard === null || options.shard.index === 0) {
     for (const incident of incidents) {
-      const { report } = await runScript({ ...incident.script, integration: options.integration.module }, runOptions);
+      const script = { ...incident.script, integration: options.integration.module };
+      const { report } = await runScript(script, runOptions);
       incidentRuns.push(report);
       incidentVerdicts[report.name] = report.verdict;
       options.onRun?.({ kind: 'incident', done: ++done, total, label: report.name });
+      // The first incident that fails is shrunk like a generated failure: the smallest script that shows it.
+      if (report.verdict === 'fail' && counterexample === null) {
+        counterexample = await minimise(script, failedInvariants(report), options, shrinkProgress);
+      }
     }
   }
 
   const generated: GeneratedRunSummary[] = [];
   const generatedResults: InvariantResult[][] = [];
-  let counterexample: Counterexample | null = null;
   for (const run of indices) {
     const profile = profileForRun(options.seed, run);
     const script: Script = {
@@ -122,9 +128,7 @@ export async function certify(options: CertifyOptions): Promise<CertifyResult> {
     generatedResults.push(report.invariants);
     options.onRun?.({ kind: 'generated', done: ++done, total, label: `${profile} run ${run}` });
     if (report.verdict === 'fail') {
-      counterexample = await minimise(script, failed, options, (label) =>
-        options.onRun?.({ kind: 'shrink', done, total, label }),
-      );
+      counterexample ??= await minimise(script, failed, options, shrinkProgress);
       break;
     }
   }
