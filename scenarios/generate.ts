@@ -28,8 +28,13 @@ import { SCRIPT_VERSION, type Script, type Step, scriptSchema } from './script.t
  * as a coherent script: references move to the entities that are left instead of dangling. Where nothing
  * fits yet, the step names the first id of its kind (a1, c1, t1) and the runner skips it if it never exists.
  *
- * The lists are generated at exactly the requested length but shrink down to nothing: fast-check's arrays
- * cannot do both (a minLength also binds shrinking), hence `ExactArray`.
+ * A client's onboarding is one intent that reads into several steps (register, KYC, accounts, a first
+ * deposit), so the first steps of a day have someone to act for and most references exist.
+ *
+ * The intent lists are generated at a fixed length (the one that gives about `steps` steps) but shrink down
+ * to nothing: fast-check's arrays cannot do both (a minLength also binds shrinking), hence `ExactArray`.
+ * Numbers shrink towards the plain case: the bottom of a typical amount range, the first entity, the first
+ * (most common) choice of a weight table.
  */
 
 /** EU and non-EU countries clients come from: both routing branches of the default config are exercised. */
@@ -55,7 +60,7 @@ export const MT4_TEXT_MAX = 31;
 
 export interface ScriptArbitraryOptions {
   profile: ProfileName;
-  /** The number of steps each generated script has (shrinking then removes steps). */
+  /** About how many steps each generated script has, and never more (shrinking then removes steps). */
   steps: number;
   /** The broker config whose products, servers and funding limits the steps use; default: the embedded one. */
   config?: BrokerConfigInput | Readonly<BrokerConfig>;
@@ -91,7 +96,7 @@ export function scriptArbitrary(options: ScriptArbitraryOptions): fc.Arbitrary<S
   // starts empty); shrinking can remove it like any other intent.
   const opening = options.steps > 0 ? 1 : 0;
   const counts = phaseCounts(profile, options.steps);
-  if (opening > 0) counts[0] = Math.max(0, (counts[0] ?? 0) - onboardingSteps(profile));
+  if (opening > 0) counts[0] = Math.max(0, (counts[0] ?? 0) - onboardingShape(profile).steps);
   const phases = profile.phases.map((phase, i) => {
     // An onboarding is several steps: fewer intents than steps, so that the script has about `steps`.
     const intents = Math.round((counts[i] ?? 0) / stepsPerIntent(profile, phase.weights));
@@ -209,7 +214,8 @@ interface Onboarding {
   openFirst: boolean;
   first: OpenSpec | null;
   second: OpenSpec | null;
-  fund: { amount: Amount; webhook: Webhook } | null;
+  /** A first deposit, `delayMs` after the account was asked for (it must be open to take money). */
+  fund: { delayMs: number; amount: Amount; webhook: Webhook } | null;
 }
 
 type Intent =
@@ -308,12 +314,15 @@ function phaseCounts(profile: Profile, steps: number): number[] {
 
 /** The chances of an onboarding's optional parts (fc.option's freq: null one time in `freq`). */
 const ONBOARDING = { kycFreq: 20, firstFreq: 10, secondPct: 20, fundFreq: 5 } as const;
+/** How long a client takes from asking for an account to the first deposit (the wait is a step of its own). */
+const FUND_DELAY_MS: readonly [number, number] = [20_000, 120_000];
 
 /**
  * About how many steps an onboarding reads into: register, a KYC decision, the first account (asked again
- * after approval when asked before), maybe a second one, and a first deposit when a live account opened.
+ * after approval when asked before), maybe a second one, and a wait and a first deposit when a live account
+ * opened; and how likely that deposit is.
  */
-function onboardingSteps(profile: Profile): number {
+function onboardingShape(profile: Profile): { steps: number; funds: number } {
   const share = (weights: Weights<string>, key: string) => (weights[key] ?? 0) / Math.max(1, sumWeights(weights));
   const kyc = 1 - 1 / ONBOARDING.kycFreq;
   const first = 1 - 1 / ONBOARDING.firstFreq;
@@ -322,13 +331,13 @@ function onboardingSteps(profile: Profile): number {
   const live = share(profile.accountKinds, 'live') * (1 - profile.unroutablePct / 100);
   const retry = (profile.openBeforeKycPct / 100) * first * approved * live;
   const liveAccount = 1 - (1 - first * live) * (1 - second * live);
-  const fund = (1 - 1 / ONBOARDING.fundFreq) * approved * liveAccount;
-  return 1 + kyc + first + second + retry + fund;
+  const funds = (1 - 1 / ONBOARDING.fundFreq) * approved * liveAccount;
+  return { steps: 1 + kyc + first + second + retry + 2 * funds, funds };
 }
 
 function stepsPerIntent(profile: Profile, weights: Weights<GeneratedKind>): number {
   const total = sumWeights(weights);
-  return total === 0 ? 1 : 1 + ((weights.client ?? 0) * (onboardingSteps(profile) - 1)) / total;
+  return total === 0 ? 1 : 1 + ((weights.client ?? 0) * (onboardingShape(profile).steps - 1)) / total;
 }
 
 function sumWeights(weights: Weights<string>): number {
@@ -340,7 +349,11 @@ function waitArbitrary(profile: Profile, phaseIndex: number, intents: number): f
   const phase = profile.phases[phaseIndex] as Profile['phases'][number];
   const total = sumWeights(phase.weights);
   const expectedWaits = Math.max(1, (intents * (phase.weights.wait ?? 0)) / Math.max(1, total));
-  const mean = (phase.timeShare * profile.dayMs) / expectedWaits;
+  // Onboardings wait for their accounts too: that time comes out of the phase's share (down to a tenth).
+  const onboardings = (intents * (phase.weights.client ?? 0)) / Math.max(1, total);
+  const fundDelays = onboardings * onboardingShape(profile).funds * ((FUND_DELAY_MS[0] + FUND_DELAY_MS[1]) / 2);
+  const budget = phase.timeShare * profile.dayMs;
+  const mean = Math.max(budget / 10, budget - fundDelays) / expectedWaits;
   const min = Math.min(DAY_MAX_MS, Math.max(1_000, Math.round(mean / 4)));
   const max = Math.min(DAY_MAX_MS, Math.max(min, Math.round((mean * 7) / 4)));
   return fc.integer({ min, max });
@@ -380,7 +393,11 @@ function intentArbitrary(
         first: fc.option(openSpec(profile), { freq: ONBOARDING.firstFreq, nil: null }),
         second: optional(ONBOARDING.secondPct, openSpec(profile)),
         fund: fc.option(
-          fc.record({ amount: amount(profile, amounts.depositCents), webhook: choice(profile.webhooks) }),
+          fc.record({
+            delayMs: range(FUND_DELAY_MS),
+            amount: amount(profile, amounts.depositCents),
+            webhook: choice(profile.webhooks),
+          }),
           {
             freq: ONBOARDING.fundFreq,
             nil: null,
@@ -539,8 +556,11 @@ interface AccountState {
   serverId: string | undefined;
   /** Whether the open is expected to succeed: the client exists, KYC allows it, routing places it. */
   opened: boolean;
+  /** Opening is asynchronous: the account takes money and trades once time has moved on. */
+  readyAtMs: number;
   /** What the account should hold from deposits, withdrawals and dealer edits (trades left out). */
   balanceCents: number;
+  creditCents: number;
   /** When the last deposit should have reached the server: a client trades money once it is there. */
   landsAtMs: number;
   openTrades: number;
@@ -630,16 +650,26 @@ class Reader {
         return this.#withdraw(intent);
       case 'credit': {
         const account = choose(intent.pick, this.#fundable(true), this.#fundable(false), this.#accounts);
-        const amountCents = resolveAmount(intent.amount, this.#limits(account, 'credit'));
+        const limits = this.#limits(account, 'credit');
+        const amountCents = resolveAmount(intent.amount, limits);
+        if (account !== undefined && this.#canFund(account) && within(amountCents, limits)) {
+          account.creditCents += amountCents;
+        }
         return { do: 'credit', account: account?.id ?? 'a1', amountCents };
       }
       case 'trade-open': {
         const opened = this.#accounts.filter((a) => a.opened);
         // Live accounts trade what was deposited; demo accounts come funded by their group.
-        const funded = opened.filter(
-          (a) => a.product.kind === 'demo' || (a.balanceCents > 0 && a.landsAtMs <= this.#nowMs),
+        const funded = opened.filter((a) =>
+          a.product.kind === 'demo' ? this.#ready(a) : a.balanceCents > 0 && a.landsAtMs <= this.#nowMs,
         );
-        const account = choose(intent.pick, funded, opened, this.#accounts);
+        const account = choose(
+          intent.pick,
+          funded,
+          opened.filter((a) => this.#ready(a)),
+          opened,
+          this.#accounts,
+        );
         const symbol = this.#context.symbols[intent.symbol % this.#context.symbols.length] as string;
         const perLot = account === undefined ? undefined : marginPerVolumeCents(symbol, account.product);
         let volume = intent.volume;
@@ -675,25 +705,19 @@ class Reader {
       }
       case 'dealer-balance':
       case 'dealer-credit': {
-        const opened = this.#accounts.filter((a) => a.opened);
-        const account = choose(
-          intent.pick,
-          opened.filter((a) => a.product.kind === 'live'),
-          opened,
-          this.#accounts,
-        );
-        const amountCents = intent.negative ? -intent.cents : intent.cents;
-        if (intent.do === 'dealer-balance' && account !== undefined) account.balanceCents += amountCents;
+        const account = this.#dealerAccount(intent.pick);
+        const held = intent.do === 'dealer-balance' ? account?.balanceCents : account?.creditCents;
+        // A dealer takes back at most what the account holds (the server refuses more).
+        const negative = intent.negative && held !== undefined && held >= intent.cents;
+        const amountCents = negative ? -intent.cents : intent.cents;
+        if (account !== undefined) {
+          if (intent.do === 'dealer-balance') account.balanceCents += amountCents;
+          else account.creditCents += amountCents;
+        }
         return { do: intent.do, account: account?.id ?? 'a1', amountCents, comment: intent.comment };
       }
       case 'dealer-group': {
-        const opened = this.#accounts.filter((a) => a.opened);
-        const account = choose(
-          intent.pick,
-          opened.filter((a) => a.product.kind === 'live'),
-          opened,
-          this.#accounts,
-        );
+        const account = this.#dealerAccount(intent.pick);
         // A group of the server the account is on (a dealer moves accounts within a server).
         const serverId = account?.serverId;
         const onServer = config.products.flatMap((p) =>
@@ -750,9 +774,13 @@ class Reader {
       if (intent.first !== null) open(intent.first);
     }
     if (intent.second !== null) open(intent.second);
-    const funded = accounts.find((a) => a.product.kind === 'live' && this.#canFund(a));
-    if (intent.fund !== null && funded !== undefined)
-      steps.push(this.#deposit(funded, intent.fund.amount, intent.fund.webhook));
+    const fund = intent.fund;
+    const live = accounts.find((a) => a.product.kind === 'live' && a.opened);
+    if (fund !== null && live !== undefined) {
+      this.#nowMs += fund.delayMs;
+      steps.push({ do: 'wait', ms: fund.delayMs });
+      steps.push(this.#deposit(live, fund.amount, fund.webhook));
+    }
     return steps;
   }
 
@@ -802,7 +830,9 @@ class Reader {
       product,
       serverId: where?.ok === true ? where.serverId : undefined,
       opened: client !== undefined && where?.ok === true && (client.kyc === 'approved' || !needsKyc(config, product)),
+      readyAtMs: this.#nowMs + ACCOUNT_READY_MS,
       balanceCents: 0,
+      creditCents: 0,
       landsAtMs: 0,
       openTrades: 0,
       marginCents: 0,
@@ -857,10 +887,27 @@ class Reader {
     return this.#accounts.filter((a) => this.#canFund(a) && (!liveOnly || a.product.kind === 'live'));
   }
 
+  /** Dealers work on live accounts that are open on their server. */
+  #dealerAccount(pick: number): AccountState | undefined {
+    const ready = this.#accounts.filter((a) => this.#ready(a));
+    return choose(
+      pick,
+      ready.filter((a) => a.product.kind === 'live'),
+      ready,
+      this.#accounts.filter((a) => a.opened),
+      this.#accounts,
+    );
+  }
+
+  /** Opened, and given the time to be provisioned on its server. */
+  #ready(account: AccountState): boolean {
+    return account.opened && account.readyAtMs <= this.#nowMs;
+  }
+
   #canFund(account: AccountState): boolean {
     const client = account.client;
     return (
-      account.opened &&
+      this.#ready(account) &&
       client !== undefined &&
       (client.kyc === 'approved' || !needsKyc(this.#context.config, account.product))
     );
@@ -900,6 +947,8 @@ function resolveAmount(amount: Amount, limits: { minCents: number; maxCents: num
   }
 }
 
+/** Provisioning happens while virtual time moves (waits): an account is open a little after its step. */
+const ACCOUNT_READY_MS = 15_000;
 /** Posting happens while virtual time moves (waits): a deposit is on the server a little after its step. */
 const DEPOSIT_LANDS_MS = 60_000;
 
