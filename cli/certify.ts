@@ -5,11 +5,13 @@ import { SingleBar } from 'cli-progress';
 import { MtproofError } from '../kit/errors.ts';
 import { writeReports } from '../reports/index.ts';
 import { assertShard, certify, failedInvariants, TOOL_VERSION } from '../scenarios/certify.ts';
+import { checkBrokerAgainstCluster } from '../scenarios/config-check.ts';
 import { loadIntegration } from '../scenarios/load.ts';
 import type { CertifyResult, RunReport } from '../scenarios/result.ts';
 import { runScript } from '../scenarios/runner.ts';
 import { parseScriptText, type Script, scriptToYaml } from '../scenarios/script.ts';
 import { type BrokerConfigInput, DEFAULT_BROKER_CONFIG, parseBrokerConfig } from '../service/index.ts';
+import { DEFAULT_CLUSTER, parseClusterConfig } from '../simulator/index.ts';
 import { readConfigFile } from './config-files.ts';
 import type { Output } from './io.ts';
 
@@ -45,7 +47,16 @@ export async function certifyCommand(flags: CertifyFlags, io: Output, term: Term
   const seed = flags.seed ?? String(randomInt(1, 2 ** 31));
   if (!/^[\w.-]{1,40}$/.test(seed)) throw badFlag('--seed', `"${seed}" is not a seed: 1 to 40 letters, digits, . _ -`);
   const shard = flags.shard === undefined ? null : assertShard(flags.shard);
-  const { config, configInput, configPath, sha256 } = await readBroker(flags.config);
+  const { config, configInput, configPath, sha256 } = await readBroker(flags.config, term.cwd);
+  // A config that does not fit the simulated cluster is bad input, found before any run.
+  const issues = checkBrokerAgainstCluster(config, parseClusterConfig(DEFAULT_CLUSTER));
+  if (issues.length > 0) {
+    throw new MtproofError(
+      'MTP_CONFIG_INVALID',
+      `${configPath ?? 'the broker config'} does not match the simulated cluster`,
+      issues,
+    );
+  }
   const integration = await loadIntegration(flags.integration, term.cwd);
   const outDir = resolve(term.cwd, flags.out ?? join('reports', 'out', stamp()));
   ensureDir(outDir);
@@ -185,7 +196,7 @@ export async function runCommand(
       'replay takes the config and integration the script recorded; use `mtproof run` to change them',
     );
   }
-  const broker = await readBroker(flags.config);
+  const broker = await readBroker(flags.config, term.cwd);
   const integration = await loadIntegration(flags.integration ?? script.integration, term.cwd);
   const { report } = await runScript(script, { factory: integration.factory, config: broker.config });
   const failed = failedInvariants(report);
@@ -278,7 +289,7 @@ function singleRunResult(
   };
 }
 
-export async function readBroker(path: string | undefined) {
+export async function readBroker(path: string | undefined, cwd = process.cwd()) {
   if (path === undefined) {
     const text = JSON.stringify(DEFAULT_BROKER_CONFIG);
     return {
@@ -288,7 +299,7 @@ export async function readBroker(path: string | undefined) {
       sha256: createHash('sha256').update(text).digest('hex'),
     };
   }
-  const { value, sha256 } = await readConfigFile(path, 'broker config');
+  const { value, sha256 } = await readConfigFile(resolve(cwd, path), 'broker config');
   return { config: parseBrokerConfig(value, path), configInput: value as BrokerConfigInput, configPath: path, sha256 };
 }
 

@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { MtproofError } from '../kit/errors.ts';
 import { failedInvariants, loadIncidents, minimise } from '../scenarios/certify.ts';
 import { generateScript, profileForRun } from '../scenarios/generate.ts';
 import { MUTANTS } from '../scenarios/mutants/index.ts';
@@ -51,7 +52,14 @@ export async function mutantsCommand(flags: MutantsFlags, io: Output, term: Term
   const broker = await readBroker(undefined);
   const outDir = resolve(term.cwd, flags.out ?? join('reports', 'out', `mutants-${stamp()}`));
   ensureDir(outDir);
-  const selected = flags.only === undefined ? MUTANTS : MUTANTS.filter((m) => flags.only?.split(',').includes(m.name));
+  const wanted = flags.only?.split(',').map((n) => n.trim());
+  const unknown = (wanted ?? []).filter((n) => !MUTANTS.some((m) => m.name === n));
+  if (unknown.length > 0) {
+    throw new MtproofError('MTP_CLI_BAD_FLAG', `--only: no planted bug named ${unknown.join(', ')}`, [
+      { path: '--only', message: `known: ${MUTANTS.map((m) => m.name).join(', ')}` },
+    ]);
+  }
+  const selected = wanted === undefined ? MUTANTS : MUTANTS.filter((m) => wanted.includes(m.name));
   const incidents = flags.incidents ? loadIncidents() : [];
   const outcomes: MutantOutcome[] = [];
 

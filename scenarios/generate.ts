@@ -141,6 +141,7 @@ export function generateScript(options: GenerateOptions): Script {
     name: `${options.profile}-run${options.run}`,
     seed: scriptSeed,
     faults: safetyFaults(options.profile, scriptSeed),
+    answerTimeoutMs: answerTimeout(scriptSeed),
     origin: { runSeed: options.seed, run: options.run, profile: options.profile },
   };
 }
@@ -159,6 +160,17 @@ export function safetyFaults(profile: ProfileName, scriptSeed: string): FaultCon
   for (const kind of RANDOM_DEALER_KINDS) kinds[kind] = { probability: 0 };
   return { swarm: true, intensity, kinds };
 }
+
+/**
+ * How long the CRM and the provider wait for an answer: providers give a webhook a few seconds to 30 s
+ * before they retry, so some runs are impatient (an integration that answers only after posting is then
+ * retried while its first attempt is still in flight).
+ */
+export function answerTimeout(scriptSeed: string): number {
+  return ANSWER_TIMEOUTS_MS[fnv1a(`${scriptSeed}/answer-timeout`) % ANSWER_TIMEOUTS_MS.length] as number;
+}
+
+const ANSWER_TIMEOUTS_MS = [3_000, 5_000, 10_000, 30_000] as const;
 
 /**
  * The profile of a run: runs come in blocks of as many runs as there are profiles, each block a seeded
@@ -231,7 +243,7 @@ type Intent =
   | { do: 'dealer-group'; pick: number; groupPick: number }
   | { do: 'fault'; server: number; kind: FaultKind; onPostBalance: boolean; params: Record<string, number | boolean> }
   | { do: 'server-restart'; server: number; downtimeMs: number }
-  | { do: 'crash'; restartAfterMs: number }
+  | { do: 'crash'; restartAfterMs: number; midDeposit: { pick: number; amount: Amount } | null }
   | { do: 'wait'; ms: number }
   | { do: 'reconcile' };
 
@@ -462,7 +474,14 @@ function intentArbitrary(
         downtimeMs: range(profile.restartDowntimeMs),
       });
     case 'crash':
-      return fc.record({ do: fc.constant(kind), restartAfterMs: range(profile.crashRestartMs) });
+      return fc.record({
+        do: fc.constant(kind),
+        restartAfterMs: range(profile.crashRestartMs),
+        // Some crashes hit a deposit in flight: its answer lost, the process killed while it waits.
+        midDeposit: fc.option(fc.record({ pick, amount: amount(profile, amounts.depositCents) }), {
+          freq: 2,
+        }) as fc.Arbitrary<{ pick: number; amount: Amount } | null>,
+      });
     case 'wait':
       return fc.record({ do: fc.constant(kind), ms: wait });
     case 'reconcile':
@@ -609,7 +628,26 @@ class Reader {
   }
 
   read(intents: readonly Intent[]): Step[] {
-    return intents.flatMap((intent) => (intent.do === 'client' ? this.#onboard(intent) : [this.#step(intent)]));
+    return intents.flatMap((intent) =>
+      intent.do === 'client'
+        ? this.#onboard(intent)
+        : intent.do === 'crash' && intent.midDeposit !== null
+          ? this.#crashMidDeposit(intent, intent.midDeposit)
+          : [this.#step(intent)],
+    );
+  }
+
+  /** A deposit whose answer the server loses, and the integration killed while it waits for it. */
+  #crashMidDeposit(intent: Extract<Intent, { do: 'crash' }>, mid: { pick: number; amount: Amount }): Step[] {
+    const account = choose(mid.pick, this.#fundable(true), this.#fundable(false), this.#accounts);
+    const server = account?.serverId ?? this.#context.config.servers[0]?.id;
+    const steps: Step[] = [];
+    if (server !== undefined) {
+      steps.push({ do: 'fault', server, kind: 'timeoutAfterApply', op: 'postBalance', params: {} });
+    }
+    steps.push(this.#deposit(account, mid.amount, 'once'));
+    steps.push({ do: 'crash', restartAfterMs: intent.restartAfterMs });
+    return steps;
   }
 
   #step(intent: Exclude<Intent, Onboarding>): Step {

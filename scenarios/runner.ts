@@ -134,7 +134,10 @@ class ScenarioRunner {
     this.#random = new Random(script.seed).fork('harness');
     for (const server of this.#config.servers) {
       if (!this.#cluster.servers.has(server.id)) {
-        throw new Error(`runner: the broker config names server ${server.id}, which the cluster does not have`);
+        throw new MtproofError(
+          'MTP_CONFIG_INVALID',
+          `the broker config names server ${server.id}, which the cluster does not have`,
+        );
       }
     }
     this.#integration = options.factory({ config: deployed(this.#config, script), seed: script.seed });
@@ -587,6 +590,8 @@ class ScenarioRunner {
   // ---- heal, observe, report ----
 
   async #heal(): Promise<void> {
+    // A crash among the last steps: the heal deadline counts from when the integration is back.
+    if (!this.#running && this.#restartAtMs !== null) await this.#settle(this.#restartAtMs, () => this.#running);
     const healStartMs = this.#scheduler.nowMs();
     this.#cluster.setRandomFaults(false);
     this.#armed = [];

@@ -30,15 +30,16 @@ export function gating(obs: Observation): InvariantResult {
     // rejection: the integration could not have known. A decision the harness sent but never saw
     // confirmed counts in the integration's favour.
     const windowMs = obs.config.servers.find((s) => s.id === view.serverId)?.timeoutMs ?? 0;
+    const decisions = client.kyc.filter((k) => k.unanswered !== true || k.decision === 'approved');
     let kyc = 'none';
     let approvedInWindow = false;
-    for (const k of client.kyc) {
+    for (const k of decisions) {
       if (k.atMs <= created.createdMs) kyc = k.decision;
       if (k.atMs <= created.createdMs && k.atMs >= created.createdMs - windowMs && k.decision === 'approved') {
         approvedInWindow = true;
       }
     }
-    if (kyc === 'approved' || approvedInWindow || approvedAt(client.kyc, created.createdMs - windowMs)) continue;
+    if (kyc === 'approved' || approvedInWindow || approvedAt(decisions, created.createdMs - windowMs)) continue;
     evidence.push({
       account: request.id,
       accountId: request.accountId,

@@ -5,7 +5,7 @@ export const mutant = {
   name: 'comment-truncation',
   plants:
     "The comment is a readable 'Deposit <client> <account> <ref>' that the server cuts to 31 characters: the reference is lost, comments of one account collide, and the lookup after a lost answer never finds its own posting.",
-  catchBy: 'exactly-once (a lost answer is posted again) or reconciliation (every posting reads as unknown)',
+  catchBy: 'exactly-once or reconciliation',
 } as const;
 
 export default liteIntegration({ 'comment-truncation': true });

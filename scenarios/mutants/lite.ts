@@ -1,8 +1,15 @@
 import type { Outcome } from '../../adapters/port/errors.ts';
-import type { BalanceOp, ManagerApi, PumpEvent, Result, Subscription } from '../../adapters/port/manager-api.ts';
+import type {
+  BalanceOp,
+  ManagerApi,
+  MoneyKind,
+  NewAccount,
+  PumpEvent,
+  Result,
+  Subscription,
+} from '../../adapters/port/manager-api.ts';
 import type { BrokerConfig } from '../../service/config.ts';
 import type {
-  AccountStatus,
   AccountView,
   AlertView,
   Answer,
@@ -16,7 +23,6 @@ import type {
   MoneyInput,
   ReconciliationView,
   TradeView,
-  TransferStatus,
   TransferView,
 } from '../integration.ts';
 
@@ -25,22 +31,17 @@ import type {
  * (scenarios/integration.ts) and the ManagerApi port, as a third party would write one for
  * `mtproof certify --integration MODULE`. Its durable state (what a real system keeps in its database) is
  * one plain object made by the factory; each `run` is one incarnation with its own clock, connections and
- * loops, dropped whole when the harness crashes it.
+ * loops, all dropped when the harness crashes it.
  *
- * Each BugName switches on one planted bug: a minimal deviation marked `BUG(name)` where it lives.
+ * Exactly once: a transfer is stored with its reference (the MetaTrader comment) before anything is sent;
+ * before each send `uncertainSinceMs` is set, and only a definite answer clears it; while it is set the
+ * worker looks in the account's history before sending again, and takes "not there" for proof only once
+ * `posting.historyLagToleranceMs` has passed since that send (history lags behind the balance).
+ *
+ * Each BugName plants one bug: a minimal deviation marked `BUG(name)` where it lives (see README.md).
  */
 
-export type BugName =
-  | 'blind-retry'
-  | 'ref-after-send'
-  | 'comment-truncation'
-  | 'jurisdiction-precedence'
-  | 'no-free-margin'
-  | 'recon-ignores-credit'
-  | 'kyc-skip-product'
-  | 'no-resubscribe';
-
-export const BUG_NAMES: readonly BugName[] = [
+export const BUG_NAMES = [
   'blind-retry',
   'ref-after-send',
   'comment-truncation',
@@ -49,7 +50,8 @@ export const BUG_NAMES: readonly BugName[] = [
   'recon-ignores-credit',
   'kyc-skip-product',
   'no-resubscribe',
-];
+] as const;
+export type BugName = (typeof BUG_NAMES)[number];
 
 type Bugs = Readonly<Partial<Record<BugName, true>>>;
 type Config = Readonly<BrokerConfig>;
@@ -64,71 +66,32 @@ const QUIET_MS = 5 * 60_000;
 /** How often each server's keeper looks at its connection. */
 const KEEPER_TICK_MS = 5_000;
 
-interface ClientRec {
-  id: string;
-  input: ClientInput;
-  kyc: KycDecision;
-}
-
-interface Job {
-  attempts: number;
-  /** When the worker may try again. */
-  nextMs: number;
-  /** Set before every send, cleared by a definite answer: a send since then may have landed. */
-  uncertainSinceMs: number | null;
-}
-
-interface AccountRec extends Job {
-  id: string;
-  clientId: string;
-  productId: string;
-  status: AccountStatus;
-  serverId: string;
-  group: string;
-  login: number | null;
-}
-
-interface TransferRec extends Job {
-  ref: string;
-  kind: Kind;
-  accountId: string;
-  amountCents: number;
-  currency: string;
-  pspRef: string | null;
-  status: TransferStatus;
-  serverId: string;
-  login: number;
-  /** What is written to MetaTrader, and looked for in its history. */
-  comment: string;
-  acceptedMs: number;
-  ticket: number | null;
-  postedMs: number | null;
-}
-
-/** Everything that survives a crash: the integration's "database". */
-interface Db {
-  seq: number;
-  incarnations: number;
-  clients: Map<string, ClientRec>;
-  clientByExternalId: Map<string, string>;
-  accounts: Map<string, AccountRec>;
-  /** `${serverId}:${login}` → account id, for pumped events. */
-  byLogin: Map<string, string>;
-  transfers: Map<string, TransferRec>;
-  byPspRef: Map<string, string>;
-  alerts: AlertView[];
-  audit: AuditView[];
-  trades: Map<string, TradeView>;
-}
-
-/** A call's result as the integration reasons about it; "could not connect" is plainly `unavailable`. */
+type Job = { attempts: number; nextMs: number; uncertainSinceMs: number | null };
+type ClientRec = { id: string; input: ClientInput; kyc: KycDecision };
+type AccountRec = AccountView & Job & { serverId: string; group: string };
+type TransferRec = TransferView &
+  Job & { serverId: string; login: number; comment: string; acceptedMs: number; postedMs: number | null };
 type Res<T> = { ok: true; value: T } | { ok: false; outcome: Outcome; reason: string; message: string };
+type Live = { rt: IntegrationRuntime; conns: Map<string, Conn> };
 
-const refuse = (code: string, message: string): { ok: false; code: string; message: string } => ({
-  ok: false,
-  code,
-  message,
+const refuse = (code: string, message: string) => ({ ok: false, code, message }) as const;
+const job = (nowMs: number): Job => ({ attempts: 0, nextMs: nowMs, uncertainSinceMs: null });
+const pick = <T, K extends keyof T>(row: T, keys: readonly K[]) =>
+  Object.fromEntries(keys.map((k) => [k, row[k]])) as Pick<T, K>;
+const moneyKind = (t: TransferRec): MoneyKind => (t.kind === 'credit' ? 'credit' : 'balance');
+const signedCents = (t: TransferRec) => (t.kind === 'withdrawal' ? -t.amountCents : t.amountCents);
+const balanceRequest = (t: TransferRec) => ({
+  login: t.login,
+  amountCents: signedCents(t),
+  kind: moneyKind(t),
+  comment: t.comment,
 });
+
+/** `initial × factor^(n−1)`, capped, jittered down by up to `jitter` (from the incarnation's Random). */
+function backoffMs(p: Config['retry'], attempt: number, u: number): number {
+  const d = Math.min(p.maxDelayMs, p.initialDelayMs * p.factor ** Math.max(0, attempt - 1));
+  return Math.max(1, Math.round(d * (1 - p.jitter * u)));
+}
 
 export function liteIntegration(bugs: Bugs = {}): IntegrationFactory {
   return ({ config }) => new Lite(config, bugs);
@@ -137,42 +100,57 @@ export function liteIntegration(bugs: Bugs = {}): IntegrationFactory {
 class Lite implements Integration {
   readonly config: Config;
   readonly bugs: Bugs;
-  readonly db: Db = {
+  /** Everything that survives a crash: the integration's "database". */
+  readonly db = {
     seq: 0,
     incarnations: 0,
-    clients: new Map(),
-    clientByExternalId: new Map(),
-    accounts: new Map(),
-    byLogin: new Map(),
-    transfers: new Map(),
-    byPspRef: new Map(),
-    alerts: [],
-    audit: [],
-    trades: new Map(),
+    clients: new Map<string, ClientRec>(),
+    clientByExternalId: new Map<string, string>(),
+    accounts: new Map<string, AccountRec>(),
+    /** `${serverId}:${login}` → account id, for pumped events. */
+    byLogin: new Map<string, string>(),
+    transfers: new Map<string, TransferRec>(),
+    byPspRef: new Map<string, string>(),
+    alerts: [] as AlertView[],
+    audit: [] as AuditView[],
+    trades: new Map<string, TradeView>(),
   };
-  /** The running incarnation (not durable: replaced by every `run`). */
-  live: Incarnation | null = null;
+  /** The running incarnation: not durable, replaced by every `run`. */
+  live: Live | null = null;
 
   constructor(config: Config, bugs: Bugs) {
     this.config = config;
     this.bugs = bugs;
   }
 
-  async run(runtime: IntegrationRuntime): Promise<void> {
-    const incarnation = new Incarnation(this, runtime);
-    this.live = incarnation;
-    this.db.incarnations++;
-    runtime.log(`lite: incarnation ${this.db.incarnations} starting`);
-    // The loops never end: this promise settles only if one of them hits a bug (then it rejects).
-    await Promise.all([...incarnation.conns.values()].flatMap((c) => [c.keep(), c.work()]));
+  async run(rt: IntegrationRuntime): Promise<void> {
+    const live: Live = { rt, conns: new Map() };
+    for (const server of this.config.servers) live.conns.set(server.id, new Conn(this, live, server));
+    this.live = live;
+    rt.log(`lite: incarnation ${++this.db.incarnations} starting`);
+    // The loops never end: this settles only if one of them hits a bug (then it rejects).
+    await Promise.all([...live.conns.values()].flatMap((c) => [c.keep(), c.work()]));
   }
 
   now(): number {
     return this.live?.rt.clock.nowMs() ?? 0;
   }
 
+  log(line: string): void {
+    this.live?.rt.log(`lite: ${line}`);
+  }
+
   id(prefix: string): string {
     return `${prefix}-${String(++this.db.seq).padStart(8, '0')}`;
+  }
+
+  /** Every call is in the audit log before it is sent, and completed with its outcome. */
+  async audited<T>(serverId: string, op: string, request: Record<string, unknown>, send: () => Promise<Result<T>>) {
+    const entry: AuditView = { atMs: this.now(), serverId, op, request, outcome: null };
+    this.db.audit.push(entry);
+    const result = await send();
+    entry.outcome = result.ok ? 'ok' : result.error.outcome;
+    return result;
   }
 
   async registerClient(input: ClientInput): Promise<Answer<{ clientId: string }>> {
@@ -208,27 +186,20 @@ class Lite implements Integration {
       return refuse('KYC_REQUIRED', `product ${product.id} needs an approved KYC; the client's is ${client.kyc}`);
     }
     const serverId = this.route(client.input.country, product);
-    if (serverId === null) return refuse('NO_ROUTE', `no routing rule places ${product.kind} clients from here`);
-    const group = product.groups[serverId];
-    if (group === undefined) return refuse('NO_ROUTE', `product ${product.id} is not offered on ${serverId}`);
-    const id = this.id('LA');
-    const now = this.now();
-    this.db.accounts.set(id, {
-      id,
-      clientId: client.id,
-      productId: product.id,
-      status: 'pending',
-      serverId,
-      group,
-      login: null,
-      attempts: 0,
-      nextMs: now,
-      uncertainSinceMs: null,
-    });
-    return { ok: true, value: { accountId: id } };
+    const group = serverId === null ? undefined : product.groups[serverId];
+    if (serverId === null || group === undefined) {
+      return refuse('NO_ROUTE', `no server offers ${product.id} to clients from ${client.input.country}`);
+    }
+    const accountId = this.id('LA');
+    const base = { accountId, clientId: client.id, productId: product.id, status: 'pending' as const, login: null };
+    this.db.accounts.set(accountId, { ...base, serverId, group, ...job(this.now()) });
+    return { ok: true, value: { accountId } };
   }
 
-  /** The first rule of the product's kind that covers the client decides; a suspended server, its fallback. */
+  /**
+   * The first rule of the product's kind that covers the client's country or jurisdiction decides; a
+   * covering rule whose server lacks the product is no reason to try the next one. Suspended: the fallback.
+   */
   route(country: string, product: Product): string | null {
     const { routing, jurisdictions, servers } = this.config;
     const covers = (names: readonly string[]) => names.some((n) => jurisdictions[n]?.includes(country) === true);
@@ -252,34 +223,31 @@ class Lite implements Integration {
   }
 
   async deposit(input: MoneyInput & { pspRef: string }): Promise<Answer<{ ref: string }>> {
-    const seen = this.db.byPspRef.get(input.pspRef);
+    const seen = this.db.transfers.get(this.db.byPspRef.get(input.pspRef) ?? '');
     if (seen !== undefined) {
-      const t = this.db.transfers.get(seen) as TransferRec;
       // The provider retries its webhook: the same payment answers the same reference.
-      if (t.accountId === input.accountId && t.amountCents === input.amountCents)
-        return { ok: true, value: { ref: t.ref } };
-      return refuse('DUPLICATE_PSP_REF', `provider id ${input.pspRef} already belongs to ${t.ref}`);
+      if (seen.accountId === input.accountId && seen.amountCents === input.amountCents) {
+        return { ok: true, value: { ref: seen.ref } };
+      }
+      return refuse('DUPLICATE_PSP_REF', `provider id ${input.pspRef} already belongs to ${seen.ref}`);
     }
     const accepted = this.accept('deposit', input, input.pspRef);
     if (!accepted.ok) return accepted;
-    const transfer = accepted.value;
-    const live = this.live;
-    if (this.bugs['ref-after-send'] && live !== null) {
-      // BUG(ref-after-send): the deposit is sent from the webhook handler and stored (with its reference)
-      // only once the server has answered. A crash in between forgets it: the provider retries the
-      // webhook, nothing matches its pspRef, and it is posted again under a new reference.
-      transfer.uncertainSinceMs = this.now();
-      const conn = live.conns.get(transfer.serverId) as Conn;
-      const sent = await conn.call('postBalance', balanceRequest(transfer), (api) =>
-        api.postBalance(balanceRequest(transfer)),
-      );
-      this.store(transfer);
-      if (sent.ok) this.posted(transfer, sent.value.ticket);
-      else if (sent.outcome !== 'unknown') transfer.uncertainSinceMs = null;
-      return { ok: true, value: { ref: transfer.ref } };
+    const t = accepted.value;
+    const conn = this.live?.conns.get(t.serverId);
+    if (this.bugs['ref-after-send'] && conn !== undefined) {
+      // BUG(ref-after-send): the webhook handler sends the deposit and stores it (with its reference) only
+      // once the server has answered. A crash in between forgets it: the provider retries the webhook,
+      // nothing matches its pspRef, and the deposit is posted again under a new reference.
+      t.uncertainSinceMs = this.now();
+      const sent = await conn.call('postBalance', balanceRequest(t), (api) => api.postBalance(balanceRequest(t)));
+      this.store(t);
+      if (sent.ok) this.posted(t, sent.value.ticket);
+      else if (sent.outcome !== 'unknown') t.uncertainSinceMs = null;
+      return { ok: true, value: { ref: t.ref } };
     }
-    this.store(transfer);
-    return { ok: true, value: { ref: transfer.ref } };
+    this.store(t);
+    return { ok: true, value: { ref: t.ref } };
   }
 
   async withdraw(input: MoneyInput): Promise<Answer<{ ref: string }>> {
@@ -304,7 +272,7 @@ class Lite implements Integration {
 
   /** Validates a transfer and gives it its reference; the caller stores it before anything is sent. */
   accept(kind: Kind, input: MoneyInput, pspRef: string | null): Answer<TransferRec> {
-    // Its deadline counts from acceptance, on the incarnation's clock: none before the first start.
+    // Its deadline counts from acceptance, on the incarnation's clock: there is none before the first start.
     if (this.live === null) return refuse('NOT_RUNNING', 'the integration has not started');
     if (!Number.isSafeInteger(input.amountCents) || input.amountCents <= 0) {
       return refuse('BAD_AMOUNT', 'amounts are positive integer minor units');
@@ -312,12 +280,11 @@ class Lite implements Integration {
     const account = this.db.accounts.get(input.accountId);
     if (account === undefined) return refuse('UNKNOWN_ACCOUNT', `no account ${input.accountId}`);
     if (account.status !== 'open' || account.login === null) {
-      return refuse('ACCOUNT_NOT_OPEN', `account ${account.id} is ${account.status}`);
+      return refuse('ACCOUNT_NOT_OPEN', `account ${account.accountId} is ${account.status}`);
     }
     const product = this.config.products.find((p) => p.id === account.productId) as Product;
-    if (input.currency !== product.currency) {
-      return refuse('CURRENCY_MISMATCH', `account ${account.id} is in ${product.currency}`);
-    }
+    if (input.currency !== product.currency)
+      return refuse('CURRENCY_MISMATCH', `the account is in ${product.currency}`);
     const client = this.db.clients.get(account.clientId) as ClientRec;
     if (this.needsKyc(product) && client.kyc !== 'approved') {
       return refuse('KYC_REQUIRED', `no money moves before KYC approval (the client's is ${client.kyc})`);
@@ -328,48 +295,30 @@ class Lite implements Integration {
     if (limits === undefined || input.amountCents < limits.minCents || input.amountCents > limits.maxCents) {
       return refuse('AMOUNT_OUT_OF_RANGE', `a ${kind} must be within ${limits?.minCents}..${limits?.maxCents}`);
     }
-    // At most 11 characters, within the 31 both platforms keep: the comment is never cut.
+    // 11 characters, within the 31 both platforms keep: the comment is never cut.
     const ref = this.id('LT');
-    const now = this.now();
     // BUG(comment-truncation): a "readable" comment; the server keeps 31 characters, which cuts the
-    // reference: transfers of one account collide, and the lookup (by the full text) never finds its own.
-    const comment = this.bugs['comment-truncation']
-      ? `${kind === 'deposit' ? 'Deposit' : kind === 'credit' ? 'Bonus' : 'Withdrawal'} ${client.input.externalId} ${account.id} ${ref}`
-      : ref;
-    return {
-      ok: true,
-      value: {
-        ref,
-        kind,
-        accountId: account.id,
-        amountCents: input.amountCents,
-        currency: input.currency,
-        pspRef,
-        status: 'pending',
-        serverId: account.serverId,
-        login: account.login,
-        comment,
-        acceptedMs: now,
-        ticket: null,
-        postedMs: null,
-        attempts: 0,
-        nextMs: now,
-        uncertainSinceMs: null,
-      },
-    };
+    // reference off: transfers of one account collide, and the lookup (by the full text) never finds its own.
+    const label = { deposit: 'Deposit', withdrawal: 'Withdrawal', credit: 'Bonus' }[kind];
+    const long = `${label} ${client.input.externalId} ${account.accountId} ${ref}`;
+    const comment = this.bugs['comment-truncation'] ? long : ref;
+    const { accountId, serverId, login } = account;
+    const { amountCents, currency } = input;
+    const now = this.now();
+    const view = { ref, kind, accountId, amountCents, currency, pspRef, status: 'pending' as const };
+    return { ok: true, value: { ...view, serverId, login, comment, acceptedMs: now, postedMs: null, ...job(now) } };
   }
 
   posted(t: TransferRec, ticket: number): void {
     t.uncertainSinceMs = null;
     t.status = 'posted';
-    t.ticket = ticket;
     t.postedMs = this.now();
-    this.live?.rt.log(`lite: ${t.kind} ${t.ref} posted on ${t.serverId} ${t.login}, ticket ${ticket}`);
+    this.log(`${t.kind} ${t.ref} posted on ${t.serverId} ${t.login}, ticket ${ticket}`);
   }
 
   finish(t: TransferRec, status: 'review' | 'rejected' | 'failed', why: string): void {
     t.status = status;
-    this.live?.rt.log(`lite: ${t.kind} ${t.ref} ${status}: ${why}`);
+    this.log(`${t.kind} ${t.ref} ${status}: ${why}`);
     if (status === 'review') this.alert('transfer_review', t.ref, `${t.kind} ${t.ref} needs an operator: ${why}`);
     if (status === 'failed') this.alert('transfer_failed', t.ref, `${t.kind} ${t.ref} failed: ${why}`);
   }
@@ -377,15 +326,19 @@ class Lite implements Integration {
   alert(kind: string, subject: string, message: string): void {
     if (this.db.alerts.some((a) => a.kind === kind && a.subject === subject)) return;
     this.db.alerts.push({ kind, subject, message, atMs: this.now() });
-    this.live?.rt.log(`lite: ALERT ${kind} ${subject}: ${message}`);
+    this.log(`ALERT ${kind} ${subject}: ${message}`);
   }
 
   opened(a: AccountRec, login: number): void {
     a.uncertainSinceMs = null;
     a.status = 'open';
     a.login = login;
-    this.db.byLogin.set(`${a.serverId}:${login}`, a.id);
-    this.live?.rt.log(`lite: account ${a.id} open on ${a.serverId} as ${login} in ${a.group}`);
+    this.db.byLogin.set(`${a.serverId}:${login}`, a.accountId);
+    this.log(`account ${a.accountId} open on ${a.serverId} as ${login} in ${a.group}`);
+  }
+
+  openAccounts(serverId: string): AccountRec[] {
+    return [...this.db.accounts.values()].filter((a) => a.serverId === serverId && a.status === 'open');
   }
 
   recordTrade(serverId: string, login: number, ticket: number, action: 'open' | 'close'): void {
@@ -399,37 +352,38 @@ class Lite implements Integration {
   async reconcile(): Promise<Answer<ReconciliationView>> {
     const live = this.live;
     if (live === null) return refuse('NOT_RUNNING', 'the integration is not running');
-    const { config } = this;
+    const { config, db } = this;
     const startedMs = this.now();
+    const settledBeforeMs = startedMs - config.reconciliation.settleMs;
     let partial = false;
     const ops: (BalanceOp & { serverId: string })[] = [];
     const read = new Set<string>();
     for (const server of config.servers.filter((s) => config.reconciliation.kinds.includes(s.kind))) {
       const conn = live.conns.get(server.id) as Conn;
-      const mine: (BalanceOp & { serverId: string })[] = [];
-      let ok = true;
+      const mine: typeof ops = [];
+      let unreadable = false;
       for (const a of this.openAccounts(server.id)) {
-        const login = a.login as number;
-        const h = await conn.call('balanceHistory', { login, fromServerSec: 0, toServerSec: ALL_TIME_SEC }, (api) =>
-          api.balanceHistory(login, 0, ALL_TIME_SEC),
-        );
+        const h = await conn.history(a.login as number);
         if (!h.ok) {
-          ok = false;
+          unreadable = true;
           break;
         }
         for (const op of h.value) mine.push({ ...op, serverId: server.id });
       }
-      if (ok) {
+      // A server read in part is not read: its findings would be false alarms.
+      if (unreadable) partial = true;
+      else {
         read.add(server.id);
         ops.push(...mine);
-      } else partial = true;
+      }
     }
     // Read after the histories: every reference found on a server is already stored.
-    const transfers = [...this.db.transfers.values()];
+    const transfers = [...db.transfers.values()];
     const byComment = new Map(transfers.map((t) => [t.comment, t]));
     const findings = new Map<string, FindingView>();
-    const add = (key: string, f: Omit<FindingView, 'ref' | 'pspRef'> & { ref?: string; pspRef?: string }) => {
-      if (!findings.has(key)) findings.set(key, { ref: null, pspRef: null, ...f });
+    const add = (cls: FindingView['class'], f: Partial<FindingView>, detail: string) => {
+      const v = { class: cls, serverId: null, login: null, ref: null, ticket: null, pspRef: null, ...f, detail };
+      findings.set(`${cls}:${v.ref ?? v.pspRef}:${v.serverId}:${v.ticket}`, v);
     };
     const ours = new Map<string, BalanceOp[]>();
     for (const op of ops) {
@@ -438,117 +392,57 @@ class Lite implements Integration {
       if (this.bugs['recon-ignores-credit'] && op.kind === 'credit') continue;
       const where = { serverId: op.serverId, login: op.login, ticket: op.ticket };
       const t = byComment.get(op.comment);
-      if (t === undefined) {
-        add(`unknown:${op.serverId}:${op.ticket}`, {
-          class: 'unknown_operation',
-          ...where,
-          detail: `${op.kind} ${op.amountCents} "${op.comment}" was not made by this integration`,
-        });
-      } else if (t.serverId !== op.serverId || t.login !== op.login) {
-        add(`wrong:${t.ref}:${op.serverId}:${op.ticket}`, {
-          class: 'wrong_account',
-          ...where,
-          ref: t.ref,
-          detail: `${t.ref} is on ${op.serverId} ${op.login}, not on ${t.serverId} ${t.login}`,
-        });
+      if (t === undefined) add('unknown_operation', where, `${op.kind} ${op.amountCents} "${op.comment}" is not ours`);
+      else if (t.serverId !== op.serverId || t.login !== op.login) {
+        add('wrong_account', { ...where, ref: t.ref }, `${t.ref} belongs on ${t.serverId} ${t.login}`);
       } else ours.set(t.ref, [...(ours.get(t.ref) ?? []), op]);
     }
-    const settledBeforeMs = startedMs - config.reconciliation.settleMs;
-    for (const t of transfers) {
-      if (!read.has(t.serverId)) continue;
+    for (const t of transfers.filter((x) => read.has(x.serverId))) {
       const found = ours.get(t.ref) ?? [];
+      const [first, second] = found;
       const base = {
         serverId: t.serverId,
         login: t.login,
         ref: t.ref,
-        ...(t.pspRef === null ? {} : { pspRef: t.pspRef }),
+        pspRef: t.pspRef,
+        ticket: first?.ticket ?? null,
       };
-      const first = found[0];
-      if (found.length > 1) {
-        add(`dup:${t.ref}`, {
-          class: 'duplicate_on_server',
-          ...base,
-          ticket: (found[1] as BalanceOp).ticket,
-          detail: `${t.ref} is on the server ${found.length} times`,
-        });
-      }
-      const want = signedCents(t);
-      if (first !== undefined && (first.amountCents !== want || first.kind !== moneyKind(t))) {
-        add(`amount:${t.ref}`, {
-          class: 'amount_mismatch',
-          ...base,
-          ticket: first.ticket,
-          detail: `${t.ref} is ${first.kind} ${first.amountCents} on the server, ${want} here`,
-        });
+      if (second !== undefined) add('duplicate_on_server', { ...base, ticket: second.ticket }, `${found.length} times`);
+      if (first !== undefined && (first.amountCents !== signedCents(t) || first.kind !== moneyKind(t))) {
+        add('amount_mismatch', base, `${first.kind} ${first.amountCents} on the server, ${signedCents(t)} here`);
       }
       if (t.status === 'posted' && first === undefined && (t.postedMs as number) < settledBeforeMs) {
-        add(`missing:${t.ref}`, {
-          class: 'missing_on_server',
-          ...base,
-          ticket: t.ticket,
-          detail: `${t.ref} was posted (ticket ${t.ticket}) but is not in the server's history`,
-        });
+        add('missing_on_server', base, `${t.ref} was posted but is not in the server's history`);
       }
       if ((t.status === 'rejected' || t.status === 'failed') && first !== undefined) {
-        add(`notin:${t.ref}`, {
-          class: 'not_in_ledger',
-          ...base,
-          ticket: first.ticket,
-          detail: `${t.ref} is on the server though it was ${t.status}`,
-        });
+        add('not_in_ledger', base, `${t.ref} is on the server though it was ${t.status}`);
       }
     }
     try {
       for (const r of await live.rt.payments.records(0, startedMs)) {
         if (r.kind !== 'deposit' || r.status !== 'succeeded' || r.atMs >= settledBeforeMs) continue;
-        const t = this.db.transfers.get(this.db.byPspRef.get(r.pspRef) ?? '');
+        const t = db.transfers.get(db.byPspRef.get(r.pspRef) ?? '');
         if (t === undefined || t.status === 'rejected' || t.status === 'failed') {
-          add(`psp:${r.pspRef}`, {
-            class: 'psp_only',
-            serverId: null,
-            login: null,
-            ticket: null,
-            pspRef: r.pspRef,
-            ...(t === undefined ? {} : { ref: t.ref }),
-            detail: `the provider settled ${r.amountCents} ${r.currency} that was never posted`,
-          });
+          add('psp_only', { pspRef: r.pspRef, ref: t?.ref ?? null }, `${r.amountCents} ${r.currency} never posted`);
         }
       }
     } catch (error) {
       partial = true;
-      live.rt.log(`lite: payment records unreadable: ${(error as Error).message}`);
+      this.log(`payment records unreadable: ${(error as Error).message}`);
     }
     const list = [...findings.values()];
-    live.rt.log(`lite: reconciliation: ${list.length} finding(s)${partial ? ', partial' : ''}`);
+    this.log(`reconciliation: ${list.length} finding(s)${partial ? ', partial' : ''}`);
     return { ok: true, value: { partial, findings: list } };
   }
 
-  openAccounts(serverId: string): AccountRec[] {
-    return [...this.db.accounts.values()].filter((a) => a.serverId === serverId && a.status === 'open');
-  }
-
   async accounts(): Promise<AccountView[]> {
-    return [...this.db.accounts.values()].map((a) => ({
-      accountId: a.id,
-      clientId: a.clientId,
-      productId: a.productId,
-      status: a.status,
-      serverId: a.serverId,
-      login: a.login,
-      group: a.group,
-    }));
+    const keys = ['accountId', 'clientId', 'productId', 'status', 'serverId', 'login', 'group'] as const;
+    return [...this.db.accounts.values()].map((a) => pick(a, keys));
   }
 
   async transfers(): Promise<TransferView[]> {
-    return [...this.db.transfers.values()].map((t) => ({
-      ref: t.ref,
-      kind: t.kind,
-      accountId: t.accountId,
-      amountCents: t.amountCents,
-      currency: t.currency,
-      pspRef: t.pspRef,
-      status: t.status,
-    }));
+    const keys = ['ref', 'kind', 'accountId', 'amountCents', 'currency', 'pspRef', 'status'] as const;
+    return [...this.db.transfers.values()].map((t) => pick(t, keys));
   }
 
   async alerts(): Promise<AlertView[]> {
@@ -564,53 +458,10 @@ class Lite implements Integration {
   }
 }
 
-function moneyKind(t: TransferRec): 'balance' | 'credit' {
-  return t.kind === 'credit' ? 'credit' : 'balance';
-}
-
-function signedCents(t: TransferRec): number {
-  return t.kind === 'withdrawal' ? -t.amountCents : t.amountCents;
-}
-
-function balanceRequest(t: TransferRec) {
-  return { login: t.login, amountCents: signedCents(t), kind: moneyKind(t), comment: t.comment };
-}
-
-/** `initial × factor^(n−1)`, capped, jittered down by up to `jitter` (from the incarnation's Random). */
-function backoffMs(
-  p: { initialDelayMs: number; factor: number; maxDelayMs: number; jitter: number },
-  attempt: number,
-  u: number,
-): number {
-  const d = Math.min(p.maxDelayMs, p.initialDelayMs * p.factor ** Math.max(0, attempt - 1));
-  return Math.max(1, Math.round(d * (1 - p.jitter * u)));
-}
-
-/** One run of the integration: its clock, and one connection (with its keeper and worker) per server. */
-class Incarnation {
-  readonly lite: Lite;
-  readonly rt: IntegrationRuntime;
-  readonly conns = new Map<string, Conn>();
-
-  constructor(lite: Lite, rt: IntegrationRuntime) {
-    this.lite = lite;
-    this.rt = rt;
-    for (const server of lite.config.servers) this.conns.set(server.id, new Conn(this, server));
-  }
-
-  /** Every call is in the audit log before it is sent, and completed with its outcome. */
-  async audited<T>(serverId: string, op: string, request: Record<string, unknown>, send: () => Promise<Result<T>>) {
-    const entry: AuditView = { atMs: this.rt.clock.nowMs(), serverId, op, request, outcome: null };
-    this.lite.db.audit.push(entry);
-    const result = await send();
-    entry.outcome = result.ok ? 'ok' : result.error.outcome;
-    return result;
-  }
-}
-
+/** One incarnation's connection to one server, with its keeper (connection, pump) and worker (queue). */
 class Conn {
-  readonly inc: Incarnation;
   readonly lite: Lite;
+  readonly live: Live;
   readonly server: ServerConfig;
   readonly api: ManagerApi;
   sub: Subscription | null = null;
@@ -624,36 +475,32 @@ class Conn {
   #lastFillMs = 0;
   #lastOkMs = 0;
 
-  constructor(inc: Incarnation, server: ServerConfig) {
-    this.inc = inc;
-    this.lite = inc.lite;
+  constructor(lite: Lite, live: Live, server: ServerConfig) {
+    this.lite = lite;
+    this.live = live;
     this.server = server;
-    this.api = inc.rt.manager(server.id);
+    this.api = live.rt.manager(server.id);
   }
 
   get #now(): number {
-    return this.inc.rt.clock.nowMs();
+    return this.live.rt.clock.nowMs();
   }
 
-  async call<T>(
-    op: string,
-    request: Record<string, unknown>,
-    send: (api: ManagerApi) => Promise<Result<T>>,
-  ): Promise<Res<T>> {
+  /** A call through the audit log; when it cannot even connect, `unavailable` (nothing was sent). */
+  async call<T>(op: string, request: Record<string, unknown>, send: (api: ManagerApi) => Promise<Result<T>>) {
     if (!this.api.isConnected() && !(await this.connect())) {
-      return {
-        ok: false,
-        outcome: 'unavailable',
-        reason: 'no_connection',
-        message: `${this.server.id}: not connected`,
-      };
+      const message = `${this.server.id}: not connected`;
+      return { ok: false, outcome: 'unavailable', reason: 'no_connection', message } as Res<T>;
     }
-    const r = await this.inc.audited(this.server.id, op, request, () => send(this.api));
-    if (r.ok) {
-      this.#lastOkMs = this.#now;
-      return r;
-    }
-    return { ok: false, outcome: r.error.outcome, reason: r.error.reason, message: r.error.message };
+    const r = await this.lite.audited(this.server.id, op, request, () => send(this.api));
+    if (r.ok) this.#lastOkMs = this.#now;
+    return (r.ok ? r : { ok: false, ...pick(r.error, ['outcome', 'reason', 'message'] as const) }) as Res<T>;
+  }
+
+  /** All of an account's balance and credit operations. */
+  history(login: number): Promise<Res<BalanceOp[]>> {
+    const range = { login, fromServerSec: 0, toServerSec: ALL_TIME_SEC };
+    return this.call('balanceHistory', range, (api) => api.balanceHistory(login, 0, ALL_TIME_SEC));
   }
 
   /** One connect at a time, with backoff between failed ones. */
@@ -665,36 +512,36 @@ class Conn {
   }
 
   async #connect(): Promise<boolean> {
-    const { server, inc } = this;
+    const { server, live } = this;
     if (this.#now < this.#nextConnectMs) return false;
-    const password = inc.rt.secret(server.passwordEnv);
+    const password = live.rt.secret(server.passwordEnv);
+    const credentials = { login: server.login, password: password ?? '' };
     const r =
       password === undefined
         ? null
-        : await inc.audited(server.id, 'connect', { login: server.login }, () =>
-            this.api.connect({ login: server.login, password }),
-          );
+        : await this.lite.audited(server.id, 'connect', { login: server.login }, () => this.api.connect(credentials));
     if (r === null || !r.ok) {
-      const c = this.lite.config;
-      const policy = {
-        initialDelayMs: c.connections.reconnectInitialDelayMs,
-        factor: 2,
-        maxDelayMs: c.connections.reconnectMaxDelayMs,
-        jitter: c.retry.jitter,
-      };
-      this.#nextConnectMs = this.#now + backoffMs(policy, ++this.#connectFailures, inc.rt.random.float());
-      const why = r === null ? `secret ${server.passwordEnv} is not set` : r.error.message;
-      inc.rt.log(`lite: cannot connect to ${server.id}: ${why}`);
+      const { reconnectInitialDelayMs, reconnectMaxDelayMs } = this.lite.config.connections;
+      const policy = { ...this.lite.config.retry, initialDelayMs: reconnectInitialDelayMs, factor: 2 };
+      const delay = backoffMs(
+        { ...policy, maxDelayMs: reconnectMaxDelayMs },
+        ++this.#connectFailures,
+        live.rt.random.float(),
+      );
+      this.#nextConnectMs = this.#now + delay;
+      this.lite.log(
+        `cannot connect to ${server.id}: ${r === null ? `${server.passwordEnv} is not set` : r.error.message}`,
+      );
       return false;
     }
     this.#connectFailures = 0;
     this.sub = null; // a (re)connect ends the subscriptions of the old connection
-    inc.rt.log(`lite: connected to ${server.id} as manager ${server.login}`);
+    this.lite.log(`connected to ${server.id} as manager ${server.login}`);
     await this.resubscribe();
     return true;
   }
 
-  /** A fresh subscription; the events missed before it are filled from history (`#needFill`). */
+  /** A fresh subscription; what the pump missed before it is filled from history (`#needFill`). */
   async resubscribe(): Promise<void> {
     // BUG(no-resubscribe): subscribes once per start only; after a reconnect (or a stall) the pump is never
     // renewed and nothing is filled from history: trades of the accounts go unseen from then on.
@@ -702,14 +549,10 @@ class Conn {
     this.sub?.close();
     this.sub = null;
     const gen = ++this.#subGen;
-    const r = await this.inc.audited(this.server.id, 'subscribe', {}, () =>
-      this.api.subscribe((event) => this.#onEvent(gen, event)),
-    );
+    const listener = (event: PumpEvent) => this.#onEvent(gen, event);
+    const r = await this.lite.audited(this.server.id, 'subscribe', {}, () => this.api.subscribe(listener));
     if (!r.ok) return;
-    if (gen !== this.#subGen) {
-      r.value.close();
-      return;
-    }
+    if (gen !== this.#subGen) return r.value.close();
     this.sub = r.value;
     this.#subscribedOnce = true;
     this.#needFill = true;
@@ -731,9 +574,10 @@ class Conn {
       if (!this.api.isConnected()) await this.connect();
       else if (this.sub === null) await this.resubscribe();
       else if (now - Math.max(this.#lastEventMs, this.#lastFillMs) >= QUIET_MS) await this.resubscribe();
+      // A failed ping tells the adapter a silently logged-out session is gone: the next tick reconnects.
       else if (now - this.#lastOkMs >= pingIntervalMs) await this.call('ping', {}, (api) => api.ping());
       if (this.#needFill && this.sub !== null) await this.#fill();
-      await this.inc.rt.clock.sleep(KEEPER_TICK_MS);
+      await this.live.rt.clock.sleep(KEEPER_TICK_MS);
     }
   }
 
@@ -742,9 +586,8 @@ class Conn {
     this.#needFill = false;
     for (const a of this.lite.openAccounts(this.server.id)) {
       const login = a.login as number;
-      const closed = await this.call('trades', { login, fromServerSec: 0, toServerSec: ALL_TIME_SEC }, (api) =>
-        api.trades(login, 0, ALL_TIME_SEC),
-      );
+      const range = { login, fromServerSec: 0, toServerSec: ALL_TIME_SEC };
+      const closed = await this.call('trades', range, (api) => api.trades(login, 0, ALL_TIME_SEC));
       const open = closed.ok ? await this.call('openPositions', { login }, (api) => api.openPositions(login)) : closed;
       if (!closed.ok || !open.ok) {
         this.#needFill = true;
@@ -768,7 +611,7 @@ class Conn {
       }
       const jobs: Job[] = [...this.#pending(this.lite.db.accounts), ...this.#pending(this.lite.db.transfers)];
       const next = jobs.reduce((min, j) => Math.min(min, j.nextMs), Number.POSITIVE_INFINITY);
-      await this.inc.rt.clock.sleep(Math.min(idlePollMs, Math.max(1, next - this.#now)));
+      await this.live.rt.clock.sleep(Math.min(idlePollMs, Math.max(1, next - this.#now)));
     }
   }
 
@@ -777,40 +620,35 @@ class Conn {
   }
 
   #retry(job: Job, deadlineMs = Number.POSITIVE_INFINITY): void {
-    const delay = backoffMs(this.lite.config.retry, ++job.attempts, this.inc.rt.random.float());
+    const delay = backoffMs(this.lite.config.retry, ++job.attempts, this.live.rt.random.float());
     job.nextMs = Math.min(this.#now + delay, deadlineMs);
   }
 
   async #provision(a: AccountRec): Promise<void> {
     const { config, db } = this.lite;
-    const tolerance = config.posting.historyLagToleranceMs;
     if (a.uncertainSinceMs !== null) {
-      // A create may have landed: look for our id before creating again.
+      // A create may have landed: look for our id before creating again (same tolerance as for history).
       const list = await this.call('listAccounts', { groupMask: '*' }, (api) => api.listAccounts('*'));
       if (!list.ok) return this.#retry(a);
-      const found = list.value.find((x) => x.externalId === a.id);
+      const found = list.value.find((x) => x.externalId === a.accountId);
       if (found !== undefined) {
-        this.lite.opened(a, found.login);
         this.#needFill = true; // trades may have happened before we knew the login
-        return;
+        return this.lite.opened(a, found.login);
       }
-      if (this.#now < a.uncertainSinceMs + tolerance) {
-        a.nextMs = a.uncertainSinceMs + tolerance;
+      const proofAtMs = a.uncertainSinceMs + config.posting.historyLagToleranceMs;
+      if (this.#now < proofAtMs) {
+        a.nextMs = proofAtMs;
         return;
       }
       a.uncertainSinceMs = null;
     }
-    const client = db.clients.get(a.clientId) as ClientRec;
-    const product = config.products.find((p) => p.id === a.productId) as Product;
-    const password = this.#password();
-    const account = {
-      group: a.group,
-      name: client.input.name,
-      email: client.input.email,
-      country: client.input.country,
-      externalId: a.id,
-      ...(product.leverage === undefined ? {} : { leverage: product.leverage }),
+    const { name, email, country } = (db.clients.get(a.clientId) as ClientRec).input;
+    const { leverage } = config.products.find((p) => p.id === a.productId) as Product;
+    const account: Omit<NewAccount, 'password'> = {
+      ...{ group: a.group, name, email, country, externalId: a.accountId },
+      ...(leverage === undefined ? {} : { leverage }),
     };
+    const password = this.#password();
     a.uncertainSinceMs = this.#now;
     const r = await this.call('createAccount', { ...account, password: '[redacted]' }, (api) =>
       api.createAccount({ ...account, password }),
@@ -820,12 +658,12 @@ class Conn {
     a.uncertainSinceMs = null;
     if (r.outcome === 'unavailable') return this.#retry(a);
     a.status = 'failed';
-    this.lite.alert('account_failed', a.id, `${a.serverId} refused account ${a.id}: ${r.message}`);
+    this.lite.alert('account_failed', a.accountId, `${a.serverId} refused account ${a.accountId}: ${r.message}`);
   }
 
-  /** An initial password both platforms accept (MT5: 8–16 with lower, upper, digit, special). */
+  /** An initial password both platforms accept (MT5: 8–16 with lower, upper, digit, special); never stored. */
   #password(): string {
-    const r = this.inc.rt.random;
+    const r = this.live.rt.random;
     const chars = 'abcdefghijkmnpqrstuvwxyz23456789';
     let body = '';
     for (let i = 0; i < 8; i++) body += chars[r.int(0, chars.length - 1)];
@@ -837,19 +675,15 @@ class Conn {
     const { config, bugs } = this.lite;
     const deadlineMs = t.acceptedMs + config.retry.deadlineMs;
     if (t.uncertainSinceMs !== null) {
-      const history = await this.call(
-        'balanceHistory',
-        { login: t.login, fromServerSec: 0, toServerSec: ALL_TIME_SEC },
-        (api) => api.balanceHistory(t.login, 0, ALL_TIME_SEC),
-      );
+      const history = await this.history(t.login);
       if (!history.ok) return this.#retryOrReview(t, deadlineMs, `history unreadable: ${history.message}`);
       const found = history.value.filter((op) => op.comment === t.comment);
-      const first = found[0];
+      const [first] = found;
       if (first !== undefined) {
         if (found.length === 1 && first.amountCents === signedCents(t) && first.kind === moneyKind(t)) {
           return this.lite.posted(t, first.ticket);
         }
-        return this.lite.finish(t, 'review', `found ${found.length} time(s) on the server, first ${first.amountCents}`);
+        return this.lite.finish(t, 'review', `on the server ${found.length} time(s), first ${first.amountCents}`);
       }
       // History lags: "not found" proves nothing until the tolerance has passed since the send.
       const proofAtMs = t.uncertainSinceMs + config.posting.historyLagToleranceMs;
@@ -861,7 +695,7 @@ class Conn {
       t.uncertainSinceMs = null;
     }
     if (this.#now >= deadlineMs) return this.lite.finish(t, 'review', 'not posted by the deadline');
-    // BUG(no-free-margin): the free-margin check is left out ("the server checks it"): MT4 only checks the
+    // BUG(no-free-margin): the free-margin check is left out ("the server checks it"): MT4 checks only the
     // balance, so a withdrawal can take money an open position is using.
     if (t.kind === 'withdrawal' && config.funding.withdrawalsNeedFreeMargin && !bugs['no-free-margin']) {
       const m = await this.call('marginLevel', { login: t.login }, (api) => api.marginLevel(t.login));
@@ -880,8 +714,7 @@ class Conn {
     }
     t.uncertainSinceMs = null;
     if (r.outcome === 'unavailable') return this.#retryOrReview(t, deadlineMs, r.message);
-    if (r.reason === 'no_money' || r.reason === 'limit') return this.lite.finish(t, 'rejected', r.message);
-    this.lite.finish(t, 'failed', r.message);
+    this.lite.finish(t, r.reason === 'no_money' || r.reason === 'limit' ? 'rejected' : 'failed', r.message);
   }
 
   #retryOrReview(t: TransferRec, deadlineMs: number, why: string): void {

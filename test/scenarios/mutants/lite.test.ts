@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { MUTANTS } from '../../../scenarios/mutants/index.ts';
 import { BUG_NAMES, type BugName, liteIntegration } from '../../../scenarios/mutants/lite.ts';
@@ -309,7 +310,8 @@ describe('the mutants folder', () => {
   it('lists one module per bug, each exporting its factory and description', async () => {
     expect(MUTANTS.map((m) => m.name)).toEqual([...BUG_NAMES]);
     for (const entry of MUTANTS) {
-      const module = (await import(`../../../${entry.module}`)) as {
+      const url = pathToFileURL(join(import.meta.dirname, '../../..', entry.module)).href;
+      const module = (await import(/* @vite-ignore */ url)) as {
         default: unknown;
         mutant: { name: string; plants: string; catchBy: string };
       };
