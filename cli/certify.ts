@@ -299,7 +299,8 @@ export async function readBroker(path: string | undefined, cwd = process.cwd()) 
       sha256: createHash('sha256').update(text).digest('hex'),
     };
   }
-  const { value, sha256 } = await readConfigFile(resolve(cwd, path), 'broker config');
+  // Shown as given; read from the command's working folder.
+  const { value, sha256 } = await readConfigFile(cwd === process.cwd() ? path : resolve(cwd, path), 'broker config');
   return { config: parseBrokerConfig(value, path), configInput: value as BrokerConfigInput, configPath: path, sha256 };
 }
 
