@@ -110,6 +110,21 @@ module.exports = {
       to: project(under('scenarios', 'service', 'adapters', 'simulator', 'kit', 'metatrader')),
     },
     {
+      name: 'mutants-use-only-the-public-contract',
+      comment:
+        'scenarios/mutants/ are integrations written as a third party would write one: they may import the ' +
+        'Integration contract (scenarios/integration.ts), the ManagerApi port, kit/, metatrader/ and the broker ' +
+        "config's types (service/config.ts), and each other; nothing of the harness's or the service's internals.",
+      severity: 'error',
+      from: { path: '^scenarios/mutants/' },
+      to: project(
+        '^scenarios/mutants/',
+        '^scenarios/integration[.]ts$',
+        '^service/config[.]ts$',
+        under('adapters/port', 'kit', 'metatrader'),
+      ),
+    },
+    {
       name: 'reports-imports-only-scenarios-kit-metatrader',
       comment:
         'reports/ renders scenario results (JSON, JUnit, HTML): it may import kit/, metatrader/ and scenarios/ ' +

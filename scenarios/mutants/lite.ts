@@ -642,8 +642,16 @@ class Conn {
       }
       a.uncertainSinceMs = null;
     }
-    const { name, email, country } = (db.clients.get(a.clientId) as ClientRec).input;
-    const { leverage } = config.products.find((p) => p.id === a.productId) as Product;
+    const client = db.clients.get(a.clientId) as ClientRec;
+    const product = config.products.find((p) => p.id === a.productId) as Product;
+    // KYC may have been withdrawn since the request was accepted: check again right before creating.
+    if (this.lite.needsKyc(product) && client.kyc !== 'approved') {
+      a.status = 'failed';
+      this.lite.alert('account_failed', a.accountId, `account ${a.accountId} not created: KYC is ${client.kyc}`);
+      return;
+    }
+    const { name, email, country } = client.input;
+    const { leverage } = product;
     const account: Omit<NewAccount, 'password'> = {
       ...{ group: a.group, name, email, country, externalId: a.accountId },
       ...(leverage === undefined ? {} : { leverage }),
