@@ -332,6 +332,16 @@ class ScenarioRunner {
     this.#entry({ atMs: this.#scheduler.nowMs(), kind: 'request', text: what, account });
     const asked = await this.#ask(what, call, timeoutMs);
     const outcome: Outcome<T> = asked.kind === 'value' ? { kind: 'answer', answer: asked.value } : asked;
+    // The harness's side of the run goes into the trace too: a replay must also reproduce every answer.
+    this.#cluster.trace.state(
+      'crm',
+      what,
+      outcome.kind === 'answer'
+        ? outcome.answer.ok
+          ? `ok ${brief(outcome.answer.value)}`
+          : `refused ${outcome.answer.code}`
+        : outcome.kind,
+    );
     const atMs = this.#scheduler.nowMs();
     if (outcome.kind === 'answer') {
       const a = outcome.answer;
