@@ -13,16 +13,10 @@ import { MUTANTS } from '../scenarios/mutants/index.ts';
 import { runScript } from '../scenarios/runner.ts';
 import { parseScript, type Script, type StepInput } from '../scenarios/script.ts';
 import { DEFAULT_BROKER_CONFIG, parseBrokerConfig } from '../service/index.ts';
+import { flag as benchFlag } from './flags.ts';
 
 function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = Number(process.argv[i + 1]);
-  if (!Number.isInteger(value) || value <= 0) {
-    console.error(`bench:scenarios: --${name} needs a positive integer`);
-    process.exit(2);
-  }
-  return value;
+  return benchFlag('bench:scenarios', name, fallback);
 }
 
 const runs = flag('runs', 8);

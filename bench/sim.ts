@@ -9,16 +9,10 @@
  * Usage: npm run bench:sim [-- --steps N --seed S --runs R]
  */
 import { runWorkload, type WorkloadOptions } from '../adapters/sim/workload.ts';
+import { flag as benchFlag } from './flags.ts';
 
 function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = Number(process.argv[i + 1]);
-  if (!Number.isInteger(value) || value <= 0) {
-    console.error(`bench:sim: --${name} needs a positive integer`);
-    process.exit(2);
-  }
-  return value;
+  return benchFlag('bench:sim', name, fallback);
 }
 
 const steps = flag('steps', 1_000_000);

@@ -19,6 +19,12 @@ const name = z
   .string()
   .regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, 'a name: a letter, then up to 31 letters, digits, _ or -');
 const cents = z.number().int().positive().max(1e13);
+const signedCents = z
+  .number()
+  .int()
+  .min(-1e13)
+  .max(1e13)
+  .refine((v) => v !== 0, 'not zero');
 const ms = z
   .number()
   .int()
@@ -78,23 +84,13 @@ const steps = {
     do: z.literal('dealer-balance'),
     account: name,
     /** Signed: a dealer adds or takes money by hand. */
-    amountCents: z
-      .number()
-      .int()
-      .min(-1e13)
-      .max(1e13)
-      .refine((v) => v !== 0, 'not zero'),
+    amountCents: signedCents,
     comment: z.string().max(64).default('correction'),
   }),
   dealerCredit: z.strictObject({
     do: z.literal('dealer-credit'),
     account: name,
-    amountCents: z
-      .number()
-      .int()
-      .min(-1e13)
-      .max(1e13)
-      .refine((v) => v !== 0, 'not zero'),
+    amountCents: signedCents,
     comment: z.string().max(64).default('bonus'),
   }),
   dealerGroup: z.strictObject({ do: z.literal('dealer-group'), account: name, group: z.string().min(1).max(64) }),

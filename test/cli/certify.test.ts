@@ -2,21 +2,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseScriptText } from '../../scenarios/script.ts';
+import { INVARIANT_NAMES, parseScriptText } from '../../scenarios/script.ts';
 import { cli, tempFile } from './helpers.ts';
 
 /** `mtproof certify`, `run`, `replay` and `mutants`, in process. */
 
-const INVARIANTS = [
-  'exactly-once',
-  'conservation',
-  'routing',
-  'gating',
-  'reconciliation',
-  'audit',
-  'liveness',
-  'trade-sync',
-];
+const INVARIANTS = [...INVARIANT_NAMES];
 const INCIDENTS = [
   'busy-monday-card-deposit-timeout',
   'dealer-edits-balance-in-mt4',
