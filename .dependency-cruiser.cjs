@@ -8,9 +8,8 @@
  * <allowed folders>". npm packages and node built-ins are never matched by the layer rules (devDependencies
  * are handled by `not-to-dev-dep`, unresolvable imports by `not-to-unresolvable`).
  *
- * The rules name reports/ too, which has no module yet (only its README). On the command line depcruise refuses
- * a folder that does not exist ("Can't open 'x' for reading"), and git does not keep empty folders, so the
- * folders are listed as one brace glob, which skips any that is missing:
+ * On the command line depcruise refuses a folder that does not exist ("Can't open 'x' for reading"), so the
+ * folders are listed as one brace glob, which skips any that is missing (a checkout without bench/, say):
  *   depcruise --config .dependency-cruiser.cjs '{kit,metatrader,simulator,adapters,service,scenarios,reports,cli,bench}'
  */
 
@@ -113,16 +112,27 @@ module.exports = {
       name: 'mutants-use-only-the-public-contract',
       comment:
         'scenarios/mutants/ are integrations written as a third party would write one: they may import the ' +
-        'Integration contract (scenarios/integration.ts), the ManagerApi port, kit/, metatrader/ and the broker ' +
-        "config's types (service/config.ts), and each other; nothing of the harness's or the service's internals.",
+        'Integration contract (scenarios/integration.ts), the ManagerApi port, kit/, metatrader/, the broker ' +
+        "config's types (service/config.ts), the invariant names their catalogue says catch them " +
+        "(scenarios/script.ts, types only), and each other; nothing of the harness's or the service's internals.",
       severity: 'error',
       from: { path: '^scenarios/mutants/' },
       to: project(
         '^scenarios/mutants/',
         '^scenarios/integration[.]ts$',
+        '^scenarios/script[.]ts$',
         '^service/config[.]ts$',
         under('adapters/port', 'kit', 'metatrader'),
       ),
+    },
+    {
+      name: 'mutants-take-only-types-from-the-script-format',
+      comment:
+        'scenarios/script.ts is the harness\'s script format (zod schemas, parsing): a planted bug may name ' +
+        'invariants with its types (`import type`), and runs none of its code.',
+      severity: 'error',
+      from: { path: '^scenarios/mutants/' },
+      to: { path: '^scenarios/script[.]ts$', dependencyTypesNot: ['type-only'] },
     },
     {
       name: 'reports-imports-only-scenarios-kit-metatrader',

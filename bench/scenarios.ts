@@ -6,8 +6,8 @@
  *
  * Usage: npm run bench:scenarios [-- --runs N --steps N --clients N --seed S --skip-day --skip-mutants]
  */
-import { failedInvariants, loadIncidents } from '../scenarios/certify.ts';
-import { generateScript, profileForRun, safetyFaults } from '../scenarios/generate.ts';
+import { failedInvariants, firstCatch, type Incident, loadIncidents } from '../scenarios/certify.ts';
+import { generateScript, safetyFaults } from '../scenarios/generate.ts';
 import { mtproofIntegration } from '../scenarios/integrations/mtproof.ts';
 import { MUTANTS } from '../scenarios/mutants/index.ts';
 import { runScript } from '../scenarios/runner.ts';
@@ -32,7 +32,7 @@ const DAY_MS = 86_400_000;
   let virtualMs = 0;
   let failed = 0;
   for (let run = 0; run < runs; run++) {
-    const script = generateScript({ seed, run, profile: profileForRun(seed, run), steps });
+    const script = generateScript({ seed, run, steps });
     const { report } = await runScript(script, { factory: mtproofIntegration(), config, detail: false });
     virtualMs += report.endMs - report.startMs;
     if (report.verdict === 'fail') failed++;
@@ -64,49 +64,29 @@ if (!process.argv.includes('--skip-day')) {
   );
 }
 
-// 3. Per planted bug: runs and wall time until an invariant catches it (incidents first, then generated runs).
+// 3. Per planted bug: runs and wall time until an invariant catches it, with the incidents first and, to see
+// how long the random broker days alone take to find each bug, with generated runs only.
 if (!process.argv.includes('--skip-mutants')) {
-  const incidents = loadIncidents();
-  for (const mutant of MUTANTS) {
-    const start = performance.now();
-    let made = 0;
-    let caughtBy: string | null = null;
-    const candidates: (() => Script)[] = [
-      ...incidents.map((i) => () => i.script),
-      ...Array.from(
-        { length: 20 },
-        (_, run) => () => generateScript({ seed, run, profile: profileForRun(seed, run), steps }),
-      ),
-    ];
-    for (const make of candidates) {
-      const { report } = await runScript(make(), { factory: mutant.factory, config, detail: false });
-      made++;
-      const failed = failedInvariants(report);
-      if (failed.length > 0) {
-        caughtBy = `${failed.join('+')} in ${report.name}`;
-        break;
-      }
+  const library = loadIncidents();
+  for (const [label, incidents] of [
+    ['', library],
+    [' generated runs only:', []],
+  ] as [string, Incident[]][]) {
+    for (const mutant of MUTANTS) {
+      const start = performance.now();
+      const { runs: made, caught } = await firstCatch({
+        integration: mutant,
+        config,
+        incidents,
+        seed,
+        runs: 20,
+        steps,
+      });
+      const ms = performance.now() - start;
+      const verdict = caught === null ? (incidents.length > 0 ? 'SURVIVED' : 'not caught') : 'caught';
+      const by = caught === null ? '' : `: ${failedInvariants(caught.report).join('+')} in ${caught.by}`;
+      console.log(`mutant ${mutant.name.padEnd(24)}${label} ${verdict} after ${made} run(s), ${ms.toFixed(0)} ms${by}`);
     }
-    const ms = performance.now() - start;
-    console.log(
-      `mutant ${mutant.name.padEnd(24)} ${caughtBy === null ? 'SURVIVED' : 'caught'} after ${made} run(s), ${ms.toFixed(0)} ms${caughtBy === null ? '' : `: ${caughtBy}`}`,
-    );
-  }
-  // The same, generated runs only: how long the random broker days alone take to find each bug.
-  for (const mutant of MUTANTS) {
-    const start = performance.now();
-    let made = 0;
-    let caughtBy: string | null = null;
-    for (let run = 0; run < 20 && caughtBy === null; run++) {
-      const script = generateScript({ seed, run, profile: profileForRun(seed, run), steps });
-      const { report } = await runScript(script, { factory: mutant.factory, config, detail: false });
-      made++;
-      const failed = failedInvariants(report);
-      if (failed.length > 0) caughtBy = `${failed.join('+')} in ${report.name}`;
-    }
-    console.log(
-      `mutant ${mutant.name.padEnd(24)} generated runs only: ${caughtBy === null ? 'not caught' : 'caught'} after ${made} run(s), ${(performance.now() - start).toFixed(0)} ms${caughtBy === null ? '' : `: ${caughtBy}`}`,
-    );
   }
 }
 

@@ -1,18 +1,17 @@
-import { createHash, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { MtproofError } from '../kit/errors.ts';
 import { writeReports } from '../reports/index.ts';
-import { assertShard, certify, failedInvariants, TOOL_VERSION } from '../scenarios/certify.ts';
+import { assertShard, certify, failedInvariants, mtproofCommand, runResult } from '../scenarios/certify.ts';
 import { checkBrokerAgainstCluster } from '../scenarios/config-check.ts';
 import { loadIntegration } from '../scenarios/load.ts';
 import type { CertifyResult, RunReport } from '../scenarios/result.ts';
 import { runScript } from '../scenarios/runner.ts';
 import { parseScriptText, type Script, scriptToYaml } from '../scenarios/script.ts';
-import { type BrokerConfigInput, DEFAULT_BROKER_CONFIG, parseBrokerConfig } from '../service/index.ts';
 import { DEFAULT_CLUSTER, parseClusterConfig } from '../simulator/index.ts';
-import { readConfigFile } from './config-files.ts';
+import { readBroker } from './config-files.ts';
 import type { Output } from './io.ts';
 
 /**
@@ -58,8 +57,7 @@ export async function certifyCommand(flags: CertifyFlags, io: Output, term: Term
     );
   }
   const integration = await loadIntegration(flags.integration, term.cwd);
-  const outDir = resolve(term.cwd, flags.out ?? join('reports', 'out', stamp()));
-  ensureDir(outDir);
+  const outDir = reportDir(term.cwd, flags.out);
 
   if (!flags.json) {
     io.out(
@@ -189,23 +187,33 @@ export async function runCommand(
   term: Terminal,
   mode: 'run' | 'replay',
 ): Promise<number> {
-  const script = await readScript(resolve(term.cwd, path));
-  if (mode === 'replay' && (flags.config !== undefined || flags.integration !== undefined)) {
-    throw badFlag(
-      '--config',
-      'replay takes the config and integration the script recorded; use `mtproof run` to change them',
-    );
-  }
+  const scriptPath = resolve(term.cwd, path);
+  const script = await readScript(scriptPath);
+  // Replay has no --config or --integration (main does not offer them): it takes the script's own.
   const broker = await readBroker(flags.config, term.cwd);
   const integration = await loadIntegration(flags.integration ?? script.integration, term.cwd);
+  const startedAt = new Date().toISOString();
   const { report } = await runScript(script, { factory: integration.factory, config: broker.config });
   const failed = failedInvariants(report);
   const savedHash = script.origin?.traceHash;
   const reproduced = savedHash === undefined ? null : savedHash === report.traceHash;
   if (flags.out !== undefined) {
-    const outDir = resolve(term.cwd, flags.out);
-    ensureDir(outDir);
-    await writeReports(singleRunResult(report, script, integration, broker, failed), outDir);
+    const outDir = reportDir(term.cwd, flags.out);
+    // The command that runs it again, as this one did.
+    const again = [mode, path];
+    if (flags.config !== undefined) again.push('--config', flags.config);
+    if (flags.integration !== undefined) again.push('--integration', flags.integration);
+    const result = runResult(report, {
+      script,
+      scriptPath,
+      replay: mtproofCommand(...again),
+      startedAt,
+      integration,
+      config: broker.config,
+      configPath: broker.configPath,
+      configSha256: broker.sha256,
+    });
+    await writeReports({ ...result, out: outDir }, outDir);
   }
   if (flags.json) {
     io.out(
@@ -245,65 +253,6 @@ export async function runCommand(
   return report.verdict === 'pass' ? 0 : 1;
 }
 
-function singleRunResult(
-  report: RunReport,
-  script: Script,
-  integration: { module: string; name: string },
-  broker: { configPath: string | null; sha256: string; config: Parameters<typeof certify>[0]['config'] },
-  failed: ReturnType<typeof failedInvariants>,
-): CertifyResult {
-  const invariants = Object.fromEntries(
-    report.invariants.map((r) => [r.name, r.verdict]),
-  ) as CertifyResult['invariants'];
-  return {
-    tool: { name: 'mtproof', version: TOOL_VERSION },
-    verdict: report.verdict,
-    seed: script.seed,
-    runs: 0,
-    steps: script.steps.length,
-    shard: null,
-    integration: { module: integration.module, name: integration.name },
-    config: { path: broker.configPath, sha256: broker.sha256 },
-    startedAt: new Date().toISOString(),
-    wallMs: report.wallMs,
-    invariants,
-    incidents: { [report.name]: report.verdict },
-    incidentRuns: [report],
-    generated: [],
-    checklist: [],
-    counterexample:
-      failed.length === 0
-        ? null
-        : {
-            script: script.name,
-            traceHash: report.traceHash,
-            seed: script.seed,
-            steps: script.steps.length,
-            originalSteps: script.origin?.originalSteps ?? script.steps.length,
-            shrinkRuns: 0,
-            failed,
-            replay: '',
-            run: report,
-          },
-    out: null,
-  };
-}
-
-export async function readBroker(path: string | undefined, cwd = process.cwd()) {
-  if (path === undefined) {
-    const text = JSON.stringify(DEFAULT_BROKER_CONFIG);
-    return {
-      config: parseBrokerConfig(DEFAULT_BROKER_CONFIG, 'embedded broker config'),
-      configInput: DEFAULT_BROKER_CONFIG as BrokerConfigInput,
-      configPath: null,
-      sha256: createHash('sha256').update(text).digest('hex'),
-    };
-  }
-  // Shown as given; read from the command's working folder.
-  const { value, sha256 } = await readConfigFile(cwd === process.cwd() ? path : resolve(cwd, path), 'broker config');
-  return { config: parseBrokerConfig(value, path), configInput: value as BrokerConfigInput, configPath: path, sha256 };
-}
-
 async function readScript(path: string): Promise<Script> {
   let text: string;
   try {
@@ -327,12 +276,19 @@ export function saveScript(script: Script, path: string): string {
   return path;
 }
 
-export function ensureDir(dir: string): void {
+/** The report folder, created: `given` (from the working folder), else `reports/out/<prefix><timestamp>/`. */
+export function reportDir(cwd: string, given: string | undefined, prefix = ''): string {
+  const stamp = new Date()
+    .toISOString()
+    .replaceAll(':', '-')
+    .replace(/\.\d+Z$/, 'Z');
+  const dir = resolve(cwd, given ?? join('reports', 'out', `${prefix}${stamp}`));
   try {
     mkdirSync(dir, { recursive: true });
   } catch (error) {
     throw new MtproofError('MTP_OUT_DIR', `cannot create the report folder ${dir}: ${(error as Error).message}`);
   }
+  return dir;
 }
 
 export function count(text: string, flag: string, min: number, max: number): number {
@@ -345,11 +301,4 @@ export function count(text: string, flag: string, min: number, max: number): num
 
 function badFlag(flag: string, message: string): MtproofError {
   return new MtproofError('MTP_CLI_BAD_FLAG', `${flag}: ${message}`, [{ path: flag, message }]);
-}
-
-function stamp(): string {
-  return new Date()
-    .toISOString()
-    .replaceAll(':', '-')
-    .replace(/\.\d+Z$/, 'Z');
 }

@@ -1,13 +1,11 @@
 import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { MtproofError } from '../kit/errors.ts';
-import { failedInvariants, loadIncidents, minimise } from '../scenarios/certify.ts';
-import { generateScript, profileForRun } from '../scenarios/generate.ts';
+import { failedInvariants, firstCatch, loadIncidents, minimise } from '../scenarios/certify.ts';
 import { MUTANTS } from '../scenarios/mutants/index.ts';
-import type { RunReport } from '../scenarios/result.ts';
-import { runScript } from '../scenarios/runner.ts';
-import type { InvariantName, Script } from '../scenarios/script.ts';
-import { count, ensureDir, readBroker, saveScript, type Terminal } from './certify.ts';
+import type { InvariantName } from '../scenarios/script.ts';
+import { count, reportDir, saveScript, type Terminal } from './certify.ts';
+import { readBroker } from './config-files.ts';
 import type { Output } from './io.ts';
 
 /**
@@ -50,8 +48,7 @@ export async function mutantsCommand(flags: MutantsFlags, io: Output, term: Term
   const steps = count(flags.steps, '--steps', 1, 1_000_000);
   const shrinkRuns = count(flags.shrinkRuns, '--shrink-runs', 0, 100_000);
   const broker = await readBroker(undefined);
-  const outDir = resolve(term.cwd, flags.out ?? join('reports', 'out', `mutants-${stamp()}`));
-  ensureDir(outDir);
+  const outDir = reportDir(term.cwd, flags.out, 'mutants-');
   const wanted = flags.only?.split(',').map((n) => n.trim());
   const unknown = (wanted ?? []).filter((n) => !MUTANTS.some((m) => m.name === n));
   if (unknown.length > 0) {
@@ -64,37 +61,15 @@ export async function mutantsCommand(flags: MutantsFlags, io: Output, term: Term
   const outcomes: MutantOutcome[] = [];
 
   for (const mutant of selected) {
-    const integration = { module: mutant.module, name: mutant.name, factory: mutant.factory };
-    const runOptions = { factory: mutant.factory, config: broker.config, detail: false };
     const start = performance.now();
-    let made = 0;
-    let caught: { script: Script; report: RunReport; by: string } | null = null;
-    const candidates: (() => Script)[] = [
-      ...incidents.map((i) => () => ({ ...i.script, integration: mutant.module })),
-      ...Array.from({ length: runs }, (_, run) => () => {
-        const profile = profileForRun(flags.seed, run);
-        return {
-          ...generateScript({ seed: flags.seed, run, profile, steps, config: broker.config }),
-          integration: mutant.module,
-        };
-      }),
-    ];
-    for (const make of candidates) {
-      const script = make();
-      const { report } = await runScript(script, runOptions);
-      made++;
-      if (failedInvariants(report).length > 0) {
-        caught = {
-          script,
-          report,
-          by:
-            script.origin?.profile === undefined
-              ? script.name
-              : `generated run ${script.origin.run} (${script.origin.profile})`,
-        };
-        break;
-      }
-    }
+    const { runs: made, caught } = await firstCatch({
+      integration: mutant,
+      config: broker.config,
+      incidents,
+      seed: flags.seed,
+      runs,
+      steps,
+    });
     const ms = Math.round(performance.now() - start);
     if (caught === null) {
       outcomes.push({
@@ -113,9 +88,10 @@ export async function mutantsCommand(flags: MutantsFlags, io: Output, term: Term
       });
     } else {
       const failed = failedInvariants(caught.report);
-      const invariant = (failed.find((f) => f === mutant.catchBy) ?? failed[0]) as InvariantName;
+      // The invariant its entry says should catch it, when that is one that did.
+      const invariant = (failed.find((f) => mutant.catchBy.includes(f)) ?? failed[0]) as InvariantName;
       const cx = await minimise(caught.script, [invariant], {
-        integration,
+        integration: mutant,
         config: broker.config,
         configInput: broker.configInput,
         shrinkRuns,
@@ -158,11 +134,4 @@ export async function mutantsCommand(flags: MutantsFlags, io: Output, term: Term
     io.out(`${lines.join('\n')}\n`);
   }
   return outcomes.every((o) => o.caught) ? 0 : 1;
-}
-
-function stamp(): string {
-  return new Date()
-    .toISOString()
-    .replaceAll(':', '-')
-    .replace(/\.\d+Z$/, 'Z');
 }

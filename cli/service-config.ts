@@ -1,16 +1,8 @@
 import { MtproofError } from '../kit/errors.ts';
 import { checkBrokerAgainstCluster } from '../scenarios/config-check.ts';
-import {
-  type BrokerConfig,
-  DEFAULT_BROKER_CONFIG,
-  jurisdictionOf,
-  parseBrokerConfig,
-  route,
-  secretEnvs,
-  suspendedIn,
-} from '../service/index.ts';
+import { type BrokerConfig, jurisdictionOf, route, secretEnvs, suspendedIn } from '../service/index.ts';
 import { DEFAULT_CLUSTER, parseClusterConfig } from '../simulator/index.ts';
-import { readConfigFile } from './config-files.ts';
+import { readBroker, readConfigFile } from './config-files.ts';
 import type { Output } from './io.ts';
 
 export interface CheckConfigFlags {
@@ -24,9 +16,7 @@ export interface CheckConfigFlags {
  * checks it against the cluster it will meet in simulation, and prints where each kind of client lands.
  */
 export async function checkConfig(flags: CheckConfigFlags, io: Output, env: NodeJS.ProcessEnv): Promise<number> {
-  const raw =
-    flags.config === undefined ? DEFAULT_BROKER_CONFIG : (await readConfigFile(flags.config, 'broker config')).value;
-  const config = parseBrokerConfig(raw, flags.config ?? 'embedded broker config');
+  const { config } = await readBroker(flags.config);
   const clusterRaw =
     flags.servers === undefined ? DEFAULT_CLUSTER : (await readConfigFile(flags.servers, 'servers file')).value;
   const cluster = parseClusterConfig(clusterRaw, flags.servers ?? 'embedded cluster');

@@ -61,8 +61,7 @@ export class Trace {
   fault(where: string, kind: string, detail = ''): void {
     // Fault and state details name tickets, logins and amounts: mostly unique, so hashed as they come
     // instead of filling the cache of repeated fields.
-    this.#record('fault', where, kind, detail, fnv1a(detail));
-    this.#onFault?.({ seq: this.#seq - 1, atMs: this.#now(), type: 'fault', where, name: kind, detail });
+    this.#record('fault', where, kind, detail, fnv1a(detail), this.#onFault);
   }
 
   state(where: string, what: string, detail = ''): void {
@@ -93,7 +92,14 @@ export class Trace {
     return this.#events;
   }
 
-  #record(type: TraceEventType, where: string, name: string, detail: string, detailHash: number): void {
+  #record(
+    type: TraceEventType,
+    where: string,
+    name: string,
+    detail: string,
+    detailHash: number,
+    listener?: (event: TraceEvent) => void,
+  ): void {
     const seq = this.#seq++;
     const atMs = this.#now();
     // Field by field, each followed by a separator, without building a string on the hot path.
@@ -105,11 +111,14 @@ export class Trace {
     this.#mixWord(detailHash);
     const counts = this.#counts.get(type) as Map<string, number>;
     counts.set(name, (counts.get(name) ?? 0) + 1);
+    if (!this.#retain && listener === undefined) return;
+    const event: TraceEvent = { seq, atMs, type, where, name, detail };
     if (this.#retain) {
-      this.#events.push({ seq, atMs, type, where, name, detail });
+      this.#events.push(event);
       // Trim in batches: shifting one event per record would make a long run quadratic.
       if (this.#events.length >= 2 * this.#limit) this.#events.splice(0, this.#events.length - this.#limit);
     }
+    listener?.(event);
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { RunReport, SeriesPoint } from '../scenarios/result.ts';
 import { escapeAttr, escapeText } from './escape.ts';
-import { relTime } from './model.ts';
+import { plural, relTime } from './model.ts';
 
 /**
  * Hand-made inline SVG charts for the HTML report (no library: the report must be one file with nothing
@@ -96,7 +96,7 @@ export function faultChart(run: RunReport, runLabel: string): string {
   const x = (t: number) => left + (t / span) * (right - left);
 
   const counts = kinds.map((k) => `${k} ×${points.filter((p) => p.name === k).length}`);
-  const label = `Faults over time in ${runLabel}: ${points.length} fault${points.length === 1 ? '' : 's'} of ${kinds.length} kind${kinds.length === 1 ? '' : 's'}`;
+  const label = `Faults over time in ${runLabel}: ${plural(points.length, 'fault')} of ${plural(kinds.length, 'kind')}`;
   const desc =
     points.length === 0
       ? 'No fault was injected in this run.'
@@ -161,7 +161,7 @@ export function operationsChart(run: RunReport, runLabel: string): string {
   const y = (v: number) => base - (v / yMax) * plotH;
 
   const totals = stack.map((o) => `${points.filter((p) => outcomeOf(p) === o).length} ${o}`);
-  const label = `Manager API operations over time in ${runLabel}: ${points.length} call${points.length === 1 ? '' : 's'} (${totals.join(', ')})`;
+  const label = `Manager API operations over time in ${runLabel}: ${plural(points.length, 'call')} (${totals.join(', ')})`;
   const desc =
     points.length === 0
       ? 'The integration made no Manager API call in this run.'

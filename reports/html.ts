@@ -18,6 +18,7 @@ import {
   type Miss,
   misses,
   missLine,
+  plural,
   relTime,
 } from './model.ts';
 
@@ -70,7 +71,7 @@ ${body.filter((part) => part !== '').join('\n')}
 `;
 }
 
-function badge(verdict: Verdict | 'pass' | 'fail'): string {
+function badge(verdict: Verdict): string {
   return `<span class="v v-${verdict}">${verdict.toUpperCase()}</span>`;
 }
 
@@ -82,8 +83,22 @@ function fact(term: string, definition: string): string {
   return `<div><dt>${h(term)}</dt><dd>${definition}</dd></div>`;
 }
 
-function plural(count: number, one: string, many = `${one}s`): string {
-  return `${count} ${count === 1 ? one : many}`;
+/** A section of the page under its own heading; `id` is what the contents links to. */
+function section(id: string, title: string, body: string): string {
+  return `<section id="${id}" aria-labelledby="${id}-h">
+<h2 id="${id}-h">${h(title)}</h2>
+${body}
+</section>`;
+}
+
+/** A table of `rows` (markup, one `<tr>` each) under a header row naming its columns. */
+function table(cls: string, columns: readonly string[], rows: readonly string[]): string {
+  return `<table class="${cls}">
+<thead><tr>${columns.map((c) => `<th scope="col">${h(c)}</th>`).join('')}</tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody>
+</table>`;
 }
 
 function banner(result: CertifyResult, views: InvariantView[]): string {
@@ -139,16 +154,12 @@ function checklistSection(result: CertifyResult): string {
     (c) =>
       `<tr class="row-${c.verdict}"><th scope="row">${h(c.item)}</th><td>${badge(c.verdict)}</td><td>${h(c.detail)}</td><td>${c.basis.map((b) => `<span class="tag">${h(b)}</span>`).join(' ')}</td></tr>`,
   );
-  return `<section id="checklist" aria-labelledby="checklist-h">
-<h2 id="checklist-h">Go-live checklist</h2>
-<p class="note">Each item of the go-live checklist, with the invariants and checks it rests on.</p>
-<table class="checklist">
-<thead><tr><th scope="col">Item</th><th scope="col">Verdict</th><th scope="col">Detail</th><th scope="col">Basis</th></tr></thead>
-<tbody>
-${rows.join('\n')}
-</tbody>
-</table>
-</section>`;
+  return section(
+    'checklist',
+    'Go-live checklist',
+    `<p class="note">Each item of the go-live checklist, with the invariants and checks it rests on.</p>
+${table('checklist', ['Item', 'Verdict', 'Detail', 'Basis'], rows)}`,
+  );
 }
 
 function evidenceList(evidence: readonly Evidence[]): string {
@@ -170,15 +181,11 @@ function invariantSection(views: InvariantView[]): string {
     }
     return `<tr class="row-${view.verdict}" data-invariant="${a(view.name)}"><th scope="row">${h(view.name)}</th><td>${badge(view.verdict)}</td><td>${h(view.summary)}</td><td>${details.join('') || '<span class="none">—</span>'}</td></tr>`;
   });
-  return `<section id="invariants" aria-labelledby="invariants-h">
-<h2 id="invariants-h">Invariants</h2>
-<table class="invariants">
-<thead><tr><th scope="col">Invariant</th><th scope="col">Verdict</th><th scope="col">Summary</th><th scope="col">Evidence</th></tr></thead>
-<tbody>
-${rows.join('\n')}
-</tbody>
-</table>
-</section>`;
+  return section(
+    'invariants',
+    'Invariants',
+    table('invariants', ['Invariant', 'Verdict', 'Summary', 'Evidence'], rows),
+  );
 }
 
 function missList(missed: readonly Miss[]): string {
@@ -187,9 +194,7 @@ function missList(missed: readonly Miss[]): string {
 
 function incidentSection(result: CertifyResult): string {
   const entries = Object.entries(result.incidents);
-  if (entries.length === 0) {
-    return `<section id="incidents" aria-labelledby="incidents-h"><h2 id="incidents-h">Incidents</h2><p class="note">No incident was run.</p></section>`;
-  }
+  if (entries.length === 0) return section('incidents', 'Incidents', '<p class="note">No incident was run.</p>');
   const rows = entries.map(([name, verdict]) => {
     const run = result.incidentRuns.find((r) => r.name === name);
     let detail: string;
@@ -206,35 +211,24 @@ function incidentSection(result: CertifyResult): string {
     const about = run === undefined ? '' : h(`${run.steps} steps, seed ${run.seed}, trace ${run.traceHash}`);
     return `<tr class="row-${verdict}"><th scope="row">${h(name)}</th><td>${badge(verdict)}</td><td>${detail}</td><td class="mono">${about}</td></tr>`;
   });
-  return `<section id="incidents" aria-labelledby="incidents-h">
-<h2 id="incidents-h">Incidents</h2>
-<p class="note">Hand-written scripts of what goes wrong in production. An incident passes when every invariant reaches the verdict it expects.</p>
-<table class="incidents">
-<thead><tr><th scope="col">Incident</th><th scope="col">Verdict</th><th scope="col">Failed invariants</th><th scope="col">Run</th></tr></thead>
-<tbody>
-${rows.join('\n')}
-</tbody>
-</table>
-</section>`;
+  return section(
+    'incidents',
+    'Incidents',
+    `<p class="note">Hand-written scripts of what goes wrong in production. An incident passes when every invariant reaches the verdict it expects.</p>
+${table('incidents', ['Incident', 'Verdict', 'Failed invariants', 'Run'], rows)}`,
+  );
 }
 
 function generatedSection(result: CertifyResult): string {
   if (result.generated.length === 0) {
-    return `<section id="generated" aria-labelledby="generated-h"><h2 id="generated-h">Generated runs</h2><p class="note">No generated run.</p></section>`;
+    return section('generated', 'Generated runs', '<p class="note">No generated run.</p>');
   }
   const rows = result.generated.map(
     (g) =>
       `<tr class="row-${g.verdict}"><th scope="row">#${g.index}</th><td>${h(g.profile)}</td><td class="mono">${h(g.seed)}</td><td class="num">${g.steps}</td><td>${badge(g.verdict)}</td><td>${g.failed.length === 0 ? '<span class="none">—</span>' : h(g.failed.join(', '))}</td><td class="mono">${h(g.traceHash)}</td><td class="num">${h(duration(g.wallMs))}</td></tr>`,
   );
-  return `<section id="generated" aria-labelledby="generated-h">
-<h2 id="generated-h">Generated runs</h2>
-<table class="generated">
-<thead><tr><th scope="col">Run</th><th scope="col">Profile</th><th scope="col">Seed</th><th scope="col">Steps</th><th scope="col">Verdict</th><th scope="col">Failed invariants</th><th scope="col">Trace hash</th><th scope="col">Wall time</th></tr></thead>
-<tbody>
-${rows.join('\n')}
-</tbody>
-</table>
-</section>`;
+  const columns = ['Run', 'Profile', 'Seed', 'Steps', 'Verdict', 'Failed invariants', 'Trace hash', 'Wall time'];
+  return section('generated', 'Generated runs', table('generated', columns, rows));
 }
 
 function counterexampleSection(ce: Counterexample): string {
@@ -243,9 +237,10 @@ function counterexampleSection(ce: Counterexample): string {
     missed.length > 0
       ? missList(missed)
       : `<p>${h(ce.failed.length === 0 ? 'The run failed.' : `Failed: ${ce.failed.join(', ')}.`)}</p>`;
-  return `<section id="counterexample" aria-labelledby="counterexample-h">
-<h2 id="counterexample-h">Counterexample</h2>
-<p class="note">The smallest scenario found that breaks the integration. It replays alone, exactly: same seed, same script, same trace hash.</p>
+  return section(
+    'counterexample',
+    'Counterexample',
+    `<p class="note">The smallest scenario found that breaks the integration. It replays alone, exactly: same seed, same script, same trace hash.</p>
 <dl class="facts">
 ${fact('Saved script', code(ce.script))}
 ${fact('Seed', code(ce.seed))}
@@ -256,8 +251,8 @@ ${fact('Trace hash', code(ce.traceHash))}
 <pre class="replay" aria-labelledby="replay-h"><code>${h(ce.replay)}</code></pre>
 <h3>Failed invariants</h3>
 ${failedList}
-${timelineSection(ce.run)}
-</section>`;
+${timelineSection(ce.run)}`,
+  );
 }
 
 /** The lane of entries that concern no single account: the cluster, the service, the harness. */
@@ -309,12 +304,7 @@ function timelineSection(run: RunReport): string {
     return `<section class="lane${key === CLUSTER_LANE ? ' lane-cluster' : ''}" data-account="${a(key)}" aria-labelledby="lane-${i}-h">
 <h4 id="lane-${i}-h">${h(title)}</h4>
 ${meta}
-<table class="timeline">
-<thead><tr><th scope="col">Time</th><th scope="col">Kind</th><th scope="col">What happened</th></tr></thead>
-<tbody>
-${rows.join('\n')}
-</tbody>
-</table>
+${table('timeline', ['Time', 'Kind', 'What happened'], rows)}
 </section>`;
   });
   const startedAt = Number.isFinite(run.startMs) ? new Date(run.startMs).toISOString() : String(run.startMs);
@@ -349,10 +339,11 @@ ${operationsChart(run, label)}
 </details>
 </figure>`;
   });
-  return `<section id="charts" aria-labelledby="charts-h">
-<h2 id="charts-h">Faults and Manager API operations</h2>
-${figures.length === 0 ? '<p class="note">No run report in this result to chart.</p>' : figures.join('\n')}
-</section>`;
+  return section(
+    'charts',
+    'Faults and Manager API operations',
+    figures.length === 0 ? '<p class="note">No run report in this result to chart.</p>' : figures.join('\n'),
+  );
 }
 
 /** System fonts only: the page fetches nothing. Colours are paired with text (PASS/FAIL, kind names). */

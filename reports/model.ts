@@ -1,3 +1,4 @@
+import { failedInvariants } from '../scenarios/certify.ts';
 import type { CertifyResult, Evidence, InvariantResult, RunReport, Verdict } from '../scenarios/result.ts';
 import { INVARIANT_NAMES, type InvariantName } from '../scenarios/script.ts';
 
@@ -21,20 +22,21 @@ export function expectedVerdict(run: RunReport, name: InvariantName): Verdict {
 }
 
 /**
- * The invariants of a run that missed their expected verdict. For a failed run these are what failed: an
- * unexpected fail, or an incident that expects a catch and did not get it. As in the runner, an unknown
- * where a pass is expected is no miss: the report says what could not be judged, it does not fail it.
+ * The invariants of a run that missed their expected verdict, as the certification counts them
+ * (`failedInvariants`): an unexpected fail, or an incident that expects a catch and did not get it. An
+ * unknown where a pass is expected is no miss: the report says what could not be judged, it does not fail it.
  */
 export function misses(run: RunReport): Miss[] {
-  const out: Miss[] = [];
-  for (const inv of run.invariants) {
-    const expected = expectedVerdict(run, inv.name);
-    const met = expected === 'pass' ? inv.verdict !== 'fail' : inv.verdict === expected;
-    if (!met) {
-      out.push({ name: inv.name, expected, got: inv.verdict, summary: inv.summary, evidence: inv.evidence });
-    }
-  }
-  return out;
+  const failed = new Set(failedInvariants(run));
+  return run.invariants
+    .filter((inv) => failed.has(inv.name))
+    .map((inv) => ({
+      name: inv.name,
+      expected: expectedVerdict(run, inv.name),
+      got: inv.verdict,
+      summary: inv.summary,
+      evidence: inv.evidence,
+    }));
 }
 
 /** One line for a miss: `conservation: fail (expected pass) — summary`. */
@@ -164,6 +166,11 @@ export function duration(wallMs: number): string {
   if (wallMs < 60_000) return `${(wallMs / 1000).toFixed(1)} s`;
   const s = Math.round(wallMs / 1000);
   return `${Math.floor(s / 60)} min ${pad(s % 60, 2)} s`;
+}
+
+/** A count and its noun: `1 run`, `3 runs`. */
+export function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
 }
 
 function pad(n: number, width: number): string {

@@ -27,8 +27,8 @@ import { shrinkScript } from './shrink.ts';
  * detail, and handed back as the counterexample (the caller saves it and writes the reports).
  */
 
-export const INCIDENTS_DIR = resolve(fileURLToPath(new URL('./incidents', import.meta.url)));
-export const TOOL_VERSION = '0.1.0';
+const INCIDENTS_DIR = resolve(fileURLToPath(new URL('./incidents', import.meta.url)));
+const TOOL_VERSION = '0.1.0';
 
 export interface CertifyOptions {
   integration: LoadedIntegration;
@@ -78,6 +78,7 @@ export function shardRuns(runs: number, shard: { index: number; count: number } 
 }
 
 export async function certify(options: CertifyOptions): Promise<CertifyResult> {
+  // Wall-clock facts for the report only: nothing of a run depends on them.
   const wallStart = performance.now();
   const startedAt = new Date().toISOString();
   const runOptions = { factory: options.integration.factory, config: options.config };
@@ -87,7 +88,6 @@ export async function certify(options: CertifyOptions): Promise<CertifyResult> {
   let done = 0;
 
   const incidentRuns: RunReport[] = [];
-  const incidentVerdicts: Record<string, 'pass' | 'fail'> = {};
   let counterexample: Counterexample | null = null;
   const shrinkProgress = (label: string) => options.onRun?.({ kind: 'shrink', done, total, label });
   // Incidents run only on the first shard: one copy of each per certification.
@@ -96,7 +96,6 @@ export async function certify(options: CertifyOptions): Promise<CertifyResult> {
       const script = { ...incident.script, integration: options.integration.module };
       const { report } = await runScript(script, runOptions);
       incidentRuns.push(report);
-      incidentVerdicts[report.name] = report.verdict;
       options.onRun?.({ kind: 'incident', done: ++done, total, label: report.name });
       // The first incident that fails is shrunk like a generated failure: the smallest script that shows it.
       if (report.verdict === 'fail' && counterexample === null) {
@@ -109,10 +108,7 @@ export async function certify(options: CertifyOptions): Promise<CertifyResult> {
   const generatedResults: InvariantResult[][] = [];
   for (const run of indices) {
     const profile = profileForRun(options.seed, run);
-    const script: Script = {
-      ...generateScript({ seed: options.seed, run, profile, steps: options.steps, config: options.config }),
-      integration: options.integration.module,
-    };
+    const script = generatedRun(options, run);
     const { report } = await runScript(script, { ...runOptions, detail: false });
     const failed = failedInvariants(report);
     generated.push({
@@ -133,15 +129,79 @@ export async function certify(options: CertifyOptions): Promise<CertifyResult> {
     }
   }
 
-  const all: { results: InvariantResult[]; expected: Partial<Record<InvariantName, Verdict>> }[] = [
+  return summarise(options, {
+    incidentRuns,
+    generated,
+    generatedResults,
+    counterexample,
+    startedAt,
+    wallMs: performance.now() - wallStart,
+  });
+}
+
+/**
+ * One run as a certification result (`mtproof run` and `replay` with `--out`): the run stands where the
+ * incidents do, its invariants and the go-live checklist are judged as a certification judges them, and a
+ * failing run is its own counterexample, as it is (not shrunk): the script at `scriptPath`, which `replay`
+ * runs again.
+ */
+export function runResult(
+  report: RunReport,
+  options: Pick<CertifyOptions, 'integration' | 'config' | 'configPath' | 'configSha256'> & {
+    script: Script;
+    scriptPath: string;
+    replay: string;
+    startedAt: string;
+  },
+): CertifyResult {
+  const { script } = options;
+  const failed = failedInvariants(report);
+  const counterexample: Counterexample | null =
+    failed.length === 0
+      ? null
+      : {
+          script: options.scriptPath,
+          traceHash: report.traceHash,
+          seed: script.seed,
+          steps: script.steps.length,
+          originalSteps: script.steps.length,
+          shrinkRuns: 0,
+          failed,
+          replay: options.replay,
+          run: report,
+        };
+  return summarise(
+    { ...options, seed: script.seed, steps: script.steps.length, shard: null },
+    {
+      incidentRuns: [report],
+      generated: [],
+      generatedResults: [],
+      counterexample,
+      startedAt: options.startedAt,
+      wallMs: report.wallMs,
+    },
+  );
+}
+
+/** A certification's result from its runs: the verdicts aggregated, the checklist judged. */
+function summarise(
+  options: Pick<CertifyOptions, 'integration' | 'config' | 'configPath' | 'configSha256' | 'seed' | 'steps' | 'shard'>,
+  runs: {
+    incidentRuns: RunReport[];
+    generated: GeneratedRunSummary[];
+    generatedResults: InvariantResult[][];
+    counterexample: Counterexample | null;
+    startedAt: string;
+    wallMs: number;
+  },
+): CertifyResult {
+  const { incidentRuns, generated } = runs;
+  const invariants = aggregate([
     ...incidentRuns.map((r) => ({ results: r.invariants, expected: r.expected })),
-    ...generatedResults.map((results) => ({ results, expected: {} })),
-  ];
-  const invariants = aggregate(all);
+    ...runs.generatedResults.map((results) => ({ results, expected: {} })),
+  ]);
   const verdict =
-    Object.values(incidentVerdicts).every((v) => v === 'pass') && generated.every((g) => g.verdict === 'pass')
-      ? 'pass'
-      : 'fail';
+    incidentRuns.every((r) => r.verdict === 'pass') && generated.every((g) => g.verdict === 'pass') ? 'pass' : 'fail';
   return {
     tool: { name: 'mtproof', version: TOOL_VERSION },
     verdict,
@@ -151,16 +211,65 @@ export async function certify(options: CertifyOptions): Promise<CertifyResult> {
     shard: options.shard,
     integration: { module: options.integration.module, name: options.integration.name },
     config: { path: options.configPath, sha256: options.configSha256 },
-    startedAt,
-    wallMs: Math.round(performance.now() - wallStart),
+    startedAt: runs.startedAt,
+    wallMs: Math.round(runs.wallMs),
     invariants,
-    incidents: incidentVerdicts,
+    incidents: Object.fromEntries(incidentRuns.map((r) => [r.name, r.verdict])),
     incidentRuns,
     generated,
     checklist: checklist(options.config, invariants),
-    counterexample,
+    counterexample: runs.counterexample,
     out: null,
   };
+}
+
+/** Generated run `run` of a certification, recorded against the integration it is run against. */
+function generatedRun(
+  options: { seed: string; steps: number; config: Readonly<BrokerConfig>; integration: { module: string } },
+  run: number,
+): Script {
+  const { seed, steps, config } = options;
+  return { ...generateScript({ seed, run, steps, config }), integration: options.integration.module };
+}
+
+export interface Catch {
+  script: Script;
+  report: RunReport;
+  /** What caught it: an incident's name, or `generated run N (profile)`. */
+  by: string;
+}
+
+/**
+ * Runs one integration through the incidents given, then `runs` generated days, until a run misses a
+ * verdict it expects: how long a planted bug survives (`mtproof mutants`, the scenario benchmark). Returns
+ * the runs made (up to and including the catch) and the catch, null if none caught it.
+ */
+export async function firstCatch(options: {
+  integration: Pick<LoadedIntegration, 'module' | 'factory'>;
+  config: Readonly<BrokerConfig>;
+  incidents: readonly Incident[];
+  seed: string;
+  runs: number;
+  steps: number;
+}): Promise<{ runs: number; caught: Catch | null }> {
+  const { integration, incidents } = options;
+  const runOptions = { factory: integration.factory, config: options.config, detail: false };
+  // Scripts are made one at a time: a bug caught early spares generating the days after it.
+  const scripts = function* (): Generator<Script> {
+    for (const incident of incidents) yield { ...incident.script, integration: integration.module };
+    for (let run = 0; run < options.runs; run++) yield generatedRun(options, run);
+  };
+  let made = 0;
+  for (const script of scripts()) {
+    const { report } = await runScript(script, runOptions);
+    made++;
+    if (failedInvariants(report).length > 0) {
+      const origin = script.origin;
+      const by = origin?.run === undefined ? script.name : `generated run ${origin.run} (${origin.profile})`;
+      return { runs: made, caught: { script, report, by } };
+    }
+  }
+  return { runs: made, caught: null };
 }
 
 /** Shrinks a failing generated script, runs the result in detail, saves it and describes it. */
@@ -204,7 +313,7 @@ export async function minimise(
     originalSteps: script.steps.length,
     shrinkRuns: runs,
     failed: finalFailed,
-    replay: `npx mtproof replay ${quote(path)}`,
+    replay: mtproofCommand('replay', path),
     run: final.report,
   };
 }
@@ -286,8 +395,10 @@ function checklist(config: Readonly<BrokerConfig>, invariants: Record<InvariantN
   ];
 }
 
-function quote(path: string): string {
-  return /^[\w./-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
+/** The command line that runs `npx mtproof` with these arguments, each quoted for a POSIX shell as needed. */
+export function mtproofCommand(...args: string[]): string {
+  const quote = (arg: string) => (/^[\w./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`);
+  return ['npx', 'mtproof', ...args.map(quote)].join(' ');
 }
 
 export function assertShard(text: string): { index: number; count: number } {

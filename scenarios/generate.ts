@@ -42,7 +42,7 @@ export const EU_COUNTRIES = ['DE', 'FR', 'IT', 'ES', 'NL', 'PL'] as const;
 export const NON_EU_COUNTRIES = ['GB', 'AE', 'ZA', 'TH', 'BR', 'AU', 'CH', 'SG'] as const;
 
 /** What a dealer writes in the comment of a hand edit (the empty comment included: dealers skip it). */
-export const DEALER_COMMENTS = ['correction', 'compensation', 'bonus', ''] as const;
+const DEALER_COMMENTS = ['correction', 'compensation', 'bonus', ''] as const;
 
 /** Fault kinds a `fault` step may carry: dealer edits are steps of their own, so the harness knows each one. */
 export const SCRIPTED_FAULT_KINDS: readonly FaultKind[] = FAULT_KINDS.filter((k) => !k.startsWith('dealer'));
@@ -75,7 +75,8 @@ export interface GenerateOptions {
   seed: string;
   /** The run's index (0, 1, ...). */
   run: number;
-  profile: ProfileName;
+  /** Default: the run's turn in the certification's rotation of profiles (`profileForRun`). */
+  profile?: ProfileName;
   steps: number;
   config?: BrokerConfigInput | Readonly<BrokerConfig>;
   symbols?: readonly string[];
@@ -121,8 +122,9 @@ export function generateScript(options: GenerateOptions): Script {
   if (!Number.isSafeInteger(options.run) || options.run < 0) {
     throw new MtproofError('MTP_SCRIPT_INVALID', `run must be an integer from 0, not ${options.run}`);
   }
+  const profile = options.profile ?? profileForRun(options.seed, options.run);
   const arbitrary = scriptArbitrary({
-    profile: options.profile,
+    profile,
     steps: options.steps,
     config: options.config,
     symbols: options.symbols,
@@ -138,11 +140,11 @@ export function generateScript(options: GenerateOptions): Script {
   if (script === undefined) throw new Error('generateScript: fast-check drew no sample');
   return {
     ...script,
-    name: `${options.profile}-run${options.run}`,
+    name: `${profile}-run${options.run}`,
     seed: scriptSeed,
-    faults: safetyFaults(options.profile, scriptSeed),
+    faults: safetyFaults(profile, scriptSeed),
     answerTimeoutMs: answerTimeout(scriptSeed),
-    origin: { runSeed: options.seed, run: options.run, profile: options.profile },
+    origin: { runSeed: options.seed, run: options.run, profile },
   };
 }
 
@@ -166,7 +168,7 @@ export function safetyFaults(profile: ProfileName, scriptSeed: string): FaultCon
  * before they retry, so some runs are impatient (an integration that answers only after posting is then
  * retried while its first attempt is still in flight).
  */
-export function answerTimeout(scriptSeed: string): number {
+function answerTimeout(scriptSeed: string): number {
   return ANSWER_TIMEOUTS_MS[fnv1a(`${scriptSeed}/answer-timeout`) % ANSWER_TIMEOUTS_MS.length] as number;
 }
 
@@ -183,7 +185,7 @@ export function profileForRun(seed: string, run: number): ProfileName {
 }
 
 /** 32-bit FNV-1a of a string's UTF-16 code units: a stable hash, the same on every machine. */
-export function fnv1a(text: string): number {
+function fnv1a(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);

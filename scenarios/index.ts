@@ -1,9 +1,19 @@
 /**
  * The harness's public surface (`mtproof/scenarios`): the Integration contract a third party implements,
- * the script format, and the functions `mtproof certify`, `run` and `replay` are built on.
+ * the script format, and the functions `mtproof certify`, `run`, `replay` and `mutants` are built on.
  */
 
-export { type CertifyOptions, certify, failedInvariants, loadIncidents, minimise } from './certify.ts';
+export {
+  type Catch,
+  type CertifyOptions,
+  certify,
+  failedInvariants,
+  firstCatch,
+  type Incident,
+  loadIncidents,
+  minimise,
+  runResult,
+} from './certify.ts';
 export { generateScript, profileForRun, scriptArbitrary } from './generate.ts';
 export type {
   AccountStatus,

@@ -12,7 +12,7 @@ import { mtproofIntegration } from './integrations/mtproof.ts';
  * `scenarios/mutants/…` paths work from anywhere).
  */
 
-export const OWN_INTEGRATION = 'mtproof';
+const OWN_INTEGRATION = 'mtproof';
 
 const PACKAGE_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 

@@ -305,7 +305,3 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     safetyIntensity: [1, 2],
   },
 } satisfies Record<ProfileName, Profile>);
-
-export function isProfileName(name: string): name is ProfileName {
-  return (PROFILE_NAMES as readonly string[]).includes(name);
-}

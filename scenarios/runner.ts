@@ -1,4 +1,4 @@
-import type { ManagerApi, Result } from '../adapters/port/manager-api.ts';
+import type { Result } from '../adapters/port/manager-api.ts';
 import { createSimManagerApi } from '../adapters/sim/index.ts';
 import { MtproofError } from '../kit/errors.ts';
 import { Random } from '../kit/random.ts';
@@ -7,19 +7,9 @@ import type { BrokerConfig } from '../service/config.ts';
 import { parseBrokerConfig } from '../service/config.ts';
 import type { PspRecord } from '../service/psp/port.ts';
 import { SimulatedPsp } from '../service/psp/simulated.ts';
-import { type ClusterConfigInput, type FaultKind, type ServerEvent, SimCluster } from '../simulator/index.ts';
-import type {
-  AccountView,
-  AlertView,
-  Answer,
-  AuditView,
-  Integration,
-  IntegrationFactory,
-  IntegrationRuntime,
-  ReconciliationView,
-  TradeView,
-  TransferView,
-} from './integration.ts';
+import { type ClusterConfigInput, type ServerEvent, SimCluster } from '../simulator/index.ts';
+import { ArmedFaults, type ManagerCall } from './armed-faults.ts';
+import type { Answer, Integration, IntegrationFactory, IntegrationRuntime, ReconciliationView } from './integration.ts';
 import { checkInvariants } from './invariants/index.ts';
 import type { ClientRecord, Observation, OpenRequest, ServerTruth, WebhookRecord } from './observation.ts';
 import type { InvariantResult, RunReport, SeriesPoint, TimelineEntry } from './result.ts';
@@ -73,13 +63,6 @@ type Outcome<T> =
   | { kind: 'no-answer'; why: string }
   | { kind: 'threw'; error: string };
 
-interface Armed {
-  serverId: string;
-  op: string;
-  fault: FaultKind;
-  params: Record<string, number | string | boolean>;
-}
-
 class ScenarioRunner {
   readonly #script: Script;
   readonly #options: RunScriptOptions;
@@ -91,11 +74,12 @@ class ScenarioRunner {
   readonly #random: Random;
   readonly #detail: boolean;
   readonly #startMs: number;
+  /** One-shot faults of `fault` steps with an `op`, fired on the integration's next call of it. */
+  readonly #armed: ArmedFaults;
 
   #process: Process | null = null;
   #incarnations = 0;
   #restartAtMs: number | null = null;
-  #armed: Armed[] = [];
 
   readonly #clients = new Map<string, ClientRecord>();
   readonly #accounts = new Map<string, OpenRequest>();
@@ -129,6 +113,7 @@ class ScenarioRunner {
         : {},
     });
     this.#scheduler = this.#cluster.scheduler;
+    this.#armed = new ArmedFaults(this.#cluster);
     this.#startMs = this.#scheduler.nowMs();
     this.#psp = new SimulatedPsp(this.#scheduler.clock);
     this.#random = new Random(script.seed).fork('harness');
@@ -160,7 +145,7 @@ class ScenarioRunner {
     await this.#heal();
     const observation = await this.#observe();
     const results = checkInvariants(observation);
-    const report = this.#report(results, performance.now() - wallStart);
+    const report = this.#report(results, observation, performance.now() - wallStart);
     return { report, observation };
   }
 
@@ -223,7 +208,8 @@ class ScenarioRunner {
         const server = this.#config.servers.find((s) => s.id === serverId);
         if (server === undefined) throw new Error(`harness: no server "${serverId}" in the broker config`);
         const api = createSimManagerApi(this.#cluster, serverId, { clock: proc, timeoutMs: server.timeoutMs });
-        return this.#instrument(api);
+        // Scripted one-shot faults fire on the integration's calls; every call is recorded for the report.
+        return this.#armed.wrap(api, (call) => this.#onCall(call));
       },
       secret: (name) => (secrets === undefined ? 'Manager#1' : secrets[name]),
       payments: this.#psp,
@@ -233,27 +219,11 @@ class ScenarioRunner {
     };
   }
 
-  /** Arms one-shot faults on the integration's calls, and records every call for the charts and timeline. */
-  #instrument(api: ManagerApi): ManagerApi {
-    return new Proxy(api, {
-      get: (target, key, receiver) => {
-        const value = Reflect.get(target, key, receiver);
-        if (typeof value !== 'function' || typeof key !== 'string') return value;
-        return (...args: unknown[]) => {
-          const at = this.#armed.findIndex((a) => a.serverId === target.serverId && a.op === key);
-          if (at >= 0) {
-            const [armed] = this.#armed.splice(at, 1);
-            if (armed !== undefined) this.#cluster.inject(armed.serverId, armed.fault, armed.params);
-          }
-          const out = (value as (...a: unknown[]) => unknown).apply(target, args);
-          if (out instanceof Promise && key !== 'close') {
-            const sentMs = this.#scheduler.nowMs();
-            out.then((result: Result<unknown>) => this.#recordCall(target.serverId, key, args, result, sentMs));
-          }
-          return out;
-        };
-      },
-    });
+  /** An operation's answer is recorded once it comes, for the stats, the charts and the timeline. */
+  #onCall({ serverId, op, args, out }: ManagerCall): void {
+    if (!(out instanceof Promise) || op === 'close') return;
+    const sentMs = this.#scheduler.nowMs();
+    out.then((result: Result<unknown>) => this.#recordCall(serverId, op, args, result, sentMs));
   }
 
   #recordCall(serverId: string, op: string, args: unknown[], result: Result<unknown>, sentMs: number): void {
@@ -358,22 +328,24 @@ class ScenarioRunner {
     return outcome;
   }
 
-  /** The integration's view of its accounts, asked now (empty if it cannot answer). */
-  async #accountViews(): Promise<AccountView[]> {
-    const out = await this.#ask('accounts', (i) => i.accounts(), this.#script.answerTimeoutMs);
-    return out.kind === 'value' ? out.value : [];
-  }
-
-  async #openAccount(id: string): Promise<{ serverId: string; login: number; view: AccountView } | string> {
+  /**
+   * Where the script's account `id` is open, as the integration says now (the client and the dealer act on
+   * the server, and only the integration knows where it put the account), or why it cannot be acted on.
+   * Asked afresh at every step, not remembered: asking is also a turn of the scheduler in which the
+   * integration's work of this instant runs before the client or the dealer acts; skipping it would reorder
+   * them, and change the trace of every run that has such a step.
+   */
+  async #openAccount(id: string): Promise<{ serverId: string; login: number } | string> {
     const request = this.#accounts.get(id);
     if (request?.accountId === undefined) return `account ${id} was never accepted`;
     if (!this.#running) return 'the integration is down';
-    const view = (await this.#accountViews()).find((a) => a.accountId === request.accountId);
+    const views = await this.#ask('accounts', (i) => i.accounts(), this.#script.answerTimeoutMs);
+    const view = views.kind === 'value' ? views.value.find((a) => a.accountId === request.accountId) : undefined;
     if (view === undefined || view.status !== 'open' || view.serverId === null || view.login === null) {
       return `account ${id} is not open (${view?.status ?? 'unknown to the integration'})`;
     }
     if (!this.#cluster.servers.has(view.serverId)) return `account ${id} is on an unknown server ${view.serverId}`;
-    return { serverId: view.serverId, login: view.login, view };
+    return { serverId: view.serverId, login: view.login };
   }
 
   // ---- steps ----
@@ -540,7 +512,7 @@ class ScenarioRunner {
       case 'fault': {
         if (!this.#cluster.servers.has(step.server)) return this.#skip(step.do, `no server ${step.server}`);
         if (step.op === undefined) this.#cluster.inject(step.server, step.kind, step.params);
-        else this.#armed.push({ serverId: step.server, op: step.op, fault: step.kind, params: step.params });
+        else this.#armed.arm(step.server, step.op, step.kind, step.params);
         this.#note('fault', `${step.kind} armed on ${step.server}${step.op === undefined ? '' : ` for ${step.op}`}`);
         return;
       }
@@ -604,7 +576,7 @@ class ScenarioRunner {
     if (!this.#running && this.#restartAtMs !== null) await this.#settle(this.#restartAtMs, () => this.#running);
     const healStartMs = this.#scheduler.nowMs();
     this.#cluster.setRandomFaults(false);
-    this.#armed = [];
+    this.#armed.clear();
     this.#note('phase', 'heal phase: random faults off');
     const deadlineMs = healStartMs + this.#script.heal.deadlineMs;
     let settled = false;
@@ -624,10 +596,12 @@ class ScenarioRunner {
 
   async #quiescent(): Promise<boolean> {
     if (this.#webhooks.some((w) => w.nextMs !== null && w.answered === undefined)) return false;
+    // Two questions, not one: between them the integration's work of this instant goes on, as it would
+    // between two reads of a real CRM. The accounts are not asked while a transfer is still pending.
     const transfers = await this.#ask('transfers', (i) => i.transfers(), this.#script.answerTimeoutMs);
+    if (transfers.kind !== 'value' || transfers.value.some((t) => t.status === 'pending')) return false;
     const accounts = await this.#ask('accounts', (i) => i.accounts(), this.#script.answerTimeoutMs);
-    if (transfers.kind !== 'value' || accounts.kind !== 'value') return false;
-    return transfers.value.every((t) => t.status !== 'pending') && accounts.value.every((a) => a.status !== 'pending');
+    return accounts.kind === 'value' && accounts.value.every((a) => a.status !== 'pending');
   }
 
   async #observe(): Promise<Observation> {
@@ -642,25 +616,17 @@ class ScenarioRunner {
       reconciliation = finalRecon.answer.value;
       this.#noteFindings(reconciliation, 'final reconciliation');
     }
-    const view = async <T>(what: string, call: ((i: Integration) => Promise<T>) | undefined): Promise<T | null> => {
-      if (call === undefined) return null;
+    const view = async <T>(what: string, call: (i: Integration) => Promise<T>): Promise<T | null> => {
       const out = await this.#ask(what, call, this.#script.answerTimeoutMs);
       return out.kind === 'value' ? out.value : null;
     };
-    const i = this.#integration;
-    const accounts = (await view<AccountView[]>('accounts', (x) => x.accounts())) ?? [];
-    const transfers = (await view<TransferView[]>('transfers', (x) => x.transfers())) ?? [];
-    const alerts = (await view<AlertView[]>('alerts', (x) => x.alerts())) ?? [];
-    const audit = await view<AuditView[]>(
-      'audit',
-      i.audit?.bind(i) === undefined ? undefined : () => (i.audit as () => Promise<AuditView[]>).call(i),
-    );
-    const trades = await view<TradeView[]>(
-      'trades',
-      i.trades === undefined ? undefined : () => (i.trades as () => Promise<TradeView[]>).call(i),
-    );
-    this.#lastAccounts = accounts;
-    this.#lastTransfers = transfers.length;
+    // The optional views: absent, their invariants are `unknown`.
+    const { audit: auditView, trades: tradesView } = this.#integration;
+    const accounts = (await view('accounts', (i) => i.accounts())) ?? [];
+    const transfers = (await view('transfers', (i) => i.transfers())) ?? [];
+    const alerts = (await view('alerts', (i) => i.alerts())) ?? [];
+    const audit = auditView === undefined ? null : await view('audit', (i) => auditView.call(i));
+    const trades = tradesView === undefined ? null : await view('trades', (i) => tradesView.call(i));
     const servers: ServerTruth[] = [];
     for (const server of this.#cluster.servers.values()) {
       const logins = [...server.accounts.keys()];
@@ -710,13 +676,14 @@ class ScenarioRunner {
     }
   }
 
-  #report(invariants: InvariantResult[], wallMs: number): RunReport {
+  #report(invariants: InvariantResult[], observation: Observation, wallMs: number): RunReport {
     const expected = this.#script.expect;
     const verdict = invariants.every((r) => meets(r.verdict, expected[r.name] ?? 'pass')) ? 'pass' : 'fail';
+    const { accounts, transfers } = observation.integration;
     // Entries by server and login belong to the account the integration opened there.
     const byLogin = new Map<string, string>();
     for (const request of this.#accounts.values()) {
-      const view = this.#lastAccounts.find((a) => a.accountId === request.accountId);
+      const view = accounts.find((a) => a.accountId === request.accountId);
       if (view?.serverId != null && view.login !== null) byLogin.set(`${view.serverId}:${view.login}`, request.id);
     }
     const timeline = this.#timeline
@@ -743,8 +710,8 @@ class ScenarioRunner {
         commands: this.#commands,
         skipped: this.#skipped,
         crashes: this.#crashes.length,
-        accounts: this.#lastAccounts.length,
-        transfers: this.#lastTransfers,
+        accounts: accounts.length,
+        transfers: transfers.length,
         managerCalls: this.#managerCalls,
         faults: this.#cluster.trace.counts('fault'),
       },
@@ -752,9 +719,6 @@ class ScenarioRunner {
       timeline: this.#detail ? timeline : [],
     };
   }
-
-  #lastAccounts: AccountView[] = [];
-  #lastTransfers = 0;
 
   // ---- plumbing ----
 

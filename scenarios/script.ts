@@ -117,7 +117,7 @@ const steps = {
   reconcile: z.strictObject({ do: z.literal('reconcile') }),
 } as const;
 
-export const stepSchema = z.discriminatedUnion('do', [
+const stepSchema = z.discriminatedUnion('do', [
   steps.client,
   steps.kyc,
   steps.open,

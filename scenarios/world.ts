@@ -1,4 +1,3 @@
-import type { ManagerApi } from '../adapters/port/manager-api.ts';
 import { createSimManagerApi } from '../adapters/sim/index.ts';
 import { Random } from '../kit/random.ts';
 import type { Process, Scheduler } from '../kit/scheduler.ts';
@@ -16,6 +15,7 @@ import {
   seededPasswords,
 } from '../service/index.ts';
 import { type ClusterConfigInput, type FaultConfigInput, type FaultKind, SimCluster } from '../simulator/index.ts';
+import { ArmedFaults } from './armed-faults.ts';
 
 /**
  * A simulated world: the cluster, the integration service running as one process of the same virtual-time
@@ -51,7 +51,7 @@ export class SimWorld {
   #service: Service | null = null;
   #incarnation = 0;
   /** One-shot faults armed for the next call of an operation on a server (`faultOnNext`). */
-  #armed: { serverId: string; op: string; fault: FaultKind; params: Record<string, number | string | boolean> }[] = [];
+  readonly #armed: ArmedFaults;
 
   constructor(options: SimWorldOptions) {
     this.#options = options;
@@ -63,6 +63,7 @@ export class SimWorld {
       baseLatencyMs: options.baseLatencyMs,
     });
     this.scheduler = this.cluster.scheduler;
+    this.#armed = new ArmedFaults(this.cluster);
     this.store = options.store ?? new MemoryStore();
     this.psp = new SimulatedPsp(this.scheduler.clock);
     this.config = parseBrokerConfig(options.broker ?? DEFAULT_BROKER_CONFIG);
@@ -102,7 +103,7 @@ export class SimWorld {
         store: this.store,
         psp: this.#options.ports?.psp ?? this.psp,
         managers: (server) =>
-          this.#armable(createSimManagerApi(this.cluster, server.id, { clock: proc, timeoutMs: server.timeoutMs })),
+          this.#armed.wrap(createSimManagerApi(this.cluster, server.id, { clock: proc, timeoutMs: server.timeoutMs })),
         secrets: (name) => (secrets === undefined ? 'Manager#1' : secrets[name]),
         passwords: seededPasswords(random.fork('passwords')),
       },
@@ -122,24 +123,7 @@ export class SimWorld {
     params: Record<string, number | string | boolean> = {},
   ): void {
     this.cluster.server(serverId);
-    this.#armed.push({ serverId, op, fault, params });
-  }
-
-  #armable(api: ManagerApi): ManagerApi {
-    return new Proxy(api, {
-      get: (target, key, receiver) => {
-        const value = Reflect.get(target, key, receiver);
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          const at = this.#armed.findIndex((a) => a.serverId === target.serverId && a.op === key);
-          if (at >= 0) {
-            const [armed] = this.#armed.splice(at, 1);
-            if (armed !== undefined) this.cluster.inject(armed.serverId, armed.fault, armed.params);
-          }
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
+    this.#armed.arm(serverId, op, fault, params);
   }
 
   /** Kills the service process at this instant: whatever it had not committed is gone. */

@@ -112,11 +112,12 @@ const connectionsSchema = z.strictObject({
   pingIntervalMs: positiveMs.default(30_000),
   reconnectInitialDelayMs: positiveMs.default(1_000),
   reconnectMaxDelayMs: positiveMs.default(60_000),
-  /** No pumped event for this long: ping at once to detect a silent logout. */
+  /** No pumped event for this long: after the next successful ping, subscribe to the pump afresh. */
   pumpQuietMs: positiveMs.default(120_000),
   /**
    * Every this long, each open account's trades are read from history and any the pump missed are recorded
-   * (a lost event is recovered within about this long; an account read since, by a reconnect, is skipped).
+   * (a lost event is recovered within about this long; an account read within it, by a reconnect or a quiet
+   * pump subscribed afresh, is skipped).
    */
   tradeSyncIntervalMs: positiveMs.default(300_000),
   breaker: z

@@ -43,11 +43,13 @@ export interface ConnectionOptions {
   log: Logger;
   onEvent: (serverId: string, event: PumpEvent) => void;
   /**
-   * A subscription to the pump has just been made (after a (re)connect, or afresh after a quiet pump):
-   * events from now on arrive, those before may be lost, so consumers fill the gap from history here.
-   * Called once the breaker has seen the outcome, so calls made from it are not refused as a trial's.
+   * A subscription to the pump has just been made: events from now on arrive, those before may be lost, so
+   * consumers fill the gap from history here. `quiet`: made afresh on a connection that stayed up, because
+   * the pump had been quiet for `pumpQuietMs` (perhaps only because nothing happened); otherwise after a
+   * (re)connect, or after a subscription that had failed. Called once the breaker has seen the outcome, so
+   * calls made from it are not refused as a trial's.
    */
-  onSubscribed?: (serverId: string) => void;
+  onSubscribed?: (serverId: string, quiet: boolean) => void;
 }
 
 export class ServerConnection {
@@ -160,7 +162,7 @@ export class ServerConnection {
       });
     }
     await this.#observe(subscribed.ok ? { ok: true, value: undefined } : subscribed);
-    if (subscribed.ok) this.#o.onSubscribed?.(this.serverId);
+    if (subscribed.ok) this.#o.onSubscribed?.(this.serverId, false);
     return { ok: true, value: undefined };
   }
 
@@ -196,7 +198,7 @@ export class ServerConnection {
         await this.#sleep(this.circuitOpen ? Math.max(delay, this.#openUntilMs - clock.nowMs()) : delay);
         continue;
       }
-      if (this.#subscription === null) await this.#resubscribe();
+      if (this.#subscription === null) await this.#resubscribe(false);
       await this.#sleep(settings.pingIntervalMs);
       // While the breaker is open (or a trial call is out) a ping would be refused here, not by the server.
       if (stopped() || !this.#connected || this.circuitOpen || this.#breaker === 'half-open') continue;
@@ -217,14 +219,14 @@ export class ServerConnection {
       if (this.#lastEventMs !== null && clock.nowMs() - this.#lastEventMs >= settings.pumpQuietMs) {
         this.#o.log({ level: 'warn', msg: 'pump quiet: subscribing again', serverId: this.serverId });
         this.#dropSubscription();
-        await this.#resubscribe();
+        await this.#resubscribe(true);
       }
     }
   }
 
-  async #resubscribe(): Promise<void> {
+  async #resubscribe(quiet: boolean): Promise<void> {
     const subscribed = await this.#subscribe((invoke) => this.call('subscribe', {}, null, invoke));
-    if (subscribed.ok) this.#o.onSubscribed?.(this.serverId);
+    if (subscribed.ok) this.#o.onSubscribed?.(this.serverId, quiet);
   }
 
   /** Subscribes to the pump through `send` and keeps the subscription. */

@@ -34,6 +34,22 @@ export function connection(ctx: ServiceContext, serverId: string): ServerConnect
   return found;
 }
 
+/**
+ * The history range, in server seconds, to ask for what happened between our `fromMs` and `toMs`: widened by
+ * `posting.lookbackMs` on both sides, as the server's clock may be off ours and in another time zone.
+ */
+export function serverRange(
+  ctx: ServiceContext,
+  fromMs: number,
+  toMs: number,
+): { fromServerSec: number; toServerSec: number } {
+  const { lookbackMs } = ctx.config.posting;
+  return {
+    fromServerSec: Math.floor((fromMs - lookbackMs) / 1000),
+    toServerSec: Math.ceil((toMs + lookbackMs) / 1000),
+  };
+}
+
 export function isSuspended(ctx: ServiceContext, serverId: string): boolean {
   return suspendedIn(ctx.config, ctx.suspended)(serverId);
 }

@@ -1,6 +1,6 @@
 import type { MoneyKind } from '../adapters/port/manager-api.ts';
 import { raiseAlert } from './alerts.ts';
-import { connection, type ServiceContext } from './context.ts';
+import { connection, type ServiceContext, serverRange } from './context.ts';
 import { commentFor, type Leg } from './domain/reference.ts';
 import { type Attempt, finishJob, LEASE_LOST, retryLater, underLease, waitOutLag } from './jobs.ts';
 import type { Tx } from './store/port.ts';
@@ -51,8 +51,7 @@ export async function workTransfer(attempt: Attempt<ServiceContext>): Promise<vo
   const pastDeadline = () => clock.nowMs() - transfer.legStartedMs > config.retry.deadlineMs;
 
   // 1. Look before sending.
-  const fromServerSec = Math.floor((transfer.legStartedMs - config.posting.lookbackMs) / 1000);
-  const toServerSec = Math.ceil((clock.nowMs() + config.posting.lookbackMs) / 1000);
+  const { fromServerSec, toServerSec } = serverRange(ctx, transfer.legStartedMs, clock.nowMs());
   const history = await conn.call(
     'balanceHistory',
     { login: transfer.login, fromServerSec, toServerSec },

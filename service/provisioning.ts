@@ -10,7 +10,9 @@ import type { AccountRow } from './store/schema.ts';
  * (with its server and group, decided at acceptance) is committed first; a send that may have been
  * applied is looked up (by the account id, stored as the MetaTrader account's external id) before any new
  * create, under the same history-lag rule; a server that is down or suspended leaves the account
- * `pending` and the job retries.
+ * `pending` and the job retries. The KYC policy is checked in the commit that allows a create, so a
+ * decision committed before it wins, and a create that may already have landed is looked for first
+ * whatever the client's KYC says now: an account on the server is recorded, never orphaned.
  */
 
 export async function workOpenAccount(attempt: Attempt<ServiceContext>): Promise<void> {
@@ -27,9 +29,6 @@ export async function workOpenAccount(attempt: Attempt<ServiceContext>): Promise
   }
   const product = config.products.find((p) => p.id === account.productId);
   if (product === undefined) return fail(attempt, account, `product ${account.productId} is no longer configured`);
-  if (needsKyc(config, product) && client.kyc !== 'approved') {
-    return fail(attempt, account, `KYC is ${client.kyc}: the product needs it approved`);
-  }
   if (isSuspended(ctx, account.serverId))
     return retry(attempt, account, `server ${account.serverId} is suspended`, false);
   const conn = connection(ctx, account.serverId);
@@ -45,11 +44,10 @@ export async function workOpenAccount(attempt: Attempt<ServiceContext>): Promise
   }
 
   const sentMs = ctx.clock.nowMs();
-  const gated = needsKyc(config, product);
   const mine = await underLease(attempt, async (tx) => {
     if (!(await unchanged(tx, account))) return false;
-    // The KYC decision may have changed since it was read above: a rejection that commits first wins.
-    if (gated && (await tx.get('clients', account.clientId))?.kyc !== 'approved') return 'kyc';
+    const kyc = (await tx.get('clients', account.clientId))?.kyc ?? 'none';
+    if (needsKyc(config, product) && kyc !== 'approved') return { kyc };
     await tx.update('accounts', account.id, {
       uncertainSinceMs: sentMs,
       attempts: account.attempts + 1,
@@ -57,7 +55,7 @@ export async function workOpenAccount(attempt: Attempt<ServiceContext>): Promise
     });
     return true;
   });
-  if (mine === 'kyc') return fail(attempt, account, 'KYC was withdrawn before the account was created');
+  if (typeof mine === 'object') return fail(attempt, account, `KYC is ${mine.kyc}: the product needs it approved`);
   if (mine !== true) return;
   const request = {
     group: account.group,

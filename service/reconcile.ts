@@ -1,6 +1,6 @@
 import type { BalanceOp } from '../adapters/port/manager-api.ts';
 import { raiseAlert } from './alerts.ts';
-import { connection, type ServiceContext } from './context.ts';
+import { connection, type ServiceContext, serverRange } from './context.ts';
 import { commentFor, type Leg, parseComment } from './domain/reference.ts';
 import { legEffect } from './posting.ts';
 import type { PaymentRecords, PspRecord } from './psp/port.ts';
@@ -38,7 +38,7 @@ export async function reconcile(ctx: ServiceContext, psp: PaymentRecords | null)
   const settledBeforeMs = startedMs - config.reconciliation.settleMs;
   const accounts = await store.transaction((tx) => tx.select('accounts', { state: 'open' }));
   const servers = config.servers.filter((s) => config.reconciliation.kinds.includes(s.kind));
-  const toServerSec = Math.ceil((startedMs + config.posting.lookbackMs) / 1000);
+  const { toServerSec } = serverRange(ctx, startedMs, startedMs);
   const ops: ServerOp[] = [];
   const unreachable: string[] = [];
   const reconciled = new Set<string>();

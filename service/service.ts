@@ -162,7 +162,7 @@ export class Service {
             this.#trades.onEvent(serverId, event);
             ports.onPumpEvent?.(serverId, event);
           },
-          onSubscribed: (serverId) => this.#trades.onSubscribed(serverId),
+          onSubscribed: (serverId, quiet) => this.#trades.onSubscribed(serverId, quiet),
         }),
       );
     }

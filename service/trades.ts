@@ -1,5 +1,5 @@
 import type { PumpEvent, Trade } from '../adapters/port/manager-api.ts';
-import { connection, type ServiceContext } from './context.ts';
+import { connection, type ServiceContext, serverRange } from './context.ts';
 import { StoreConstraintError } from './store/port.ts';
 import type { AccountRow, TradeAction, TradeRow } from './store/schema.ts';
 import { tradeId } from './store/schema.ts';
@@ -13,10 +13,10 @@ import { tradeId } from './store/schema.ts';
  * - a pumped trade event on one of our open accounts is looked up (open positions for an open, closed
  *   trades for a close, or an open whose position has closed since) and recorded if absent — a duplicate
  *   or a late event finds its row and costs no call;
- * - after every subscription (a (re)connect, a quiet pump subscribed afresh) each open account on that
- *   server is read from history — open positions and trades closed since its last read — and whatever is
- *   missing is recorded with source `history`; and again every `connections.tradeSyncIntervalMs`, so an
- *   event lost without any reconnect is recovered too.
+ * - after every (re)connect each open account on that server is read from history — open positions and
+ *   trades closed since its last read — and whatever is missing is recorded with source `history`; and
+ *   every `connections.tradeSyncIntervalMs` (and when a quiet pump is subscribed afresh) each account not
+ *   read within that interval, so an event lost without any reconnect is recovered too.
  *
  * Rows are inserted if absent, in one transaction: the pump and a fill racing for the same trade make one
  * row. What was read last is remembered in memory only: after a restart the first fill reads everything.
@@ -29,6 +29,8 @@ export interface TradeSyncOptions {
   onBug: (error: unknown) => void;
 }
 
+type TradeEvent = Extract<PumpEvent, { type: 'trade' }>;
+
 interface Wanted {
   account: AccountRow;
   opens: Set<number>;
@@ -37,7 +39,7 @@ interface Wanted {
 
 interface ServerState {
   /** Trade events not yet looked at, in arrival order. */
-  pending: PumpEvent[];
+  pending: TradeEvent[];
   draining: boolean;
   /** A fill is running; `again`: a subscription asked for another full fill meanwhile. */
   filling: boolean;
@@ -66,9 +68,16 @@ export class TradeSync {
     this.#drain(serverId, state).catch((error: unknown) => this.#o.onBug(error));
   }
 
-  /** A new subscription on `serverId`: what the pump may have missed before it is read from history. */
-  onSubscribed(serverId: string): void {
-    this.fill(serverId, true).catch((error: unknown) => this.#o.onBug(error));
+  /**
+   * A new subscription on `serverId`: what the pump may have missed before it is read from history. After a
+   * (re)connect, every account (the stream was down: its events are gone). After a quiet pump subscribed
+   * afresh, only the accounts not read within the interval, as the periodic fill does: the quiet may be a
+   * stream that died without a word, or only a server where nothing happened, and what a silent stall lost
+   * after an account's last read is the periodic fill's to recover anyway; reading every account again would
+   * read an idle server in full every `pumpQuietMs`.
+   */
+  onSubscribed(serverId: string, quiet: boolean): void {
+    this.fill(serverId, !quiet).catch((error: unknown) => this.#o.onBug(error));
   }
 
   /** The periodic fill: every server, each account not read within the interval. */
@@ -78,7 +87,7 @@ export class TradeSync {
 
   /**
    * Reads every open account of `serverId` from history and records what is missing. `full`: every account
-   * (after a subscription, when events may have been lost just now); otherwise only accounts not read
+   * (after a reconnect, when events may have been lost just now); otherwise only accounts not read
    * within `connections.tradeSyncIntervalMs` (at most one read per account per interval).
    * One fill per server at a time: a full one asked for meanwhile runs after it; a periodic one is dropped
    * (the running fill covers it).
@@ -105,42 +114,56 @@ export class TradeSync {
 
   async #fillRound(serverId: string, state: ServerState, full: boolean): Promise<void> {
     const { store, clock, config } = this.#ctx;
-    const conn = connection(this.#ctx, serverId);
     const accounts = await store.transaction((tx) =>
       tx.select('accounts', { serverId, state: 'open' }, { orderBy: 'id' }),
     );
+    const startedMs = clock.nowMs();
     const { tradeSyncIntervalMs } = config.connections;
-    // A trade closed just before a read may show in history only later (history lag), and the server's
-    // clock may be off ours: each read starts that much before the previous one began.
-    const backMs = config.posting.lookbackMs + config.posting.historyLagToleranceMs;
-    for (const account of accounts) {
+    // When the account's last read began; -1: never read.
+    const lastReadMs = (account: AccountRow) => state.readMs.get(account.login as number) ?? -1;
+    // Least recently read first: the accounts a round cut short by a failure did not reach come first in the
+    // next one, instead of the same first accounts being read again and again.
+    const due = accounts
+      .filter((account) => full || lastReadMs(account) < 0 || startedMs - lastReadMs(account) >= tradeSyncIntervalMs)
+      .sort((a, b) => lastReadMs(a) - lastReadMs(b));
+    if (due.length === 0 || this.#o.stopped()) return;
+    const conn = connection(this.#ctx, serverId);
+    // Positions first, of every account in one request (MT4 can only read the whole server's): one that
+    // closes before its account's closed trades are read is then among them.
+    const logins = due.map((account) => account.login as number);
+    const open = await conn.call('openPositionsOf', { logins }, null, (api) => api.openPositionsOf(logins));
+    // Nothing read: the next subscription or interval reads again from the same points.
+    if (!open.ok) return;
+    const positions = new Map<number, Trade[]>();
+    for (const t of open.value) {
+      const of = positions.get(t.login);
+      if (of === undefined) positions.set(t.login, [t]);
+      else of.push(t);
+    }
+    for (const account of due) {
       if (this.#o.stopped()) return;
       const login = account.login as number;
       const lastMs = state.readMs.get(login);
-      const startedMs = clock.nowMs();
-      if (!full && lastMs !== undefined && startedMs - lastMs < tradeSyncIntervalMs) continue;
-      // Positions first: one that closes between the two reads is then among the closed trades.
-      const open = await conn.call('openPositions', { login }, account.id, (api) => api.openPositions(login));
-      if (!open.ok) {
-        // Refused for this account only (e.g. deleted by a dealer): the others are still read. A connection
-        // problem ends the round: the next subscription or interval reads again from the same point.
-        if (open.error.outcome === 'rejected') continue;
-        return;
-      }
-      const fromServerSec = lastMs === undefined ? 0 : Math.max(0, Math.floor((lastMs - backMs) / 1000));
-      const toServerSec = Math.ceil((clock.nowMs() + config.posting.lookbackMs) / 1000);
+      // A trade closed just before the last read may have shown in history only later (history lag): each
+      // read starts that much before the previous one began (and the look-back for the server's clock).
+      const range = serverRange(this.#ctx, (lastMs ?? 0) - config.posting.historyLagToleranceMs, clock.nowMs());
+      const fromServerSec = lastMs === undefined ? 0 : Math.max(0, range.fromServerSec);
+      const { toServerSec } = range;
       const closed = await conn.call('trades', { login, fromServerSec, toServerSec }, account.id, (api) =>
         api.trades(login, fromServerSec, toServerSec),
       );
       if (!closed.ok) {
+        // Refused for this account only (e.g. deleted by a dealer): the others are still read. A connection
+        // problem ends the round: the next subscription or interval reads again from the same point.
         if (closed.error.outcome === 'rejected') continue;
         return;
       }
       const rows = [
-        ...open.value.map((t) => row(serverId, login, t, 'open', 'history')),
+        ...(positions.get(login) ?? []).map((t) => row(serverId, login, t, 'open', 'history')),
         ...closed.value.flatMap((t) => closedRows(serverId, login, t, 'history')),
       ];
       const added = await this.#record(rows);
+      // The account's read began with the positions, before the round's first call.
       state.readMs.set(login, startedMs);
       if (added > 0) {
         this.#ctx.log({ level: 'info', msg: 'trades filled from history', serverId, login, added });
@@ -161,12 +184,11 @@ export class TradeSync {
   }
 
   /** Looks the events of a batch up on the server, one account at a time, and records what it finds. */
-  async #lookUp(serverId: string, events: PumpEvent[]): Promise<void> {
-    const { store, clock, config } = this.#ctx;
+  async #lookUp(serverId: string, events: TradeEvent[]): Promise<void> {
+    const { store, clock } = this.#ctx;
     const wanted = await store.transaction(async (tx) => {
       const byLogin = new Map<number, Wanted>();
       for (const event of events) {
-        if (event.type !== 'trade') continue;
         // Already recorded (a duplicate, or a fill got there first): nothing to ask the server.
         if ((await tx.get('trades', tradeId(serverId, event.login, event.ticket, event.action))) !== undefined)
           continue;
@@ -197,8 +219,7 @@ export class TradeSync {
       }
       // An open no longer among the positions has closed since: its details are in the closed trades.
       if (closes.size > 0 || opens.size > 0) {
-        const fromServerSec = Math.floor((clock.nowMs() - config.posting.lookbackMs) / 1000);
-        const toServerSec = Math.ceil((clock.nowMs() + config.posting.lookbackMs) / 1000);
+        const { fromServerSec, toServerSec } = serverRange(this.#ctx, clock.nowMs(), clock.nowMs());
         const closed = await conn.call('trades', { login, fromServerSec, toServerSec }, account.id, (api) =>
           api.trades(login, fromServerSec, toServerSec),
         );

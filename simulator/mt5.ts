@@ -333,6 +333,23 @@ export class Mt5ManagerApi extends DialectClient {
     return this.orEmpty(r, { positions: [] });
   }
 
+  /**
+   * The open positions of several logins in one request (real: PositionRequestByLogins). Where the facts file
+   * is silent: a login the server does not have, or outside the manager's groups, adds none (no refusal).
+   */
+  async PositionRequestByLogins(logins: readonly number[]): Promise<{ code: number; positions: Mt5Position[] }> {
+    const r = await this.#call('PositionRequestByLogins', 'trades', null, () => {
+      const positions: Mt5Position[] = [];
+      for (const login of new Set(logins)) {
+        const group = this.groupOf(login);
+        if (group === null || !this.mayUseGroup(group)) continue;
+        for (const p of this.server.openPositions(login)) positions.push(mt5Position(p));
+      }
+      return { code: R.MT_RET_OK, positions };
+    });
+    return this.orEmpty(r, { positions: [] });
+  }
+
   /** Group configurations matching `mask` (real: GroupRequestArray). */
   async GroupRequestArray(mask: string): Promise<{ code: number; groups: Mt5ConGroup[] }> {
     const r = await this.#call('GroupRequestArray', 'login', null, () => {

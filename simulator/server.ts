@@ -82,7 +82,7 @@ export interface SimBalanceOp {
   freeMarginBeforeCents?: number;
 }
 
-/** The last free margin the server answered to a manager's margin request for an account. */
+/** One free margin the server answered to a manager's margin request for an account, and when. */
 export interface MarginRead {
   atMs: number;
   freeMarginCents: number;
@@ -375,10 +375,10 @@ export class SimServer {
   // ---- money ----
 
   /**
-   * A balance or credit operation. `amountCents` is signed: positive in, negative out. Withdrawals of
-   * either kind may not exceed the free margin; balance out may not exceed the balance, credit out the
-   * credit given (MT5 rules, applied to MT4 too: the facts file is silent there); DEAL_CORRECTION skips
-   * the free-margin check.
+   * A balance or credit operation. `amountCents` is signed: positive in, negative out. Balance out may not
+   * exceed the balance, credit out the credit given (MT5 rules, applied to MT4 too: the facts file is silent
+   * there). MT5 also refuses a withdrawal of either kind above the free margin, except a DEAL_CORRECTION;
+   * MT4 does not check the free margin (see the README).
    */
   postBalance(
     login: number,

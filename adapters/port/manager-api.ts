@@ -210,6 +210,12 @@ export interface ManagerApi {
   /** Trades closed with server time in [fromServerSec, toServerSec]. */
   trades(login: number, fromServerSec: number, toServerSec: number): Promise<Result<Trade[]>>;
   openPositions(login: number): Promise<Result<Trade[]>>;
+  /**
+   * The open positions of every login in `logins`, in one request (MT4 has no per-account request: it reads
+   * every open trade of the server, so reading accounts one by one reads the server once per account).
+   * A login the server does not have, or outside the manager's groups, has none.
+   */
+  openPositionsOf(logins: readonly number[]): Promise<Result<Trade[]>>;
   groups(): Promise<Result<Group[]>>;
 
   /**

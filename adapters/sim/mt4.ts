@@ -236,11 +236,20 @@ export class SimMt4ManagerApi implements ManagerApi {
     return r.code === MT4_RET.RET_OK ? ok(r.records) : this.#ctx.failure(op, r.code, false);
   }
 
-  async openPositions(login: number): Promise<Result<Trade[]>> {
-    if (!this.#ctx.connected) return this.#ctx.notConnected('openPositions');
+  openPositions(login: number): Promise<Result<Trade[]>> {
+    return this.#openTrades('openPositions', new Set([login]));
+  }
+
+  openPositionsOf(logins: readonly number[]): Promise<Result<Trade[]>> {
+    return this.#openTrades('openPositionsOf', new Set(logins));
+  }
+
+  /** MT4 reads open trades server-wide only (TradesRequest): one request, filtered to the logins asked for. */
+  async #openTrades(op: string, logins: ReadonlySet<number>): Promise<Result<Trade[]>> {
+    if (!this.#ctx.connected) return this.#ctx.notConnected(op);
     const r = await this.#api.TradesRequest();
-    if (r.code !== MT4_RET.RET_OK) return this.#ctx.failure('openPositions', r.code, false);
-    return ok(r.records.filter((t) => t.login === login).map(trade));
+    if (r.code !== MT4_RET.RET_OK) return this.#ctx.failure(op, r.code, false);
+    return ok(r.records.filter((t) => logins.has(t.login)).map(trade));
   }
 
   async marginLevel(login: number): Promise<Result<MarginLevel>> {

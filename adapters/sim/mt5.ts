@@ -231,6 +231,14 @@ export class SimMt5ManagerApi implements ManagerApi {
       : this.#ctx.failure('openPositions', r.code, false);
   }
 
+  async openPositionsOf(logins: readonly number[]): Promise<Result<Trade[]>> {
+    if (!this.#ctx.connected) return this.#ctx.notConnected('openPositionsOf');
+    const r = await this.#api.PositionRequestByLogins(logins);
+    return r.code === MT5_RET.MT_RET_OK
+      ? ok(r.positions.map(position))
+      : this.#ctx.failure('openPositionsOf', r.code, false);
+  }
+
   async marginLevel(login: number): Promise<Result<MarginLevel>> {
     if (!this.#ctx.connected) return this.#ctx.notConnected('marginLevel');
     const r = await this.#api.UserAccountRequest(login);

@@ -9,10 +9,9 @@ import { Lookups, money, result } from './common.ts';
  * it short, and no secret (manager password, account password) appears in any log line, audit row, alert
  * or view.
  */
-export function audit(obs: Observation): InvariantResult {
+export function audit(obs: Observation, look = new Lookups(obs)): InvariantResult {
   const rows = obs.integration.audit;
   const evidence: Evidence[] = [];
-  const look = new Lookups(obs);
   if (rows !== null) {
     const posts = new Map<string, number>();
     const creates = new Map<string, number>();

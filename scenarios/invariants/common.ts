@@ -7,7 +7,7 @@ import type { InvariantName } from '../script.ts';
 /** Shared lookups of the checkers: each is a pure function of the observation. */
 
 /** At most this many facts per verdict: enough to act on, short enough to read. */
-export const MAX_EVIDENCE = 25;
+const MAX_EVIDENCE = 25;
 
 export function result(
   name: InvariantName,
@@ -28,8 +28,8 @@ export interface AccountAt {
   login: number;
 }
 
+/** The observation indexed for the checkers: built once per run (`checkInvariants`) and shared. */
 export class Lookups {
-  readonly obs: Observation;
   readonly servers: Map<string, ServerTruth>;
   /** The integration's accounts with a login on a known server, by `${serverId}:${login}`. */
   readonly byLogin = new Map<string, AccountAt>();
@@ -37,7 +37,6 @@ export class Lookups {
   readonly transfersOf = new Map<string, TransferView[]>();
 
   constructor(obs: Observation) {
-    this.obs = obs;
     this.servers = new Map(obs.servers.map((s) => [s.id, s]));
     for (const r of obs.openRequests) if (r.accountId !== undefined) this.scriptIdOf.set(r.accountId, r.id);
     for (const view of obs.integration.accounts) {

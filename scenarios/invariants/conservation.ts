@@ -8,8 +8,7 @@ import { Lookups, legs, money, result, subsetSum } from './common.ts';
  * operations (demo funding) and the trades' results; and the provider's succeeded deposits are carried by
  * the integration's transfers at the provider's amount, no more and no less.
  */
-export function conservation(obs: Observation): InvariantResult {
-  const look = new Lookups(obs);
+export function conservation(obs: Observation, look = new Lookups(obs)): InvariantResult {
   const evidence: Evidence[] = [];
   let undecided = 0;
   let accounts = 0;

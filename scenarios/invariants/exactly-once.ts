@@ -7,8 +7,7 @@ import { type Leg, Lookups, legs, money, result } from './common.ts';
  * settled — each posted transfer's legs once, an unsettled one's (review) at most once, nothing else; one
  * provider payment is one transfer; one account request is one account on a server.
  */
-export function exactlyOnce(obs: Observation): InvariantResult {
-  const look = new Lookups(obs);
+export function exactlyOnce(obs: Observation, look = new Lookups(obs)): InvariantResult {
   const evidence: Evidence[] = [];
   let operations = 0;
   let transfersChecked = 0;

@@ -9,8 +9,7 @@ import { Lookups, money, result } from './common.ts';
  * had read, before sending it, a free margin that covered it (the client can trade in between: the check
  * is the integration's duty, the race is not its fault).
  */
-export function gating(obs: Observation): InvariantResult {
-  const look = new Lookups(obs);
+export function gating(obs: Observation, look = new Lookups(obs)): InvariantResult {
   const evidence: Evidence[] = [];
   const views = new Map(obs.integration.accounts.map((a) => [a.accountId, a]));
   const clients = new Map(obs.clients.map((c) => [c.id, c]));

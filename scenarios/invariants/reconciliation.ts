@@ -10,7 +10,7 @@ import { Lookups, legs, result } from './common.ts';
  * every double or missing posting where the integration made one — each in its class: no false alarm, no
  * miss. Findings about transfers still unsettled (review) are neither required nor false.
  */
-export function reconciliationExact(obs: Observation): InvariantResult {
+export function reconciliationExact(obs: Observation, look = new Lookups(obs)): InvariantResult {
   const view = obs.integration.reconciliation;
   if (view === null) {
     return result('reconciliation', 'fail', 'the final reconciliation got no answer or was refused');
@@ -22,7 +22,6 @@ export function reconciliationExact(obs: Observation): InvariantResult {
       'the final reconciliation was partial (a server or the provider unreadable)',
     );
   }
-  const look = new Lookups(obs);
   const kinds = new Set<string>(obs.config.reconciliation.kinds);
   const expected = new Map<string, Evidence & { cls: string }>();
   const expect = (key: string, cls: string, e: Evidence) => expected.set(key, { ...e, cls });

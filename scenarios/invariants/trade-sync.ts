@@ -6,10 +6,9 @@ import { Lookups, result } from './common.ts';
  * Trade sync: the integration's trade records (for support, reporting and IB commissions) hold every open
  * and close that happened on its accounts, once each, and nothing that did not happen.
  */
-export function tradeSync(obs: Observation): InvariantResult {
+export function tradeSync(obs: Observation, look = new Lookups(obs)): InvariantResult {
   const trades = obs.integration.trades;
   if (trades === null) return result('trade-sync', 'unknown', 'the integration exposes no trade records');
-  const look = new Lookups(obs);
   const want = new Map<string, Evidence>();
   for (const at of look.byLogin.values()) {
     for (const p of at.server.openPositions.get(at.login) ?? []) {

@@ -5,7 +5,7 @@ export const mutant = {
   name: 'blind-retry',
   plants:
     "After a send whose answer was lost (unknown), the next attempt posts again without looking at the server's history, so a deposit the server did apply is posted twice.",
-  catchBy: 'exactly-once',
+  catchBy: ['exactly-once'],
 } as const;
 
 export default liteIntegration({ 'blind-retry': true });

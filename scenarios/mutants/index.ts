@@ -1,8 +1,10 @@
 import type { IntegrationFactory } from '../integration.ts';
+import type { InvariantName } from '../script.ts';
 import blindRetry, { mutant as blindRetryMutant } from './blind-retry.ts';
 import commentTruncation, { mutant as commentTruncationMutant } from './comment-truncation.ts';
 import jurisdictionPrecedence, { mutant as jurisdictionPrecedenceMutant } from './jurisdiction-precedence.ts';
 import kycSkipProduct, { mutant as kycSkipProductMutant } from './kyc-skip-product.ts';
+import type { BugName } from './lite.ts';
 import noFreeMargin, { mutant as noFreeMarginMutant } from './no-free-margin.ts';
 import noResubscribe, { mutant as noResubscribeMutant } from './no-resubscribe.ts';
 import reconIgnoresCredit, { mutant as reconIgnoresCreditMutant } from './recon-ignores-credit.ts';
@@ -10,14 +12,15 @@ import refAfterSend, { mutant as refAfterSendMutant } from './ref-after-send.ts'
 
 export { BUG_NAMES, type BugName, liteIntegration } from './lite.ts';
 
-/** One planted bug: what it plants, which invariant should catch it, and the module that carries it. */
+/** One planted bug: what it plants, which invariants should catch it, and the module that carries it. */
 export interface MutantEntry {
-  name: string;
+  name: BugName;
   /** Path of the module from the repository root (usable as `--integration MODULE`). */
   module: string;
   factory: IntegrationFactory;
   plants: string;
-  catchBy: string;
+  /** The invariants that should catch it, in INVARIANT_NAMES order: a fail of any one of them is a catch. */
+  catchBy: readonly InvariantName[];
 }
 
 /** Every mutant `mtproof mutants` runs, in a fixed order. */

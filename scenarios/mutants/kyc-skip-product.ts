@@ -5,7 +5,7 @@ export const mutant = {
   name: 'kyc-skip-product',
   plants:
     "The KYC gate is missing for products offered on several servers ('pro' in the example config): a client without approved KYC opens and funds a live account.",
-  catchBy: 'gating',
+  catchBy: ['gating'],
 } as const;
 
 export default liteIntegration({ 'kyc-skip-product': true });

@@ -1,6 +1,7 @@
 import type { Outcome } from '../../adapters/port/errors.ts';
 import type {
   BalanceOp,
+  BalanceReceipt,
   ManagerApi,
   MoneyKind,
   NewAccount,
@@ -15,6 +16,7 @@ import type {
   Answer,
   AuditView,
   ClientInput,
+  DepositInput,
   FindingView,
   Integration,
   IntegrationFactory,
@@ -80,12 +82,8 @@ const pick = <T, K extends keyof T>(row: T, keys: readonly K[]) =>
   Object.fromEntries(keys.map((k) => [k, row[k]])) as Pick<T, K>;
 const moneyKind = (t: TransferRec): MoneyKind => (t.kind === 'credit' ? 'credit' : 'balance');
 const signedCents = (t: TransferRec) => (t.kind === 'withdrawal' ? -t.amountCents : t.amountCents);
-const balanceRequest = (t: TransferRec) => ({
-  login: t.login,
-  amountCents: signedCents(t),
-  kind: moneyKind(t),
-  comment: t.comment,
-});
+/** Whether an operation on the server is this transfer's money (its comment already matched). */
+const sameMoney = (op: BalanceOp, t: TransferRec) => op.amountCents === signedCents(t) && op.kind === moneyKind(t);
 
 /** `initial × factor^(n−1)`, capped, jittered down by up to `jitter` (from the incarnation's Random). */
 function backoffMs(p: Config['retry'], attempt: number, u: number): number {
@@ -222,7 +220,7 @@ class Lite implements Integration {
     return fallback !== undefined && !suspended(fallback) && product.groups[fallback] !== undefined ? fallback : null;
   }
 
-  async deposit(input: MoneyInput & { pspRef: string }): Promise<Answer<{ ref: string }>> {
+  async deposit(input: DepositInput): Promise<Answer<{ ref: string }>> {
     const seen = this.db.transfers.get(this.db.byPspRef.get(input.pspRef) ?? '');
     if (seen !== undefined) {
       // The provider retries its webhook: the same payment answers the same reference.
@@ -240,7 +238,7 @@ class Lite implements Integration {
       // once the server has answered. A crash in between forgets it: the provider retries the webhook,
       // nothing matches its pspRef, and the deposit is posted again under a new reference.
       t.uncertainSinceMs = this.now();
-      const sent = await conn.call('postBalance', balanceRequest(t), (api) => api.postBalance(balanceRequest(t)));
+      const sent = await conn.postBalance(t);
       this.store(t);
       if (sent.ok) this.posted(t, sent.value.ticket);
       else if (sent.outcome !== 'unknown') t.uncertainSinceMs = null;
@@ -408,7 +406,7 @@ class Lite implements Integration {
         ticket: first?.ticket ?? null,
       };
       if (second !== undefined) add('duplicate_on_server', { ...base, ticket: second.ticket }, `${found.length} times`);
-      if (first !== undefined && (first.amountCents !== signedCents(t) || first.kind !== moneyKind(t))) {
+      if (first !== undefined && !sameMoney(first, t)) {
         add('amount_mismatch', base, `${first.kind} ${first.amountCents} on the server, ${signedCents(t)} here`);
       }
       if (t.status === 'posted' && first === undefined && (t.postedMs as number) < settledBeforeMs) {
@@ -497,6 +495,12 @@ class Conn {
     return (r.ok ? r : { ok: false, ...pick(r.error, ['outcome', 'reason', 'message'] as const) }) as Res<T>;
   }
 
+  /** Sends a transfer's money: the comment is its whole reference (or, with a bug, what the bug makes of it). */
+  postBalance(t: TransferRec): Promise<Res<BalanceReceipt>> {
+    const request = { login: t.login, amountCents: signedCents(t), kind: moneyKind(t), comment: t.comment };
+    return this.call('postBalance', request, (api) => api.postBalance(request));
+  }
+
   /** All of an account's balance and credit operations. */
   history(login: number): Promise<Res<BalanceOp[]>> {
     const range = { login, fromServerSec: 0, toServerSec: ALL_TIME_SEC };
@@ -521,14 +525,10 @@ class Conn {
         ? null
         : await this.lite.audited(server.id, 'connect', { login: server.login }, () => this.api.connect(credentials));
     if (r === null || !r.ok) {
-      const { reconnectInitialDelayMs, reconnectMaxDelayMs } = this.lite.config.connections;
-      const policy = { ...this.lite.config.retry, initialDelayMs: reconnectInitialDelayMs, factor: 2 };
-      const delay = backoffMs(
-        { ...policy, maxDelayMs: reconnectMaxDelayMs },
-        ++this.#connectFailures,
-        live.rt.random.float(),
-      );
-      this.#nextConnectMs = this.#now + delay;
+      const { reconnectInitialDelayMs: initialDelayMs, reconnectMaxDelayMs: maxDelayMs } = this.lite.config.connections;
+      // Reconnects double from their own first delay up to their own cap, jittered as retries are.
+      const policy = { ...this.lite.config.retry, initialDelayMs, maxDelayMs, factor: 2 };
+      this.#nextConnectMs = this.#now + backoffMs(policy, ++this.#connectFailures, live.rt.random.float());
       this.lite.log(
         `cannot connect to ${server.id}: ${r === null ? `${server.passwordEnv} is not set` : r.error.message}`,
       );
@@ -688,7 +688,7 @@ class Conn {
       const found = history.value.filter((op) => op.comment === t.comment);
       const [first] = found;
       if (first !== undefined) {
-        if (found.length === 1 && first.amountCents === signedCents(t) && first.kind === moneyKind(t)) {
+        if (found.length === 1 && sameMoney(first, t)) {
           return this.lite.posted(t, first.ticket);
         }
         return this.lite.finish(t, 'review', `on the server ${found.length} time(s), first ${first.amountCents}`);
@@ -713,7 +713,7 @@ class Conn {
       }
     }
     t.uncertainSinceMs = this.#now; // stored before the send: a crash leaves the transfer uncertain
-    const r = await this.call('postBalance', balanceRequest(t), (api) => api.postBalance(balanceRequest(t)));
+    const r = await this.postBalance(t);
     if (r.ok) return this.lite.posted(t, r.value.ticket);
     if (r.outcome === 'unknown') {
       // BUG(blind-retry): a timeout is taken for "not done", and the next attempt sends again without looking.

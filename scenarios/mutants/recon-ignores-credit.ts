@@ -5,7 +5,7 @@ export const mutant = {
   name: 'recon-ignores-credit',
   plants:
     "Reconciliation skips credit operations, so a dealer's manual credit edit (or a credit posted twice) is never reported.",
-  catchBy: 'reconciliation',
+  catchBy: ['reconciliation'],
 } as const;
 
 export default liteIntegration({ 'recon-ignores-credit': true });

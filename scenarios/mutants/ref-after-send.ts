@@ -5,7 +5,7 @@ export const mutant = {
   name: 'ref-after-send',
   plants:
     "The deposit is sent from the webhook handler and stored (with its reference) only after the server answers; a crash in between forgets it, and the provider's webhook retry posts it again under a new reference.",
-  catchBy: 'exactly-once',
+  catchBy: ['exactly-once'],
 } as const;
 
 export default liteIntegration({ 'ref-after-send': true });

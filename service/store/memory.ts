@@ -19,6 +19,8 @@ import { type JobRow, TABLE_KEYS, type TableName, type Tables } from './schema.t
 interface Versioned {
   row: Record<string, unknown>;
   version: number;
+  /** Order of first insert: a scan's order, which an index lookup keeps. */
+  ordinal: number;
 }
 
 type AnyRow = Record<string, unknown>;
@@ -26,20 +28,31 @@ type AnyRow = Record<string, unknown>;
 const TABLES = Object.keys(TABLE_KEYS) as TableName[];
 const MAX_RERUNS = 50;
 
+/**
+ * Columns the service filters on in its hot paths (every pump event, fill and stuck check), indexed besides
+ * the unique ones: a `select` or `count` naming one reads only the rows holding that value, not the table.
+ */
+const INDEXED: { readonly [K in TableName]?: readonly (keyof Tables[K])[] } = {
+  accounts: ['serverId', 'state', 'login'],
+  transfers: ['state'],
+};
+
 export class MemoryStore implements Store {
   readonly #rows = new Map<TableName, Map<string, Versioned>>();
-  /** table → column → value → primary key, for unique columns. */
-  readonly #unique = new Map<TableName, Map<string, Map<unknown, string>>>();
+  /** table → column → value → primary keys of the committed rows holding it (unique and INDEXED columns). */
+  readonly #index = new Map<TableName, Map<string, Map<unknown, Set<string>>>>();
   /** Ids of queued jobs, so a claim does not scan finished ones. */
   readonly #queued = new Set<string>();
   #commits = 0;
+  #inserts = 0;
 
   constructor() {
     for (const table of TABLES) {
       this.#rows.set(table, new Map());
-      const columns = new Map<string, Map<unknown, string>>();
-      for (const column of TABLE_KEYS[table].unique) columns.set(String(column), new Map());
-      this.#unique.set(table, columns);
+      const columns = new Map<string, Map<unknown, Set<string>>>();
+      const indexed: readonly PropertyKey[] = [...TABLE_KEYS[table].unique, ...(INDEXED[table] ?? [])];
+      for (const column of indexed) columns.set(String(column), new Map());
+      this.#index.set(table, columns);
     }
   }
 
@@ -73,18 +86,35 @@ export class MemoryStore implements Store {
     return this.#rows.get(table) as Map<string, Versioned>;
   }
 
-  /** @internal */
+  /** @internal The committed row holding `value` in a unique column (at most one does). */
   uniqueOwner(table: TableName, column: string, value: unknown): string | undefined {
-    return this.#unique.get(table)?.get(column)?.get(value);
+    const [owner] = this.#index.get(table)?.get(column)?.get(value) ?? [];
+    return owner;
+  }
+
+  /**
+   * @internal The keys of the committed rows that may match `where`, in scan order: those holding the value
+   * of its most selective indexed column, or every row when it names none.
+   */
+  candidates(table: TableName, where: AnyRow): Iterable<string> {
+    const rows = this.table(table);
+    const columns = this.#index.get(table) as Map<string, Map<unknown, Set<string>>>;
+    let best: Set<string> | undefined;
+    for (const [column, value] of Object.entries(where)) {
+      const index = columns.get(column);
+      if (index === undefined) continue;
+      const keys = index.get(value);
+      if (keys === undefined) return [];
+      if (best === undefined || keys.size < best.size) best = keys;
+    }
+    if (best === undefined) return rows.keys();
+    const ordinal = (key: string) => (rows.get(key) as Versioned).ordinal;
+    return [...best].sort((a, b) => ordinal(a) - ordinal(b));
   }
 
   /** @internal */
   queuedJobIds(): Iterable<string> {
     return this.#queued;
-  }
-
-  #index(table: TableName, column: string): Map<unknown, string> {
-    return (this.#unique.get(table) as Map<string, Map<unknown, string>>).get(column) as Map<unknown, string>;
   }
 
   #commit(tx: MemoryTx): void {
@@ -109,19 +139,21 @@ export class MemoryStore implements Store {
     for (const [id, row] of tx.writes) {
       const [table, key] = splitId(id);
       const rows = this.table(table);
-      const previous = rows.get(key)?.row;
-      for (const column of TABLE_KEYS[table].unique) {
-        const index = this.#index(table, String(column));
-        const before = previous?.[String(column)];
-        if (before !== null && before !== undefined && index.get(before) === key) index.delete(before);
-      }
-      rows.set(key, { row, version });
-      for (const column of TABLE_KEYS[table].unique) {
-        const value = row[String(column)];
-        if (value !== null && value !== undefined) {
-          this.#index(table, String(column)).set(value, key);
+      const previous = rows.get(key);
+      for (const [column, index] of this.#index.get(table) as Map<string, Map<unknown, Set<string>>>) {
+        const before = previous?.row[column];
+        const value = row[column];
+        if (previous !== undefined && before === value) continue;
+        if (previous !== undefined) {
+          const holders = index.get(before) as Set<string>;
+          holders.delete(key);
+          if (holders.size === 0) index.delete(before);
         }
+        const holders = index.get(value);
+        if (holders === undefined) index.set(value, new Set([key]));
+        else holders.add(key);
       }
+      rows.set(key, { row, version, ordinal: previous?.ordinal ?? this.#inserts++ });
       if (table === 'jobs') {
         if (row.state === 'queued') this.#queued.add(key);
         else this.#queued.delete(key);
@@ -142,15 +174,15 @@ class MemoryTx implements Tx {
 
   async get<K extends TableName>(table: K, key: string): Promise<Tables[K] | undefined> {
     const row = this.#read(table, key);
-    return row === undefined ? undefined : (structuredClone(row) as unknown as Tables[K]);
+    return row === undefined ? undefined : (copy(row) as unknown as Tables[K]);
   }
 
   async insert<K extends TableName>(table: K, row: Tables[K]): Promise<void> {
-    const copy = structuredClone(row) as unknown as AnyRow;
-    const key = String(copy[String(TABLE_KEYS[table].primary)]);
+    const stored = copy(row) as unknown as AnyRow;
+    const key = String(stored[String(TABLE_KEYS[table].primary)]);
     if (this.#read(table, key) !== undefined) this.#violation(table, key, 'duplicate primary key');
-    this.#checkUnique(table, key, copy);
-    this.writes.set(rowId(table, key), copy);
+    this.#checkUnique(table, key, stored);
+    this.writes.set(rowId(table, key), stored);
   }
 
   async update<K extends TableName>(table: K, key: string, patch: Partial<Tables[K]>): Promise<Tables[K]> {
@@ -160,10 +192,10 @@ class MemoryTx implements Tx {
     if (primary in patch && (patch as AnyRow)[primary] !== key) {
       throw new StoreConstraintError(table, key, 'the primary key cannot change');
     }
-    const next = { ...current, ...(structuredClone(patch) as AnyRow) };
+    const next = { ...current, ...(copy(patch) as AnyRow) };
     this.#checkUnique(table, key, next);
     this.writes.set(rowId(table, key), next);
-    return structuredClone(next) as unknown as Tables[K];
+    return copy(next) as unknown as Tables[K];
   }
 
   async select<K extends TableName>(table: K, where: Where<K>, options: SelectOptions<K> = {}): Promise<Tables[K][]> {
@@ -174,7 +206,7 @@ class MemoryTx implements Tx {
       out.sort((a, b) => sign * compare(a[column], b[column]));
     }
     const limited = options.limit === undefined ? out : out.slice(0, options.limit);
-    return limited.map((row) => structuredClone(row) as unknown as Tables[K]);
+    return limited.map((row) => copy(row) as unknown as Tables[K]);
   }
 
   async count<K extends TableName>(table: K, where: Where<K>): Promise<number> {
@@ -276,7 +308,8 @@ class MemoryTx implements Tx {
       seen.add(key);
       if (matches(row)) out.push(row);
     }
-    for (const [key, { row }] of this.#store.table(table)) {
+    for (const key of this.#store.candidates(table, where)) {
+      const row = (this.#store.committed(table, key) as Versioned).row;
       if (seen.has(key) || !matches(row)) continue;
       // What a transaction read must not change under it before it commits.
       this.#read(table, key);
@@ -317,4 +350,20 @@ function compare(a: unknown, b: unknown): number {
   if (a === null || a === undefined) return -1;
   if (b === null || b === undefined) return 1;
   return (a as number | string) < (b as number | string) ? -1 : 1;
+}
+
+/**
+ * A deep copy of a row: rows are plain data (what a SQL row holds, JSON columns included), and copying them
+ * by hand costs a fraction of `structuredClone` on the store's hottest path. Anything else goes through
+ * `structuredClone`, which copies what it can and refuses what a row cannot hold (a function).
+ */
+function copy(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) {
+    return typeof value === 'function' || typeof value === 'symbol' ? structuredClone(value) : value;
+  }
+  if (Array.isArray(value)) return value.map(copy);
+  if (Object.getPrototypeOf(value) !== Object.prototype) return structuredClone(value);
+  const out: AnyRow = {};
+  for (const [key, field] of Object.entries(value)) out[key] = copy(field);
+  return out;
 }

@@ -106,6 +106,8 @@ async function makeSimFixture(
         if (!r.ok) throw new Error(`client close refused: ${r.fail} ${r.detail}`);
       },
     },
+    // The simulator's reading where the facts file is silent (simulator/README.md).
+    mt4WithdrawalAboveFreeMargin: 'applied',
     faults: {
       timeoutAfterApply: () => cluster.inject(serverId, 'timeoutAfterApply'),
       timeoutBeforeApply: () => cluster.inject(serverId, 'timeoutBeforeApply'),

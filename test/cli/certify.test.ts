@@ -1,6 +1,6 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { INVARIANT_NAMES, parseScriptText } from '../../scenarios/script.ts';
 import { cli, tempFile } from './helpers.ts';
@@ -241,20 +241,56 @@ describe('mtproof run', () => {
 
   it('runs an incident against a planted bug, exits 1 and prints the evidence', async () => {
     const dir = outDir();
-    const r = await cli(
-      'run',
-      join('scenarios', 'incidents', '03-eu-client-routed-to-eu-server.yaml'),
-      '--integration',
-      'scenarios/mutants/jurisdiction-precedence.ts',
-      '--json',
-      '--out',
-      dir,
-    );
+    const incident = join('scenarios', 'incidents', '03-eu-client-routed-to-eu-server.yaml');
+    const mutant = 'scenarios/mutants/jurisdiction-precedence.ts';
+    const r = await cli('run', incident, '--integration', mutant, '--json', '--out', dir);
     expect(r.code).toBe(1);
-    const out = onlyJson(r.out) as { failed: string[]; evidence: Record<string, { account?: string }[]> };
+    const out = onlyJson(r.out) as {
+      failed: string[];
+      traceHash: string;
+      evidence: Record<string, { account?: string }[]>;
+    };
     expect(out.failed).toEqual(['routing']);
     expect(out.evidence.routing?.map((e) => e.account)).toEqual(['a1']);
     expect(readdirSync(dir).sort()).toEqual(['junit.xml', 'report.html', 'result.json']);
+
+    // The reports are a certification of this one run: judged, with a checklist, and the failing run is its
+    // own counterexample: the script itself, with the command that runs it again.
+    const result = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8'));
+    expect(result).toMatchObject({
+      verdict: 'fail',
+      runs: 0,
+      integration: { module: mutant },
+      incidents: { 'eu-client-routed-to-eu-server': 'fail' },
+      generated: [],
+      out: dir,
+    });
+    expect(result.invariants.routing).toBe('fail');
+    expect(result.checklist.map((c: { item: string; verdict: string }) => [c.item, c.verdict])).toEqual([
+      ['Server access', 'fail'],
+      ['CRM-to-group mapping', 'fail'],
+      ['KYC-linked trading permissions', 'pass'],
+      ['Payment flow rules', 'pass'],
+      ['Trade data setup', 'pass'],
+    ]);
+    expect(result.counterexample).toMatchObject({
+      script: resolve(incident),
+      traceHash: out.traceHash,
+      failed: ['routing'],
+      shrinkRuns: 0,
+      replay: `npx mtproof run ${incident} --integration ${mutant}`,
+    });
+    const again = onlyJson((await cli(...result.counterexample.replay.split(' ').slice(2), '--json')).out);
+    expect([again.verdict, again.traceHash]).toEqual(['fail', out.traceHash]);
+  });
+
+  it('writes the reports of a run that shows an expected catch: it passes, and proves nothing of that invariant', async () => {
+    const dir = outDir();
+    const r = await cli('run', join('scenarios', 'incidents', '08-product-mapped-to-wrong-group.yaml'), '--out', dir);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8'));
+    expect([result.verdict, result.counterexample, result.invariants.routing]).toEqual(['pass', null, 'unknown']);
+    expect(result.checklist.find((c: { item: string }) => c.item === 'CRM-to-group mapping')?.verdict).toBe('unknown');
   });
 });
 

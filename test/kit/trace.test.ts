@@ -24,6 +24,20 @@ const script: Step[] = [
   (t) => t.call('mt5-b', 'DealerBalance', 10009),
 ];
 
+/** A call, a fault, a state change and another fault (for onFault). */
+const faulty: Step[] = [
+  (t) => t.call('mt4-a', 'Ping', 0),
+  (_, c) => {
+    c.now += 5;
+  },
+  (t) => t.fault('mt4-a', 'disconnect', 'after-send'),
+  (t) => t.state('mt4-a', 'session', 'down'),
+  (_, c) => {
+    c.now += 5;
+  },
+  (t) => t.fault('mt5-b', 'pumpStall'),
+];
+
 function hashOf(steps: Step[], options: TraceOptions = {}): string {
   const { trace, clock } = traceAt(options);
   for (const step of steps) step(trace, clock);
@@ -178,6 +192,21 @@ describe('Trace counts and retention', () => {
       { seq: 1, atMs: T0 + 5, type: 'fault', where: 'mt4-a', name: 'disconnect', detail: '' },
       { seq: 2, atMs: T0 + 10, type: 'state', where: 'service', name: 'session', detail: 'up' },
     ]);
+  });
+
+  it('hands every fault, and only faults, to onFault as it is recorded, retained or not', () => {
+    for (const retain of [false, true]) {
+      const seen: unknown[] = [];
+      const { trace, clock } = traceAt({ retain, onFault: (e) => seen.push(e) });
+      for (const step of faulty) step(trace, clock);
+      expect(seen).toEqual([
+        { seq: 1, atMs: T0 + 5, type: 'fault', where: 'mt4-a', name: 'disconnect', detail: 'after-send' },
+        { seq: 3, atMs: T0 + 10, type: 'fault', where: 'mt5-b', name: 'pumpStall', detail: '' },
+      ]);
+      expect(trace.events()).toEqual(retain ? [expect.anything(), seen[0], expect.anything(), seen[1]] : []);
+      // Watching faults changes nothing of the hash.
+      expect(trace.hash()).toBe(hashOf(faulty));
+    }
   });
 
   it('keeps only the latest N events with limit', () => {

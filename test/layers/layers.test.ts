@@ -79,7 +79,13 @@ describe('layer rules on a fixture tree', () => {
     write('service/d.ts', "import type { A } from '../adapters/sim/api.ts';\nexport type D = A;\n");
     write('cli/x.ts', "import { y } from './y.ts';\nexport const x = () => y;\n");
     write('cli/y.ts', "import { x } from './x.ts';\nexport const y = () => x;\n");
-    reported = cruise(dir, ['kit', 'simulator', 'adapters', 'service', 'cli']).map(describeViolation);
+    write('scenarios/script.ts', "export type InvariantName = 'routing';\nexport const NAMES = ['routing'];\n");
+    write(
+      'scenarios/mutants/typed.ts',
+      "import type { InvariantName } from '../script.ts';\nexport type T = InvariantName;\n",
+    );
+    write('scenarios/mutants/valued.ts', "import { NAMES } from '../script.ts';\nexport const n = NAMES;\n");
+    reported = cruise(dir, ['kit', 'simulator', 'adapters', 'service', 'scenarios', 'cli']).map(describeViolation);
   });
 
   afterAll(() => {
@@ -98,12 +104,20 @@ describe('layer rules on a fixture tree', () => {
     expect(reported).toContain('service-imports-only-port: service/d.ts → adapters/sim/api.ts');
   });
 
+  it("reports a planted bug that runs the script format's code; its types are allowed", () => {
+    expect(reported).toContain(
+      'mutants-take-only-types-from-the-script-format: scenarios/mutants/valued.ts → scenarios/script.ts',
+    );
+    expect(reported.filter((line) => line.includes('scenarios/mutants/typed.ts'))).toEqual([]);
+  });
+
   it('reports a runtime import cycle', () => {
     expect(reported.some((line) => line.startsWith('no-circular: cli/'))).toBe(true);
   });
 
   it('accepts the allowed arrows: service → port, sim adapter → simulator and port, simulator → kit', () => {
     expect(reported.filter((line) => !line.startsWith('no-circular:')).sort()).toEqual([
+      'mutants-take-only-types-from-the-script-format: scenarios/mutants/valued.ts → scenarios/script.ts',
       'service-imports-only-port: service/c.ts → simulator/core.ts',
       'service-imports-only-port: service/d.ts → adapters/sim/api.ts',
       'simulator-is-a-leaf: simulator/a.ts → service/b.ts',

@@ -4,7 +4,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MtproofError } from '../../kit/errors.ts';
 import { resultHtml, resultJson, resultJunit, writeReports } from '../../reports/index.ts';
-import { failingResult } from './fixtures.ts';
+import { failingResult, passingResult } from './fixtures.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'mtproof-reports-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -22,6 +22,18 @@ describe('writeReports', () => {
     expect(readFileSync(paths.json, 'utf8')).toBe(resultJson(result));
     expect(readFileSync(paths.junit, 'utf8')).toBe(resultJunit(result));
     expect(readFileSync(paths.html, 'utf8')).toBe(resultHtml(result));
+  });
+
+  it('writes the same bytes for the same result, in every format (renderers are pure)', async () => {
+    for (const make of [failingResult, passingResult]) {
+      const first = await writeReports(make(), join(scratch, `${make.name}-1`));
+      const second = await writeReports(make(), join(scratch, `${make.name}-2`));
+      for (const format of ['json', 'junit', 'html'] as const) {
+        expect(readFileSync(second[format], 'utf8'), `${make.name} ${format}`).toBe(
+          readFileSync(first[format], 'utf8'),
+        );
+      }
+    }
   });
 
   it('overwrites the reports of an earlier run in the same folder', async () => {

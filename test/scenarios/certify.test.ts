@@ -9,9 +9,11 @@ import {
   type CertifyOptions,
   certify,
   failedInvariants,
+  firstCatch,
   loadIncidents,
   shardRuns,
 } from '../../scenarios/certify.ts';
+import { profileForRun } from '../../scenarios/generate.ts';
 import type { IntegrationFactory } from '../../scenarios/integration.ts';
 import { mtproofIntegration } from '../../scenarios/integrations/mtproof.ts';
 import { liteIntegration, MUTANTS } from '../../scenarios/mutants/index.ts';
@@ -165,6 +167,61 @@ describe('certify', () => {
     expect(script.origin).toMatchObject({ runSeed: '5', run: 0, profile: result.generated[0]?.profile });
     expect(result.invariants.audit).toBe('fail');
     expect(result.checklist.find((c) => c.item === 'Server access')?.verdict).toBe('fail');
+  });
+});
+
+describe('firstCatch', () => {
+  it('runs the incidents first and stops at the first that misses its verdict', async () => {
+    const blindRetry = MUTANTS.find((m) => m.name === 'blind-retry');
+    if (blindRetry === undefined) throw new Error('no blind-retry mutant');
+    const incidents = loadIncidents();
+    const { runs, caught } = await firstCatch({
+      integration: blindRetry,
+      config: CONFIG,
+      incidents,
+      seed: '5',
+      runs: 2,
+      steps: 30,
+    });
+    expect([runs, caught?.by, caught?.script.name]).toEqual([
+      1,
+      'busy-monday-card-deposit-timeout',
+      'busy-monday-card-deposit-timeout',
+    ]);
+    // The caught script records the integration, so that it saves replayable.
+    expect(caught?.script.integration).toBe(blindRetry.module);
+    expect(failedInvariants(caught?.report as RunReport)).toContain('exactly-once');
+  });
+
+  it('then the generated days, naming the one that caught it', async () => {
+    const leaky = wrap(liteIntegration(), (inner, runtime) => ({
+      openAccount: (input) => {
+        runtime()?.log(`opening with ${runtime()?.secret('MTPROOF_MT4_LIVE_EU_PASSWORD')}`);
+        return inner.openAccount(input);
+      },
+    }));
+    const { runs, caught } = await firstCatch({
+      integration: { module: 'leaky', factory: leaky },
+      config: CONFIG,
+      incidents: [],
+      seed: '5',
+      runs: 3,
+      steps: 60,
+    });
+    expect([runs, caught?.by, caught?.script.seed]).toEqual([1, `generated run 0 (${profileForRun('5', 0)})`, '5.0']);
+    expect(failedInvariants(caught?.report as RunReport)).toEqual(['audit']);
+  });
+
+  it('says nothing caught it after every run, when nothing did', async () => {
+    const result = await firstCatch({
+      integration: { module: 'lite', factory: liteIntegration() },
+      config: CONFIG,
+      incidents: loadIncidents().slice(0, 2),
+      seed: '5',
+      runs: 1,
+      steps: 30,
+    });
+    expect(result).toEqual({ runs: 3, caught: null });
   });
 });
 

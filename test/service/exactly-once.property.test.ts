@@ -27,25 +27,18 @@ const PRODUCTS = [
 
 const FAULTY_MS = 1_800_000;
 
+/** A transfer of `kind` on one of the accounts, at some instant of the faulty stretch. */
+const transferAction = <K extends 'deposit' | 'withdrawal'>(kind: K, maxCents: number) =>
+  fc.record({
+    kind: fc.constant(kind),
+    atMs: fc.integer({ min: 0, max: FAULTY_MS }),
+    account: fc.nat({ max: PRODUCTS.length - 1 }),
+    amountCents: fc.integer({ min: 10_00, max: maxCents }),
+  });
+
 const action: fc.Arbitrary<Action> = fc.oneof(
-  {
-    weight: 6,
-    arbitrary: fc.record({
-      kind: fc.constant('deposit' as const),
-      atMs: fc.integer({ min: 0, max: FAULTY_MS }),
-      account: fc.nat({ max: PRODUCTS.length - 1 }),
-      amountCents: fc.integer({ min: 10_00, max: 5_000_00 }),
-    }),
-  },
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      kind: fc.constant('withdrawal' as const),
-      atMs: fc.integer({ min: 0, max: FAULTY_MS }),
-      account: fc.nat({ max: PRODUCTS.length - 1 }),
-      amountCents: fc.integer({ min: 10_00, max: 3_000_00 }),
-    }),
-  },
+  { weight: 6, arbitrary: transferAction('deposit', 5_000_00) },
+  { weight: 3, arbitrary: transferAction('withdrawal', 3_000_00) },
   {
     weight: 2,
     arbitrary: fc.record({

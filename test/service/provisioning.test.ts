@@ -101,6 +101,26 @@ describe('KYC gating', () => {
     expect((await world.service.openAccount({ clientId: client.id, productId: 'demo-standard' })).ok).toBe(true);
   });
 
+  it('records the account a lost answer created even if KYC is withdrawn before the next attempt', async () => {
+    const world = startedWorld({ seed: 'kyc-after-create' });
+    await world.runFor(1_000);
+    const client = await register(world, 'DE');
+    world.cluster.inject(EU, 'timeoutAfterApply');
+    const accepted = await accept(world, client.id, 'eu-classic');
+    // The create was applied while KYC was approved; its answer is lost; then KYC is withdrawn.
+    await world.runFor(world.config.servers[0]?.timeoutMs as number);
+    expect(onServer(world, EU, accepted.id)).toHaveLength(1);
+    await world.service.setKyc(client.id, 'rejected');
+
+    // The account is on the server: the service records it rather than orphaning it as failed.
+    const account = await whenOpen(world, accepted.id, 600_000);
+    expect(account.login).toBe(onServer(world, EU, accepted.id)[0]?.login);
+    expect((await world.service.alerts()).filter((a) => a.kind === 'account_failed')).toEqual([]);
+    // Nothing more moves for the client until KYC is approved again.
+    const refused = await world.service.deposit({ accountId: account.id, amountCents: 100_00, currency: 'USD' });
+    expect(refused.ok ? null : refused.error.code).toBe('MTP_KYC_REQUIRED');
+  });
+
   it('fails an accepted account whose client lost KYC approval before it was created', async () => {
     const world = startedWorld({ seed: 'kyc-revoked' });
     const client = await register(world, 'DE');

@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import type { PumpEvent } from '../../adapters/port/manager-api.ts';
+import { ManagerError } from '../../adapters/port/errors.ts';
+import type { PumpEvent, Result, Trade } from '../../adapters/port/manager-api.ts';
 import type { SimWorld } from '../../scenarios/world.ts';
-import { type AuditRow, type BrokerConfigInput, type TradeRow, tradeId } from '../../service/index.ts';
+import type { ServiceContext } from '../../service/context.ts';
+import {
+  type AccountRow,
+  type AuditRow,
+  type BrokerConfigInput,
+  MemoryStore,
+  parseBrokerConfig,
+  type TradeRow,
+  tradeId,
+} from '../../service/index.ts';
+import { TradeSync } from '../../service/trades.ts';
 import { toPrice } from '../../simulator/dialect.ts';
 import type { SimPosition } from '../../simulator/index.ts';
 import { brokerConfig, depositSettled, openAccount, startedWorld } from './helpers.ts';
@@ -250,6 +261,50 @@ describe('trade sync', () => {
     }
   });
 
+  it('reads, when a quiet pump is subscribed afresh, only the accounts not read within the interval', async () => {
+    // An idle server: the pump goes quiet every minute or so and is subscribed afresh each time.
+    const s = await tradingAccount(EU, { pumpQuietMs: 60_000, tradeSyncIntervalMs: 600_000 });
+    const rows = async (op: string) =>
+      (await auditRows(s.world, EU)).filter((r) => r.op === op && (op === 'subscribe' || r.subject === s.accountId));
+    // The first quiet subscription reads the account (never read yet)...
+    expect(await s.world.until(async () => (await rows('trades')).length > 0, 600_000)).toBe(true);
+    const [first] = await rows('trades');
+    const subscribed = (await rows('subscribe')).length;
+    await s.world.runFor((first as AuditRow).atMs + 540_000 - s.world.scheduler.nowMs());
+    // ...the next ones, within the interval, leave it alone.
+    expect((await rows('subscribe')).length - subscribed).toBeGreaterThanOrEqual(4);
+    expect((await rows('trades')).map((r) => r.atMs)).toEqual([(first as AuditRow).atMs]);
+  });
+
+  it.each([EU, GLOBAL])(
+    'reads the open positions of all the accounts of a fill in one request (%s)',
+    async (serverId) => {
+      const s = await tradingAccount(serverId, { pumpQuietMs: DAY_MS, tradeSyncIntervalMs: DAY_MS });
+      const other = await openAccount(s.world, PRODUCT[serverId]);
+      await depositSettled(s.world, { accountId: other.id, amountCents: 10_000_00, currency: 'USD' });
+      const t = { ...s, accountId: other.id, login: other.login as number };
+      // Both trade while the pump is stalled: only a fill can record them.
+      s.world.cluster.inject(serverId, 'pumpStall', { stallMs: 10_000 });
+      open(s.world, serverId, s.login);
+      open(s.world, serverId, t.login, 'sell');
+      await s.world.runFor(15_000);
+      expect(s.events).toEqual([]);
+      const fromMs = s.world.scheduler.nowMs();
+      for (const session of s.world.cluster.sessions(serverId)) s.world.cluster.dropSession(session);
+
+      expect(await untilInSync(s, 60_000)).toBe(true);
+      expect(await untilInSync(t, 1_000)).toBe(true);
+      const reads = (await auditRows(s.world, serverId)).filter(
+        (r) => r.atMs >= fromMs && (r.op.startsWith('openPositions') || r.op === 'trades'),
+      );
+      const accounts = [s, t].sort((a, b) => (a.accountId < b.accountId ? -1 : 1));
+      expect(reads.map((r) => [r.op, r.subject, r.request.logins ?? r.request.login])).toEqual([
+        ['openPositionsOf', null, accounts.map((a) => a.login)],
+        ...accounts.map((a) => ['trades', a.accountId, a.login]),
+      ]);
+    },
+  );
+
   it('skips, in the periodic fill, an account read within the interval after a reconnect', async () => {
     const s = await tradingAccount(EU, { pumpQuietMs: DAY_MS, tradeSyncIntervalMs: 120_000 });
     const { world } = s;
@@ -425,4 +480,78 @@ describe('trade sync', () => {
       expect((await recorded(s.world, serverId, s.login)).sources[id(s, second, 'close')]).toBe('pump');
     },
   );
+});
+
+describe('trade sync fill order', () => {
+  /**
+   * A TradeSync over a store holding `logins` as open accounts on one server and a connection that answers
+   * every read with nothing, except that the trades reads numbered in `failing` (from 1) are lost in flight.
+   */
+  async function fillWorld(logins: number[], failing: number[]) {
+    const config = parseBrokerConfig(brokerConfig((c) => (c.connections = { tradeSyncIntervalMs: 120_000 })));
+    const store = new MemoryStore();
+    await store.transaction(async (tx) => {
+      for (const [i, login] of logins.entries()) {
+        const account: AccountRow = {
+          id: `A${i + 1}`,
+          clientId: 'C1',
+          productId: 'eu-classic',
+          kind: 'live',
+          serverId: EU,
+          group: 'eu-std-usd',
+          currency: 'USD',
+          leverage: null,
+          state: 'open',
+          login,
+          attempts: 1,
+          uncertainSinceMs: null,
+          lastError: null,
+          createdMs: 0,
+          updatedMs: 0,
+          openedMs: 0,
+        };
+        await tx.insert('accounts', account);
+      }
+    });
+    const clock = { ms: 0, nowMs: () => clock.ms, sleep: async () => {} };
+    const reads: number[] = [];
+    const connection = {
+      call: async (op: string, request: { login?: number }): Promise<Result<Trade[]>> => {
+        if (op !== 'trades') return { ok: true, value: [] };
+        reads.push(request.login as number);
+        if (!failing.includes(reads.length)) return { ok: true, value: [] };
+        const error = new ManagerError({
+          platform: 'mt4',
+          code: 6,
+          outcome: 'unknown',
+          reason: 'no_connection',
+          serverId: EU,
+          op,
+        });
+        return { ok: false, error };
+      },
+    };
+    const ctx = { config, store, clock, connections: new Map([[EU, connection]]), log: () => {} };
+    const sync = new TradeSync(ctx as unknown as ServiceContext, {
+      stopped: () => false,
+      onBug: (e) => {
+        throw e;
+      },
+    });
+    return { sync, clock, reads };
+  }
+
+  it('reads first, in the next round, the accounts a failed read kept the last round from reaching', async () => {
+    const { sync, clock, reads } = await fillWorld([101, 102, 103, 104], [3]);
+    await sync.fill(EU, true);
+    // The round read 101 and 102 and lost 103's read: 103 and 104 were not reached.
+    expect(reads).toEqual([101, 102, 103]);
+    clock.ms += 120_000;
+    await sync.fill(EU, false);
+    expect(reads.slice(3)).toEqual([103, 104, 101, 102]);
+    // All read in that round: the next one, an interval later, goes by account again.
+    clock.ms += 120_000;
+    await sync.fill(EU, false);
+    expect(reads.slice(7)).toEqual([101, 102, 103, 104]);
+  });
 });

@@ -67,18 +67,52 @@ async function mt5Sink(cluster: SimCluster, proc: Process, out: string[]): Promi
   return mt5;
 }
 
+interface Mt4World {
+  cluster: SimCluster;
+  proc: Process;
+  mt4: Mt4ManagerInterface;
+  login: number;
+}
+
+/**
+ * Runs `steps` with an MT4 pump listening on the live server and one account there; returns what the pump
+ * received (the deliveries queued by the steps included).
+ */
+async function mt4Pumped(steps: (w: Mt4World) => Promise<void>, cluster = quietCluster()): Promise<Mt4Pumped[]> {
+  const out: Mt4Pumped[] = [];
+  await inProcess(cluster, async (proc) => {
+    await mt4Pump(cluster, proc, out);
+    const mt4 = await mt4Connected(cluster, proc);
+    await steps({ cluster, proc, mt4, login: await mt4Account(mt4) });
+    await settle(proc);
+  });
+  return out;
+}
+
+interface Mt5World {
+  cluster: SimCluster;
+  proc: Process;
+  mt5: Mt5ManagerApi;
+  login: number;
+}
+
+/** Runs `steps` with an MT5 sink on the live server and one account there; returns what the sink received. */
+async function mt5Sunk(steps: (w: Mt5World) => Promise<void>, cluster = quietCluster()): Promise<string[]> {
+  const out: string[] = [];
+  await inProcess(cluster, async (proc) => {
+    const mt5 = await mt5Sink(cluster, proc, out);
+    await steps({ cluster, proc, mt5, login: await mt5Account(mt5) });
+    await settle(proc);
+  });
+  return out;
+}
+
 describe('MT4 pumping basics', () => {
   it('starts with PUMP_START_PUMPING and delivers balance operations as PUMP_UPDATE_TRADES / TRANS_ADD', async () => {
-    const cluster = quietCluster();
-    const out: Mt4Pumped[] = [];
-    await inProcess(cluster, async (proc) => {
-      await mt4Pump(cluster, proc, out);
-      const mt4 = await mt4Connected(cluster, proc);
-      const login = await mt4Account(mt4);
+    const out = await mt4Pumped(async ({ proc, mt4, login }) => {
       await proc.sleep(1);
       await mt4Balance(mt4, login, 10, 'pumped');
       await proc.sleep(1);
-      await settle(proc);
     });
     expect(out[0]).toEqual({ code: MT4_PUMP.PUMP_START_PUMPING, type: 0, comment: null });
     expect(out).toContainEqual({ code: MT4_PUMP.PUMP_UPDATE_USERS, type: MT4_TRANS.TRANS_ADD, comment: null });
@@ -89,11 +123,7 @@ describe('MT4 pumping basics', () => {
 describe('pumpStall', () => {
   it('events during the stall never arrive; events after it do', async () => {
     const cluster = quietCluster();
-    const out: Mt4Pumped[] = [];
-    await inProcess(cluster, async (proc) => {
-      await mt4Pump(cluster, proc, out);
-      const mt4 = await mt4Connected(cluster, proc);
-      const login = await mt4Account(mt4);
+    const out = await mt4Pumped(async ({ proc, mt4, login }) => {
       await mt4Balance(mt4, login, 10, 'before');
       await proc.sleep(1);
       cluster.inject(MT4, 'pumpStall', { stallMs: 10_000 });
@@ -103,24 +133,18 @@ describe('pumpStall', () => {
       await proc.sleep(1);
       await mt4Balance(mt4, login, 1, 'after');
       await proc.sleep(60_000);
-      await settle(proc);
-    });
+    }, cluster);
     expect(balanceComments(out)).toEqual(['before', 'after']);
     expect(faultEvents(cluster, 'pumpStall').map((e) => e.detail)).toEqual(['10000ms']);
     expect(cluster.trace.events().filter((e) => e.name === 'pump.lost')).toHaveLength(2);
   });
 
   it('MT5 sinks lose the deals of the stall too', async () => {
-    const cluster = quietCluster();
-    const out: string[] = [];
-    await inProcess(cluster, async (proc) => {
-      const mt5 = await mt5Sink(cluster, proc, out);
-      const login = await mt5Account(mt5);
+    const out = await mt5Sunk(async ({ cluster, proc, mt5, login }) => {
       cluster.inject(MT5, 'pumpStall', { stallMs: 10_000 });
       await mt5.DealerBalance(login, 1, MT5_DEAL_ACTION.DEAL_BALANCE, 'during');
       await proc.sleep(10_000);
       await mt5.DealerBalance(login, 1, MT5_DEAL_ACTION.DEAL_BALANCE, 'after');
-      await settle(proc);
     });
     expect(out).toEqual(['after']);
   });
@@ -129,52 +153,37 @@ describe('pumpStall', () => {
 describe('pumpDuplicate and pumpReorder', () => {
   it('pumpDuplicate: the next pumped event is delivered twice, the following ones once', async () => {
     const cluster = quietCluster();
-    const out: Mt4Pumped[] = [];
-    await inProcess(cluster, async (proc) => {
-      await mt4Pump(cluster, proc, out);
-      const mt4 = await mt4Connected(cluster, proc);
-      const login = await mt4Account(mt4);
+    const out = await mt4Pumped(async ({ proc, mt4, login }) => {
       await proc.sleep(1);
       cluster.inject(MT4, 'pumpDuplicate');
       await mt4Balance(mt4, login, 1, 'one');
       await proc.sleep(1);
       await mt4Balance(mt4, login, 1, 'two');
-      await settle(proc);
-    });
+    }, cluster);
     expect(balanceComments(out)).toEqual(['one', 'one', 'two']);
     expect(faultEvents(cluster, 'pumpDuplicate')).toHaveLength(1);
   });
 
   it('pumpReorder: two back-to-back events are delivered in swapped order', async () => {
     const cluster = quietCluster();
-    const out: Mt4Pumped[] = [];
-    await inProcess(cluster, async (proc) => {
-      await mt4Pump(cluster, proc, out);
-      const mt4 = await mt4Connected(cluster, proc);
-      const login = await mt4Account(mt4);
+    const out = await mt4Pumped(async ({ proc, mt4, login }) => {
       await proc.sleep(1);
       cluster.inject(MT4, 'pumpReorder');
       await mt4Balance(mt4, login, 1, 'one');
       await mt4Balance(mt4, login, 1, 'two');
       await proc.sleep(1);
       await mt4Balance(mt4, login, 1, 'three');
-      await settle(proc);
-    });
+    }, cluster);
     expect(balanceComments(out)).toEqual(['two', 'one', 'three']);
     expect(faultEvents(cluster, 'pumpReorder')).toHaveLength(1);
   });
 
   it('pumpReorder on MT5: OnDealAdd sees the two deals swapped', async () => {
-    const cluster = quietCluster();
-    const out: string[] = [];
-    await inProcess(cluster, async (proc) => {
-      const mt5 = await mt5Sink(cluster, proc, out);
-      const login = await mt5Account(mt5);
+    const out = await mt5Sunk(async ({ cluster, proc, mt5, login }) => {
       await proc.sleep(1);
       cluster.inject(MT5, 'pumpReorder');
       await mt5.DealerBalance(login, 1, MT5_DEAL_ACTION.DEAL_BALANCE, 'one');
       await mt5.DealerBalance(login, 1, MT5_DEAL_ACTION.DEAL_BALANCE, 'two');
-      await settle(proc);
     });
     expect(out).toEqual(['two', 'one']);
   });
@@ -245,18 +254,13 @@ describe('the pump and a broken connection', () => {
   });
 
   it('MT5 connectionDrop: sinks get OnDisconnect, then OnConnect at the automatic reconnection, and later deals', async () => {
-    const cluster = quietCluster();
-    const out: string[] = [];
     const codes: number[] = [];
-    await inProcess(cluster, async (proc) => {
-      const mt5 = await mt5Sink(cluster, proc, out);
-      const login = await mt5Account(mt5);
+    const out = await mt5Sunk(async ({ cluster, proc, mt5, login }) => {
       await proc.sleep(1);
       cluster.inject(MT5, 'connectionDrop', { applied: false });
       codes.push((await mt5.DealerBalance(login, 1, MT5_DEAL_ACTION.DEAL_BALANCE, 'lost')).code);
       await proc.sleep(1);
       codes.push((await mt5.DealerBalance(login, 1, MT5_DEAL_ACTION.DEAL_BALANCE, 'after reconnect')).code);
-      await settle(proc);
     });
     expect(codes).toEqual([MT5_RET.MT_RET_ERR_NETWORK, MT5_RET.MT_RET_REQUEST_DONE]);
     expect(out).toEqual(['<disconnect>', '<connect>', 'after reconnect']);
@@ -265,19 +269,14 @@ describe('the pump and a broken connection', () => {
 
 describe('pump faults by chance', () => {
   it('with pumpDuplicate at probability 1 every event arrives twice', async () => {
-    const cluster = quietCluster({
-      faults: { intensity: 0, swarm: false, kinds: { pumpDuplicate: { probability: 1 } } },
-    });
-    const out: Mt4Pumped[] = [];
-    await inProcess(cluster, async (proc) => {
-      await mt4Pump(cluster, proc, out);
-      const mt4 = await mt4Connected(cluster, proc);
-      const login = await mt4Account(mt4);
-      await mt4Balance(mt4, login, 1, 'a');
-      await proc.sleep(1);
-      await mt4Balance(mt4, login, 1, 'b');
-      await settle(proc);
-    });
+    const out = await mt4Pumped(
+      async ({ proc, mt4, login }) => {
+        await mt4Balance(mt4, login, 1, 'a');
+        await proc.sleep(1);
+        await mt4Balance(mt4, login, 1, 'b');
+      },
+      quietCluster({ faults: { intensity: 0, swarm: false, kinds: { pumpDuplicate: { probability: 1 } } } }),
+    );
     expect(balanceComments(out)).toEqual(['a', 'a', 'b', 'b']);
   });
 });

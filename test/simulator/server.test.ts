@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import type { Process } from '../../kit/scheduler.ts';
 import { MT4_RET, MT5_RET } from '../../metatrader/codes.ts';
 import { MT4_OP, MT5_DEAL_ACTION, MT5_DEAL_ENTRY } from '../../metatrader/constants.ts';
 import { groupMatches } from '../../metatrader/groups.ts';
+import type { SimCluster } from '../../simulator/cluster.ts';
+import { fromMoney } from '../../simulator/dialect.ts';
 import {
   clusterConfig,
   inProcess,
@@ -153,6 +156,99 @@ describe('withdrawal checks', () => {
   });
 });
 
+describe('ground truth kept for the harness', () => {
+  /** A manager of `serverId` through its dialect: accounts with money, the free margin it asks for, withdrawals. */
+  async function manager(cluster: SimCluster, proc: Process, serverId: string) {
+    if (serverId === MT5) {
+      const mt5 = await mt5Connected(cluster, proc);
+      return {
+        account: (cents: number) => mt5Account(mt5, MT5_GROUP, cents),
+        freeMarginCents: async (login: number) =>
+          fromMoney((await mt5.UserAccountRequest(login)).account?.MarginFree ?? Number.NaN),
+        withdraw: async (login: number, cents: number) =>
+          (await mt5.DealerBalance(login, -cents / 100, MT5_DEAL_ACTION.DEAL_BALANCE, 'withdraw')).code,
+      };
+    }
+    const mt4 = await mt4Connected(cluster, proc, serverId);
+    return {
+      account: (cents: number) => mt4Account(mt4, 'eu-pro-usd', cents),
+      freeMarginCents: async (login: number) =>
+        fromMoney((await mt4.MarginLevelRequest(login)).level?.margin_free ?? Number.NaN),
+      withdraw: (login: number, cents: number) => mt4Balance(mt4, login, -cents / 100, 'withdraw'),
+    };
+  }
+
+  it.each([MT4, MT5])(
+    '%s records the free margin before each withdrawal, and every free margin it answered a manager',
+    async (serverId) => {
+      const cluster = quietCluster();
+      const server = cluster.server(serverId);
+      const r = await inProcess(cluster, async (proc) => {
+        const m = await manager(cluster, proc, serverId);
+        const login = await m.account(1_000_00);
+        const createdMs = proc.nowMs();
+        await proc.sleep(5_000);
+        const open = cluster.client(serverId).open(login, 'EURUSD', 'buy', 10);
+        if (!open.ok) throw new Error(`open refused: ${open.fail}`);
+        // No network latency: the request is answered at this instant, at these prices.
+        const askedMs = proc.nowMs();
+        const asked = await m.freeMarginCents(login);
+        const code = await m.withdraw(login, 100_00);
+        return { login, createdMs, askedMs, asked, code };
+      });
+      expect(r.code).toBe(serverId === MT5 ? MT5_RET.MT_RET_REQUEST_DONE : MT4_RET.RET_OK);
+      expect(server.accounts.get(r.login)?.createdMs).toBe(r.createdMs);
+      expect(r.asked).toBeLessThan(1_000_00);
+      // The deposit moved money in: there is nothing to judge it by.
+      expect(server.allBalanceOps(r.login).map((op) => [op.amountCents, op.freeMarginBeforeCents])).toEqual([
+        [1_000_00, undefined],
+        [-100_00, r.asked],
+      ]);
+      // Only the manager's request is remembered, not the server's own checks (the open, the withdrawal).
+      expect(server.marginReads(r.login)).toEqual([{ atMs: r.askedMs, freeMarginCents: r.asked }]);
+    },
+  );
+
+  it.each([MT4, MT5])(
+    '%s: a dealer gives credit and takes it back by hand, never more than given',
+    async (serverId) => {
+      const cluster = quietCluster();
+      const server = cluster.server(serverId);
+      const login = await inProcess(cluster, async (proc) =>
+        serverId === MT5
+          ? mt5Account(await mt5Connected(cluster, proc), MT5_GROUP, 1_000_00)
+          : mt4Account(await mt4Connected(cluster, proc), MT4_GROUP, 1_000_00),
+      );
+      const dealer = cluster.dealer(serverId);
+      expect(dealer.creditEdit(login, 50_00, 'promo').ok).toBe(true);
+      expect(dealer.creditEdit(login, -20_00, 'promo back').ok).toBe(true);
+      const refused = dealer.creditEdit(login, -30_01, 'too much');
+      expect(refused.ok ? null : refused.fail).toBe('no_money');
+      const credit = serverId === MT5 ? MT5_DEAL_ACTION.DEAL_CREDIT : MT4_OP.OP_CREDIT;
+      expect(server.accounts.get(login)?.creditCents).toBe(30_00);
+      expect(
+        server
+          .allBalanceOps(login)
+          .slice(1)
+          .map((op) => [op.kind, op.platformType, op.amountCents, op.actor.by]),
+      ).toEqual([
+        ['credit', credit, 50_00, 'dealer'],
+        ['credit', credit, -20_00, 'dealer'],
+      ]);
+      expect(
+        cluster.trace
+          .events()
+          .filter((e) => e.name === 'dealerBalanceEdit')
+          .map((e) => e.detail),
+      ).toEqual([
+        `${login} credit 5000 "promo"`,
+        `${login} credit -2000 "promo back"`,
+        `${login} credit -3001 "too much" refused no_money`,
+      ]);
+    },
+  );
+});
+
 describe('demo deposits', () => {
   it('a demo server funds a new account with the group\'s default deposit, as a balance operation "Deposit"', async () => {
     const cluster = quietCluster();
@@ -254,6 +350,37 @@ describe('group masks', () => {
     expect(r.proAdd).toBe(MT5_RET.MT_RET_ERR_PERMISSIONS);
     expect(r.proRead).toBe(MT5_RET.MT_RET_ERR_PERMISSIONS);
     expect(r.listed).toEqual(['real\\standard-usd']);
+  });
+
+  it('MT5 PositionRequestByLogins answers the positions of the logins asked for that the manager may see', async () => {
+    const cluster = quietCluster({
+      config: clusterConfig((c) => {
+        c.servers[1]?.managers.push({ login: 1001, password: 'Masked#1', groups: ['real*', '!real\\pro*'] });
+      }),
+    });
+    const r = await inProcess(cluster, async (proc) => {
+      const admin = await mt5Connected(cluster, proc);
+      const standard = await mt5Account(admin, MT5_GROUP, 10_000_00);
+      const pro = await mt5Account(admin, 'real\\pro-usd', 10_000_00);
+      const other = await mt5Account(admin, MT5_GROUP, 10_000_00);
+      const tickets = [standard, standard, pro, other].map((login) => {
+        const open = cluster.client(MT5).open(login, 'EURUSD', 'buy', 10);
+        if (!open.ok) throw new Error(`open refused: ${open.fail}`);
+        return open.value.ticket;
+      });
+      const masked = await mt5Connected(cluster, proc, MT5, 10_000, { login: 1001, password: 'Masked#1' });
+      const asked = [standard, pro, 9_999_999, standard];
+      return {
+        tickets,
+        admin: await admin.PositionRequestByLogins(asked),
+        masked: await masked.PositionRequestByLogins(asked),
+      };
+    });
+    const positions = (answer: typeof r.admin) => answer.positions.map((p) => p.Position).sort((a, b) => a - b);
+    expect([r.admin.code, r.masked.code]).toEqual([MT5_RET.MT_RET_OK, MT5_RET.MT_RET_OK]);
+    // Each login once however often asked for; an unknown login and one not asked for add nothing.
+    expect(positions(r.admin)).toEqual(r.tickets.slice(0, 3).sort((a, b) => a - b));
+    expect(positions(r.masked)).toEqual(r.tickets.slice(0, 2).sort((a, b) => a - b));
   });
 });
 

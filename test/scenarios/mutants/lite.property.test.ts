@@ -59,6 +59,11 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   },
 );
 
+/**
+ * The fault mixes of the service's exactly-once property (test/service/exactly-once.property.test.ts), plus
+ * pump stalls for trade sync. Not shared with it: each property's control experiment pins a seed that these
+ * mixes decide, so tuning one property must not move the other's.
+ */
 const PROFILES = {
   mild: { intensity: 1 },
   heavy: { intensity: 8 },

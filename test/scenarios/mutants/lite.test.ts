@@ -4,7 +4,8 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { MUTANTS } from '../../../scenarios/mutants/index.ts';
 import { BUG_NAMES, type BugName, liteIntegration } from '../../../scenarios/mutants/lite.ts';
-import { LiteWorld, must, type LiteWorld as World } from './world.ts';
+import { INVARIANT_NAMES } from '../../../scenarios/script.ts';
+import { LiteWorld, must } from './world.ts';
 
 /**
  * The lite integration against the in-process simulator: correct under lost answers, crashes between send
@@ -16,14 +17,14 @@ const MT4 = { country: 'DE', productId: 'eu-classic', serverId: 'mt4-live-eu' } 
 const MT5 = { country: 'US', productId: 'global-standard', serverId: 'mt5-live-global' } as const;
 const TOLERANCE_MS = 180_000;
 
-function world(bug?: BugName, seed = 'lite-1'): World {
+function world(bug?: BugName, seed = 'lite-1'): LiteWorld {
   const w = new LiteWorld(liteIntegration(bug === undefined ? {} : { [bug]: true }), seed);
   w.start();
   return w;
 }
 
 /** A deposit whose send's answer is lost after the server applied it; returns it once settled. */
-async function depositThroughLostAnswer(w: World, account: Awaited<ReturnType<World['openAccount']>>) {
+async function depositThroughLostAnswer(w: LiteWorld, account: Awaited<ReturnType<LiteWorld['openAccount']>>) {
   w.faultOnNext(account.serverId as string, 'postBalance', 'timeoutAfterApply');
   const transfer = await w.deposit(account, 2_000_00);
   await w.runFor(TOLERANCE_MS + 60_000);
@@ -31,7 +32,7 @@ async function depositThroughLostAnswer(w: World, account: Awaited<ReturnType<Wo
 }
 
 /** A withdrawal above the free margin (an open position uses it) but within the balance, on MT4. */
-async function withdrawAboveFreeMargin(w: World) {
+async function withdrawAboveFreeMargin(w: LiteWorld) {
   const account = await w.openAccount(MT4);
   await w.deposit(account, 1_000_00);
   const trade = w.cluster.client(MT4.serverId).open(account.login as number, 'EURUSD', 'buy', 10);
@@ -295,6 +296,7 @@ describe('planted bugs, side by side with the correct integration', () => {
       w.cluster.restart(MT4.serverId, 10_000);
       await w.runFor(60_000);
       const trade = w.cluster.client(MT4.serverId).open(account.login as number, 'EURUSD', 'buy', 10);
+      expect(trade.ok, String(bug)).toBe(true);
       await w.runFor(10 * 60_000);
       const ticket = trade.ok ? trade.value.ticket : -1;
       const trades = (await w.integration.trades?.()) ?? [];
@@ -313,25 +315,38 @@ describe('the mutants folder', () => {
       const url = pathToFileURL(join(import.meta.dirname, '../../..', entry.module)).href;
       const module = (await import(/* @vite-ignore */ url)) as {
         default: unknown;
-        mutant: { name: string; plants: string; catchBy: string };
+        mutant: { name: string; plants: string; catchBy: readonly string[] };
       };
       expect(module.default).toBe(entry.factory);
       expect(module.mutant.name).toBe(entry.name);
       expect(module.mutant.plants.length).toBeGreaterThan(20);
-      expect(module.mutant.catchBy.length).toBeGreaterThan(3);
+      // At least one invariant, each named once, in INVARIANT_NAMES order (what `mtproof mutants` matches).
+      expect(module.mutant.catchBy.length, entry.name).toBeGreaterThan(0);
+      expect(module.mutant.catchBy, entry.name).toEqual(
+        INVARIANT_NAMES.filter((n) => module.mutant.catchBy.includes(n)),
+      );
     }
   });
 
-  it('imports only the public contract: scenarios/integration.ts, the port, kit/ and the config type', () => {
+  it('imports only the public contract: scenarios/integration.ts, the port, kit/ and a few types', () => {
     const dir = join(import.meta.dirname, '../../../scenarios/mutants');
     const allowed =
       /^(\.\/[a-z-]+\.ts|\.\.\/integration\.ts|\.\.\/\.\.\/adapters\/port\/[a-z-]+\.ts|\.\.\/\.\.\/kit\/[a-z-]+\.ts)$/;
+    // Types only: the broker config's shape, and the invariant names a mutant's entry says should catch it.
+    const typesOnly = ['../../service/config.ts', '../script.ts'];
+    const seen = new Set<string>();
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
       const text = readFileSync(join(dir, file), 'utf8');
-      for (const [line, spec] of text.matchAll(/^import (?:type )?[^;]*? from '([^']+)';$/gms)) {
-        if (spec === '../../service/config.ts') expect(line.startsWith('import type'), `${file}: ${line}`).toBe(true);
-        else expect(spec, file).toMatch(allowed);
+      for (const [line, spec] of text.matchAll(/^(?:import|export) (?:type )?[^;]*? from '([^']+)';$/gms)) {
+        seen.add(spec as string);
+        if (typesOnly.includes(spec as string)) {
+          expect(line.startsWith('import type'), `${file}: ${line}`).toBe(true);
+        } else expect(spec, file).toMatch(allowed);
       }
+    }
+    // The scan found the imports it is meant to judge (a pattern that matched nothing would pass anything).
+    for (const spec of ['../integration.ts', '../../adapters/port/manager-api.ts', ...typesOnly]) {
+      expect([...seen]).toContain(spec);
     }
   });
 });

@@ -1,7 +1,7 @@
-import type { ManagerApi } from '../../../adapters/port/manager-api.ts';
 import { createSimManagerApi } from '../../../adapters/sim/index.ts';
 import { Random } from '../../../kit/random.ts';
 import type { Process, Scheduler } from '../../../kit/scheduler.ts';
+import { ArmedFaults } from '../../../scenarios/armed-faults.ts';
 import type {
   AccountView,
   Answer,
@@ -15,9 +15,15 @@ import { SimulatedPsp } from '../../../service/psp/simulated.ts';
 import { type FaultConfigInput, type FaultKind, SimCluster, type SimServer } from '../../../simulator/index.ts';
 
 /**
- * A small stand-in for the harness (scenarios/runner.ts is written separately): the default cluster with
- * random faults off, a simulated PSP, and an integration run as a process of the cluster's scheduler that
- * can be crashed and started again. Commands run in processes of their own, as the CRM's would.
+ * A small world for testing the lite integration itself: the default cluster (random faults off unless
+ * given), a simulated PSP, and the integration as a process of the cluster's scheduler that can be crashed
+ * and started again. Commands run in processes of their own, as the CRM's would.
+ *
+ * Why not scenarios/runner.ts: lite is the control the harness's invariants are judged against (a mutant's
+ * catch means something only if lite passes), so its tests check the server's ground truth directly rather
+ * than through those invariants; and they need control a script cannot express: a crash at an exact instant
+ * after a send, a look at the state mid-run, every call in the order it was made. The runner's own tests
+ * drive lite through scripts (test/scenarios/incidents.test.ts, invariants.test.ts).
  */
 
 type Params = Record<string, number | string | boolean>;
@@ -30,11 +36,12 @@ export class LiteWorld {
   readonly config: Readonly<BrokerConfig>;
   readonly integration: Integration;
   readonly lines: string[] = [];
-  /** Every ManagerApi call the integration made: server, op, time. */
+  /** Every ManagerApi call the integration made (but `isConnected`, which asks nothing of a server). */
   readonly calls: { serverId: string; op: string; atMs: number }[] = [];
-  proc: Process | null = null;
+  #proc: Process | null = null;
   #incarnation = 0;
-  #armed: { serverId: string; op: string; fault: FaultKind; params: Params }[] = [];
+  #clients = 0;
+  readonly #armed: ArmedFaults;
 
   constructor(
     factory: IntegrationFactory,
@@ -48,6 +55,7 @@ export class LiteWorld {
       baseLatencyMs: options.baseLatencyMs,
     });
     this.scheduler = this.cluster.scheduler;
+    this.#armed = new ArmedFaults(this.cluster);
     this.psp = new SimulatedPsp(this.scheduler.clock);
     this.config = parseBrokerConfig(DEFAULT_BROKER_CONFIG);
     this.integration = factory({ config: this.config, seed });
@@ -56,11 +64,19 @@ export class LiteWorld {
   /** Starts an incarnation (again after a crash: the same integration object, a fresh process). */
   start(): void {
     const n = ++this.#incarnation;
-    this.proc = this.scheduler.spawn(`lite#${n}`, (proc) =>
+    this.#proc = this.scheduler.spawn(`lite#${n}`, (proc) =>
       this.integration.run({
         clock: proc,
         random: new Random(this.seed).fork('lite').fork(`run${n}`),
-        manager: (id) => this.#armable(createSimManagerApi(this.cluster, id, { clock: proc, timeoutMs: 10_000 })),
+        manager: (id) => {
+          const timeoutMs = this.config.servers.find((s) => s.id === id)?.timeoutMs;
+          return this.#armed.wrap(
+            createSimManagerApi(this.cluster, id, { clock: proc, timeoutMs }),
+            ({ serverId, op }) => {
+              if (op !== 'isConnected') this.calls.push({ serverId, op, atMs: this.scheduler.nowMs() });
+            },
+          );
+        },
         secret: () => 'Manager#1',
         payments: this.psp,
         log: (line) => this.lines.push(line),
@@ -69,33 +85,12 @@ export class LiteWorld {
   }
 
   crash(): void {
-    this.proc?.kill();
+    this.#proc?.kill();
   }
 
   /** Arms a fault for the next call of `op` on a server (the next request that call makes). */
   faultOnNext(serverId: string, op: string, fault: FaultKind, params: Params = {}): void {
-    this.#armed.push({ serverId, op, fault, params });
-  }
-
-  #armable(api: ManagerApi): ManagerApi {
-    return new Proxy(api, {
-      get: (target, key, receiver) => {
-        const value = Reflect.get(target, key, receiver);
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          const op = String(key);
-          if (!['isConnected', 'serverId'].includes(op)) {
-            this.calls.push({ serverId: target.serverId, op, atMs: this.scheduler.nowMs() });
-          }
-          const at = this.#armed.findIndex((a) => a.serverId === target.serverId && a.op === op);
-          if (at >= 0) {
-            const [armed] = this.#armed.splice(at, 1);
-            if (armed !== undefined) this.cluster.inject(armed.serverId, armed.fault, armed.params);
-          }
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
+    this.#armed.arm(serverId, op, fault, params);
   }
 
   runFor(ms: number): Promise<unknown> {
@@ -153,7 +148,7 @@ export class LiteWorld {
     kyc?: 'approved' | 'pending';
     externalId?: string;
   }): Promise<AccountView> {
-    const externalId = input.externalId ?? `crm-${input.country}-${this.calls.length}-${this.scheduler.nowMs()}`;
+    const externalId = input.externalId ?? `crm-${++this.#clients}`;
     const client = must(
       await this.act((i) =>
         i.registerClient({ externalId, name: 'Ada Client', email: 'ada@example.com', country: input.country }),
