@@ -33,6 +33,8 @@ export const registerClientInput = z.strictObject({
     .max(MT4_LIMITS.emailBytes)
     .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address'),
   country: countryCode,
+  /** The introducing broker the client came through (an `ib.partners` id of the config). */
+  partnerId: id.optional(),
 });
 
 export const kycInput = z.strictObject({

@@ -157,6 +157,45 @@ const alertsSchema = z.strictObject({
     .optional(),
 });
 
+const ibPlanSchema = z.strictObject({
+  id,
+  name: z.string().min(1).optional(),
+  /** Commission per round-turn lot (1.00 lot), in minor units of the account's currency, paid on the close. */
+  commissionPerLotCents: cents,
+  /** Symbol → rate overriding `commissionPerLotCents` (e.g. gold pays more). */
+  symbols: z.record(z.string().min(1), cents).default({}),
+});
+
+const ibSchema = z.strictObject({
+  plans: z.array(ibPlanSchema).default([]),
+  /** Introducing brokers; a client registered with `partnerId` earns its partner the plan's commission. */
+  partners: z.array(z.strictObject({ id, name: z.string().min(1).optional(), plan: id })).default([]),
+});
+
+const crmSchema = z.strictObject({
+  /** Which CRM the service writes account id, status and onboarding state back to. */
+  system: z.enum(['hubspot', 'salesforce']),
+  /** Base URL of the CRM's REST API (https://api.hubapi.com, https://ACME.my.salesforce.com). */
+  baseUrl: z.url(),
+  /** Environment variable holding the API token (HubSpot private app token, Salesforce OAuth access token). */
+  tokenEnv: envName,
+  /** How long the service waits for the CRM's answer before it retries later. */
+  timeoutMs: positiveMs.default(10_000),
+  /** Attempts before a write-back is given up (and alerted). */
+  attempts: z.number().int().min(1).default(10),
+});
+
+const pspSchema = z.strictObject({
+  webhook: z
+    .strictObject({
+      /** Environment variable with the HMAC-SHA256 key the provider signs webhook bodies with. */
+      secretEnv: envName,
+      /** Signed timestamps older (or newer) than this are refused: a replayed capture is not a payment. */
+      toleranceMs: positiveMs.default(300_000),
+    })
+    .optional(),
+});
+
 const brokerConfigSchema = z.strictObject({
   version: z.literal(1),
   servers: z.array(serverSchema).min(1),
@@ -189,6 +228,9 @@ const brokerConfigSchema = z.strictObject({
   connections: connectionsSchema.prefault({}),
   reconciliation: reconciliationSchema.prefault({}),
   alerts: alertsSchema.prefault({}),
+  ib: ibSchema.prefault({}),
+  crm: crmSchema.optional(),
+  psp: pspSchema.prefault({}),
 });
 
 export type BrokerConfigInput = z.input<typeof brokerConfigSchema>;
@@ -197,6 +239,8 @@ export type ServerConfig = BrokerConfig['servers'][number];
 export type ProductConfig = BrokerConfig['products'][number];
 export type RoutingRule = BrokerConfig['routing'][number];
 export type RetryPolicy = BrokerConfig['retry'];
+export type IbPlan = BrokerConfig['ib']['plans'][number];
+export type CrmConfig = NonNullable<BrokerConfig['crm']>;
 
 /** Environment variables the config names for secrets, each with its path. */
 export function secretEnvs(config: Readonly<BrokerConfig>): { name: string; path: string }[] {
@@ -206,6 +250,8 @@ export function secretEnvs(config: Readonly<BrokerConfig>): { name: string; path
     out.push({ name: webhook.urlEnv, path: 'alerts.webhook.urlEnv' });
     if (webhook.secretEnv !== undefined) out.push({ name: webhook.secretEnv, path: 'alerts.webhook.secretEnv' });
   }
+  if (config.crm !== undefined) out.push({ name: config.crm.tokenEnv, path: 'crm.tokenEnv' });
+  if (config.psp.webhook !== undefined) out.push({ name: config.psp.webhook.secretEnv, path: 'psp.webhook.secretEnv' });
   return out;
 }
 
@@ -319,6 +365,20 @@ function crossCheck(config: BrokerConfig): Issue[] {
       }
     }
   }
+
+  const planIds = new Set<string>();
+  config.ib.plans.forEach((plan, i) => {
+    if (planIds.has(plan.id)) issues.push({ path: `ib.plans[${i}].id`, message: `duplicate plan id "${plan.id}"` });
+    planIds.add(plan.id);
+  });
+  const partnerIds = new Set<string>();
+  config.ib.partners.forEach((partner, i) => {
+    if (partnerIds.has(partner.id))
+      issues.push({ path: `ib.partners[${i}].id`, message: `duplicate partner id "${partner.id}"` });
+    partnerIds.add(partner.id);
+    if (!planIds.has(partner.plan))
+      issues.push({ path: `ib.partners[${i}].plan`, message: `no plan "${partner.plan}" in ib.plans` });
+  });
 
   if (config.retry.maxDelayMs < config.retry.initialDelayMs) {
     issues.push({

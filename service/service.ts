@@ -259,6 +259,7 @@ export class Service {
         email: value.email,
         country: value.country,
         kyc: 'none',
+        partnerId: value.partnerId ?? null,
         createdMs: nowMs,
         updatedMs: nowMs,
       };
@@ -521,6 +522,9 @@ export class Service {
         return workOpenAccount(attempt);
       case 'deliver-alert':
         return this.#deliverAlert(attempt);
+      case 'crm-sync':
+        // Wired with the CRM write-back port (issue 5); until then no such job is ever queued.
+        throw new Error(`job ${attempt.job.id}: crm-sync jobs are not wired yet`);
     }
   }
 

@@ -16,6 +16,8 @@ export interface ClientRow {
   email: string;
   country: string;
   kyc: KycState;
+  /** The introducing broker (an `ib.partners` id of the config) the client came through, if any. */
+  partnerId: string | null;
   createdMs: number;
   updatedMs: number;
 }
@@ -105,7 +107,8 @@ export interface TransferRow {
   finishedMs: number | null;
 }
 
-export type JobKind = 'post' | 'refund' | 'open-account' | 'deliver-alert';
+/** `crm-sync`: write an account's id, status and onboarding state back to the CRM (subject: account id). */
+export type JobKind = 'post' | 'refund' | 'open-account' | 'deliver-alert' | 'crm-sync';
 
 export interface JobRow {
   id: string;
@@ -249,6 +252,83 @@ export function tradeId(serverId: string, login: number, ticket: number, action:
   return `${serverId}:${login}:${ticket}:${action}`;
 }
 
+/**
+ * A message the service must publish on the event bus, committed in the same transaction as the fact it
+ * tells of (the transactional outbox): a crash cannot record the fact and lose the message. The relay
+ * publishes unpublished rows in `seq` order and marks them once the broker has confirmed them; a crash in
+ * between publishes again with the same id, which consumers use to drop duplicates.
+ */
+export interface OutboxRow {
+  /** The message id, stable for the fact: `trade:${tradeId}` for a trade event. */
+  id: string;
+  /** A committed sequence value: publication order. */
+  seq: number;
+  /** Routing key on the bus, e.g. `trade.open`. */
+  topic: string;
+  payload: Record<string, unknown>;
+  createdMs: number;
+  /** null until the bus confirmed it. */
+  publishedMs: number | null;
+}
+
+/**
+ * One closed trade's commission for an introducing broker, recorded in the same transaction as the close
+ * (keyed by the trade row's id, so a duplicate event or a restart cannot count it twice). Commission is in
+ * hundredths of the account currency's minor unit: lots × rate is exact for any volume in 0.01 lots.
+ */
+export interface IbCommissionRow {
+  /** The closing trade's row id (`${serverId}:${login}:${ticket}:close`). */
+  tradeId: string;
+  partnerId: string;
+  planId: string;
+  clientId: string;
+  accountId: string;
+  serverId: string;
+  login: number;
+  symbol: string;
+  volumeCentiLots: number;
+  /** The plan's rate for this symbol, in minor units per lot. */
+  ratePerLotCents: number;
+  /** volumeCentiLots × ratePerLotCents: hundredths of a minor unit. */
+  commissionCentiCents: number;
+  currency: string;
+  /** The close's server time when known, else when it was recorded (service clock). */
+  atMs: number;
+}
+
+/**
+ * An Idempotency-Key of the HTTP API, kept permanently: the request it first came with (canonical body and
+ * its hash) and the answer that request got. Recorded in the same transaction as the command's effect.
+ */
+export interface IdempotencyRow {
+  /** `${method} ${route} ${key}`: a key is scoped to the operation it was used with. */
+  id: string;
+  key: string;
+  method: string;
+  route: string;
+  /** SHA-256 (hex) of the canonical JSON of the request body. */
+  bodyHash: string;
+  /** The canonical request body, to name the fields a reuse with another body changed. */
+  body: Record<string, unknown>;
+  /** HTTP status and JSON body of the first answer. */
+  status: number;
+  response: Record<string, unknown>;
+  createdMs: number;
+}
+
+/** An API key: only its hash is stored; the key itself is shown once, when created. */
+export interface ApiKeyRow {
+  id: string;
+  name: string;
+  /** SHA-256 (hex) of the whole key. */
+  hash: string;
+  /** The key's first characters, to tell keys apart in a listing. */
+  prefix: string;
+  createdMs: number;
+  /** Set when rotated out or revoked: the key is refused from then on. */
+  revokedMs: number | null;
+}
+
 export interface SequenceRow {
   name: string;
   value: number;
@@ -264,6 +344,10 @@ export interface Tables {
   alerts: AlertRow;
   reconciliations: ReconciliationRow;
   trades: TradeRow;
+  outbox: OutboxRow;
+  ib_commissions: IbCommissionRow;
+  idempotency: IdempotencyRow;
+  api_keys: ApiKeyRow;
   sequences: SequenceRow;
 }
 
@@ -280,5 +364,9 @@ export const TABLE_KEYS: { readonly [K in TableName]: { primary: keyof Tables[K]
   alerts: { primary: 'id', unique: ['key'] },
   reconciliations: { primary: 'id', unique: [] },
   trades: { primary: 'id', unique: [] },
+  outbox: { primary: 'id', unique: ['seq'] },
+  ib_commissions: { primary: 'tradeId', unique: [] },
+  idempotency: { primary: 'id', unique: [] },
+  api_keys: { primary: 'id', unique: ['hash'] },
   sequences: { primary: 'name', unique: [] },
 };

@@ -22,6 +22,7 @@ export function client(id: string, patch: Partial<ClientRow> = {}): ClientRow {
     email: `${id}@example.com`,
     country: 'DE',
     kyc: 'none',
+    partnerId: null,
     createdMs: T0,
     updatedMs: T0,
     ...patch,
