@@ -6,10 +6,17 @@ import { MtproofError } from '../kit/errors.ts';
 import { writeReports } from '../reports/index.ts';
 import { assertShard, certify, failedInvariants, mtproofCommand, runResult } from '../scenarios/certify.ts';
 import { checkBrokerAgainstCluster } from '../scenarios/config-check.ts';
-import { loadIntegration } from '../scenarios/load.ts';
+import { mtproofIntegration } from '../scenarios/integrations/mtproof.ts';
+import { type LoadedIntegration, loadIntegration } from '../scenarios/load.ts';
 import type { CertifyResult, RunReport } from '../scenarios/result.ts';
 import { runScript } from '../scenarios/runner.ts';
 import { parseScriptText, type Script, scriptToYaml } from '../scenarios/script.ts';
+import {
+  HARNESS_STORE_KINDS,
+  type HarnessStoreKind,
+  type HarnessStores,
+  openHarnessStores,
+} from '../scenarios/serial-store.ts';
 import { DEFAULT_CLUSTER, parseClusterConfig } from '../simulator/index.ts';
 import { readBroker } from './config-files.ts';
 import type { Output } from './io.ts';
@@ -31,12 +38,16 @@ export interface CertifyFlags {
   shard?: string;
   incidents: boolean;
   shrinkRuns: string;
+  /** memory (default), pglite or postgres: the store mtproof's integration runs on. */
+  store?: string;
 }
 
 export interface Terminal {
   /** Draw a progress bar (stderr is a terminal and no --json). */
   progress: boolean;
   cwd: string;
+  /** Where DATABASE_URL is read (default: the process's environment). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function certifyCommand(flags: CertifyFlags, io: Output, term: Terminal): Promise<number> {
@@ -56,12 +67,38 @@ export async function certifyCommand(flags: CertifyFlags, io: Output, term: Term
       issues,
     );
   }
-  const integration = await loadIntegration(flags.integration, term.cwd);
+  const loaded = await loadIntegration(flags.integration, term.cwd);
+  const { integration, stores } = await onStore(flags.store, loaded, term);
+  try {
+    const broker = { config, configInput, configPath, sha256 };
+    return await certifyOn(integration, stores, { flags, runs, steps, shrinkRuns, seed, shard, broker }, io, term);
+  } finally {
+    await stores.close();
+  }
+}
+
+async function certifyOn(
+  integration: LoadedIntegration,
+  stores: HarnessStores,
+  parsed: {
+    flags: CertifyFlags;
+    runs: number;
+    steps: number;
+    shrinkRuns: number;
+    seed: string;
+    shard: ReturnType<typeof assertShard> | null;
+    broker: Awaited<ReturnType<typeof readBroker>>;
+  },
+  io: Output,
+  term: Terminal,
+): Promise<number> {
+  const { flags, runs, steps, shrinkRuns, seed, shard } = parsed;
+  const { config, configInput, configPath, sha256 } = parsed.broker;
   const outDir = reportDir(term.cwd, flags.out);
 
   if (!flags.json) {
     io.out(
-      `mtproof certify: integration ${integration.module}${integration.name === integration.module ? '' : ` (${integration.name})`}, config ${configPath ?? 'embedded default'} (sha256 ${sha256.slice(0, 12)})\n` +
+      `mtproof certify: integration ${integration.module}${integration.name === integration.module ? '' : ` (${integration.name})`}, config ${configPath ?? 'embedded default'} (sha256 ${sha256.slice(0, 12)})${stores.kind === 'memory' ? '' : `, store ${stores.label}`}\n` +
         `seed ${seed}, ${runs} generated run(s) of ${steps} steps${shard === null ? '' : `, shard ${shard.index}/${shard.count}`}\n`,
     );
   }
@@ -173,6 +210,8 @@ export interface RunFlags {
   integration?: string;
   json: boolean;
   out?: string;
+  /** memory (default), pglite or postgres: the store mtproof's integration runs on. */
+  store?: string;
 }
 
 /**
@@ -191,9 +230,15 @@ export async function runCommand(
   const script = await readScript(scriptPath);
   // Replay has no --config or --integration (main does not offer them): it takes the script's own.
   const broker = await readBroker(flags.config, term.cwd);
-  const integration = await loadIntegration(flags.integration ?? script.integration, term.cwd);
+  const loaded = await loadIntegration(flags.integration ?? script.integration, term.cwd);
+  const { integration, stores } = await onStore(flags.store, loaded, term);
   const startedAt = new Date().toISOString();
-  const { report } = await runScript(script, { factory: integration.factory, config: broker.config });
+  let report: RunReport;
+  try {
+    ({ report } = await runScript(script, { factory: integration.factory, config: broker.config }));
+  } finally {
+    await stores.close();
+  }
   const failed = failedInvariants(report);
   const savedHash = script.origin?.traceHash;
   const reproduced = savedHash === undefined ? null : savedHash === report.traceHash;
@@ -203,6 +248,7 @@ export async function runCommand(
     const again = [mode, path];
     if (flags.config !== undefined) again.push('--config', flags.config);
     if (flags.integration !== undefined) again.push('--integration', flags.integration);
+    if (flags.store !== undefined) again.push('--store', flags.store);
     const result = runResult(report, {
       script,
       scriptPath,
@@ -251,6 +297,27 @@ export async function runCommand(
     io.out(`${lines.join('\n')}\n`);
   }
   return report.verdict === 'pass' ? 0 : 1;
+}
+
+/**
+ * The integration on the store `--store` names: mtproof's own on a fresh store of that kind per run (memory
+ * when absent); another integration brings its own storage, so it takes only memory (the default).
+ */
+async function onStore(
+  flag: string | undefined,
+  integration: LoadedIntegration,
+  term: Terminal,
+): Promise<{ integration: LoadedIntegration; stores: HarnessStores }> {
+  const kind = (flag ?? 'memory') as HarnessStoreKind;
+  if (!HARNESS_STORE_KINDS.includes(kind)) {
+    throw badFlag('--store', `"${flag}" is not a store: ${HARNESS_STORE_KINDS.join(', ')}`);
+  }
+  if (kind !== 'memory' && integration.module !== 'mtproof') {
+    throw badFlag('--store', `${kind} runs mtproof's own integration only; ${integration.module} keeps its own state`);
+  }
+  const stores = await openHarnessStores(kind, { databaseUrl: (term.env ?? process.env).DATABASE_URL });
+  if (stores.factory === undefined) return { integration, stores };
+  return { integration: { ...integration, factory: mtproofIntegration({ store: stores.factory }) }, stores };
 }
 
 async function readScript(path: string): Promise<Script> {

@@ -4,6 +4,7 @@ import { MtproofError } from '../kit/errors.ts';
 import { certifyCommand, runCommand, type Terminal } from './certify.ts';
 import type { Output } from './io.ts';
 import { mutantsCommand } from './mutants.ts';
+import { keysCommand, serviceCommand, storeFlags } from './service.ts';
 import { checkConfig } from './service-config.ts';
 import { simTrace } from './sim-trace.ts';
 
@@ -59,7 +60,75 @@ export async function main(
       );
     });
 
-  const service = program.command('service').description('the integration service').exitOverride();
+  // Positional options: `mtproof service --config F` is the service's, `service check-config --config F` the check's.
+  program.enablePositionalOptions();
+  const service = program
+    .command('service')
+    .description(
+      'run the integration service: its HTTP API (/v1, /docs, /health, /ready, /metrics) and its workers, on PGlite in ./.mtproof/ and the in-process bus unless DATABASE_URL / AMQP_URL say otherwise',
+    )
+    .enablePositionalOptions()
+    .option('--config <file>', 'broker config (YAML or JSON); default: the embedded one (examples/broker.yaml)')
+    .option('--servers <file>', 'layout of the simulated cluster the service talks to; default: the embedded one')
+    .option('--port <n>', 'TCP port (0: any free one)', '8080')
+    .option('--host <host>', 'address to listen on (0.0.0.0: every interface)', '127.0.0.1')
+    .option('--store <kind>', 'memory | pglite | postgres (default: postgres when DATABASE_URL is set, else pglite)')
+    .option('--data <dir>', 'the PGlite folder', '.mtproof')
+    .option('--containers', 'start Postgres and RabbitMQ with testcontainers (needs Docker)', false)
+    .exitOverride()
+    .action(async (options: Record<string, unknown>) => {
+      exitCode = await serviceCommand(
+        {
+          ...storeFlags(options),
+          config: options.config as string | undefined,
+          servers: options.servers as string | undefined,
+          port: String(options.port),
+          host: String(options.host),
+          containers: options.containers === true,
+        },
+        io,
+        process.env,
+        { cwd: term.cwd },
+      );
+    });
+  const keys = service
+    .command('keys')
+    .description('API keys of the HTTP API (stored hashed, in the store the service runs on)')
+    .exitOverride();
+  const keyCommand = (name: string, description: string, argument?: string) => {
+    const command = keys
+      .command(argument === undefined ? name : `${name} <${argument}>`)
+      .description(description)
+      .option('--store <kind>', 'memory | pglite | postgres (default: postgres when DATABASE_URL is set, else pglite)')
+      .option('--data <dir>', 'the PGlite folder', '.mtproof')
+      .option('--json', 'print one JSON object', false)
+      .exitOverride();
+    return command;
+  };
+  keyCommand('create', 'create a key and print it (once: only its hash is stored)')
+    .option('--name <name>', 'what the key is for', 'default')
+    .action(async (options: Record<string, unknown>) => {
+      const args = { ...storeFlags(options), name: String(options.name), json: options.json === true };
+      exitCode = await keysCommand('create', args, io, process.env, term.cwd);
+    });
+  keyCommand('list', 'list the keys (id, first characters, name, created, revoked)').action(
+    async (options: Record<string, unknown>) => {
+      const args = { ...storeFlags(options), json: options.json === true };
+      exitCode = await keysCommand('list', args, io, process.env, term.cwd);
+    },
+  );
+  for (const action of ['revoke', 'rotate'] as const) {
+    keyCommand(
+      action,
+      action === 'revoke'
+        ? 'revoke a key: refused from then on'
+        : 'create a new key with the same name and revoke the old one (printed once)',
+      'id',
+    ).action(async (id: string, options: Record<string, unknown>) => {
+      const args = { ...storeFlags(options), id, json: options.json === true };
+      exitCode = await keysCommand(action, args, io, process.env, term.cwd);
+    });
+  }
   service
     .command('check-config')
     .description('validate a broker config, check it against the cluster, and print where clients are routed')
@@ -96,6 +165,10 @@ export async function main(
     .option('--shard <i/n>', 'run only the i-th of n shards of the generated runs (incidents on shard 0)')
     .option('--no-incidents', 'skip the incident library')
     .option('--shrink-runs <n>', 'at most this many runs to shrink a failure', '150')
+    .option(
+      '--store <kind>',
+      "the store mtproof's integration runs on, fresh for every run: memory (default), pglite (in memory) or postgres (DATABASE_URL)",
+    )
     .option('--json', 'print one JSON object', false)
     .exitOverride()
     .action(async (options: Record<string, unknown>) => {
@@ -110,6 +183,7 @@ export async function main(
           shard: options.shard as string | undefined,
           incidents: options.incidents !== false,
           shrinkRuns: String(options.shrinkRuns),
+          store: options.store as string | undefined,
           json: options.json === true,
         },
         io,
@@ -127,6 +201,10 @@ export async function main(
       )
       .option('--json', 'print one JSON object', false)
       .option('--out <dir>', 'also write result.json, junit.xml and report.html there')
+      .option(
+        '--store <kind>',
+        "the store mtproof's integration runs on, fresh for every run: memory (default), pglite (in memory) or postgres (DATABASE_URL)",
+      )
       .exitOverride();
     if (mode === 'run') {
       command
@@ -141,6 +219,7 @@ export async function main(
           integration: options.integration as string | undefined,
           json: options.json === true,
           out: options.out as string | undefined,
+          store: options.store as string | undefined,
         },
         io,
         term,

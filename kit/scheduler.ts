@@ -42,6 +42,9 @@ export class Scheduler {
   #heap: Timer[] = [];
   #failure: { process: Process; error: unknown } | null = null;
   #running = false;
+  /** External work in flight (see `external`), and who waits for it to drain. */
+  #external = 0;
+  #externalDrained: (() => void)[] = [];
   readonly startMs: number;
   /** A clock owned by no process: its waits are never dropped. */
   readonly clock: Clock;
@@ -60,6 +63,27 @@ export class Scheduler {
   /** Number of timers not yet fired (dropped ones included until they are reached). */
   get pending(): number {
     return this.#heap.length;
+  }
+
+  /** External work registered and not yet settled. */
+  get externalInFlight(): number {
+    return this.#external;
+  }
+
+  /**
+   * Registers work outside the scheduler that the run must wait for, such as a query to a real database:
+   * `run()` fires no timer, checks no `stopWhen` and returns nothing until every registered promise has
+   * settled, so virtual time stands still while it is in flight, as it does for a microtask. Such work must
+   * not itself wait on virtual time (a sleep), or the run waits forever. Returns `work`.
+   */
+  external<T>(work: Promise<T>): Promise<T> {
+    this.#external++;
+    const settled = () => {
+      this.#external--;
+      if (this.#external === 0) for (const wake of this.#externalDrained.splice(0)) wake();
+    };
+    work.then(settled, settled);
+    return work;
   }
 
   /** Calls `fire` at `nowMs() + ms`, unless `owner` has been killed by then. */
@@ -116,6 +140,11 @@ export class Scheduler {
       for (;;) {
         await drainMicrotasks();
         this.#throwFailure();
+        if (this.#external > 0) {
+          // Let external work settle and its continuations run before time may move.
+          await new Promise<void>((resolve) => this.#externalDrained.push(resolve));
+          continue;
+        }
         if (options.stopWhen?.() === true) return { nowMs: this.#nowMs, timersFired: fired, idle: false };
         // Timers of killed processes are dropped without moving the clock.
         while (this.#heap.length > 0) {
@@ -276,6 +305,11 @@ export class Process implements Clock {
     const result = settled as NonNullable<typeof settled>;
     if (!result.ok) throw result.error;
     return result.value;
+  }
+
+  /** Registers external work with the scheduler (see `Scheduler.external`). Returns `work`. */
+  external<T>(work: Promise<T>): Promise<T> {
+    return this.#scheduler.external(work);
   }
 
   /** Starts a child process; killing this process kills the child too. */

@@ -175,6 +175,8 @@ export interface Integration {
   audit?(): Promise<AuditView[]>;
   /** Absent: the trade-sync invariant's verdict is `unknown`. */
   trades?(): Promise<TradeView[]>;
+  /** Called once when the run is over, after the last view: release what the integration opened for it. */
+  close?(): Promise<void>;
 }
 
 export type IntegrationFactory = (setup: IntegrationSetup) => Integration;

@@ -136,14 +136,20 @@ class ScenarioRunner {
   async run(): Promise<RunOutcome> {
     const wallStart = performance.now();
     this.#note('phase', 'safety phase: steps with faults');
-    this.#start();
-    await this.#settle(0);
-    for (const step of this.#script.steps) {
-      await this.#deliverDueWebhooks();
-      await this.#step(step);
+    let observation: Observation;
+    try {
+      this.#start();
+      await this.#settle(0);
+      for (const step of this.#script.steps) {
+        await this.#deliverDueWebhooks();
+        await this.#step(step);
+      }
+      await this.#heal();
+      observation = await this.#observe();
+    } finally {
+      // The run is over: what the integration opened for it (a database store) is released.
+      await this.#integration.close?.();
     }
-    await this.#heal();
-    const observation = await this.#observe();
     const results = checkInvariants(observation);
     const report = this.#report(results, observation, performance.now() - wallStart);
     return { report, observation };

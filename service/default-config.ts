@@ -96,4 +96,9 @@ export const DEFAULT_BROKER_CONFIG: BrokerConfigInput = {
   connections: { pingIntervalMs: 30_000, pumpQuietMs: 600_000, breaker: { failures: 5, openMs: 30_000 } },
   reconciliation: { settleMs: 600_000, kinds: ['live'] },
   alerts: { stuckAfterMs: 1_800_000 },
+  ib: {
+    // $7 per round-turn lot, gold $12: a partner earns it on every close of the clients it introduced.
+    plans: [{ id: 'standard-ib', name: 'Standard IB', commissionPerLotCents: 700, symbols: { XAUUSD: 1200 } }],
+    partners: [{ id: 'ib-acme', name: 'Acme Introducers', plan: 'standard-ib' }],
+  },
 };

@@ -1,5 +1,6 @@
 import { raiseAlert } from './alerts.ts';
 import { connection, isSuspended, type ServiceContext } from './context.ts';
+import { enqueueCrmSync } from './crm/sync.ts';
 import { needsKyc } from './domain/routing.ts';
 import { type Attempt, finishJob, retryLater, underLease, waitOutLag } from './jobs.ts';
 import type { Tx } from './store/port.ts';
@@ -101,6 +102,7 @@ async function recordOpened(
         updatedMs: nowMs,
         openedMs: nowMs,
       });
+      await enqueueCrmSync(tx, attempt.ctx.config, account.id, nowMs);
     }
     await finishJob(tx, attempt, nowMs);
   });
@@ -125,6 +127,7 @@ async function fail(attempt: Attempt<ServiceContext>, account: AccountRow, reaso
       message: `account ${account.id} (${account.productId} on ${account.serverId}) could not be opened: ${reason}`,
       details: { clientId: account.clientId, serverId: account.serverId, group: account.group },
     });
+    await enqueueCrmSync(tx, ctx.config, account.id, nowMs);
     await finishJob(tx, attempt, nowMs);
   });
 }

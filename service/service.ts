@@ -5,6 +5,7 @@ import { type Issue, MtproofError } from '../kit/errors.ts';
 import type { Random } from '../kit/random.ts';
 import { type AlertSink, type FetchLike, LogAlertSink, raiseAlert, WebhookAlertSink } from './alerts.ts';
 import { AuditLog } from './audit.ts';
+import type { EventBus } from './bus/port.ts';
 import {
   type CommandResult,
   type DepositInput,
@@ -23,17 +24,24 @@ import {
 import { type BrokerConfig, type ServerConfig, secretEnvs } from './config.ts';
 import { type ConnectionStatus, ServerConnection } from './connections.ts';
 import { isSuspended, type ServiceContext } from './context.ts';
+import { crmFromConfig } from './crm/index.ts';
+import type { CrmPort } from './crm/port.ts';
+import { enqueueCrmSync, enqueueCrmSyncOfClient, workCrmSync } from './crm/sync.ts';
 import { makeReference } from './domain/reference.ts';
 import { needsKyc, route } from './domain/routing.ts';
+import { type AccountVolume, accountVolume, type IbStatement, ibStatement, partnerPlan } from './ib.ts';
+import { type Answer, type CommandOptions, recordAnswer, storedAnswer } from './idempotency.ts';
 import { type Attempt, enqueueJob, finishJob, retryLater, underLease } from './jobs.ts';
 import { type Logger, silentLogger } from './log.ts';
+import { OutboxRelay } from './outbox.ts';
 import { type PasswordSource, systemPasswords } from './passwords.ts';
 import { workTransfer } from './posting.ts';
 import { workOpenAccount } from './provisioning.ts';
 import type { PaymentRecords } from './psp/port.ts';
 import { reconcile } from './reconcile.ts';
+import { Signal, sleepUnless } from './signal.ts';
 import { nextId } from './store/ids.ts';
-import type { Store, Tx } from './store/port.ts';
+import { type Store, StoreConstraintError, type Tx } from './store/port.ts';
 import type {
   AccountRow,
   AlertRow,
@@ -71,6 +79,17 @@ export interface ServicePorts {
   passwords?: PasswordSource;
   /** Every pumped event, after the service has taken it (trade events are recorded by its own trade sync). */
   onPumpEvent?: (serverId: string, event: PumpEvent) => void;
+  /**
+   * The event bus trade events are published on (service/bus/: in-process or RabbitMQ), through the outbox.
+   * Absent: no relay runs, but the outbox rows are written all the same, so a bus added later gets them all.
+   */
+  bus?: EventBus;
+  /**
+   * Where account status and onboarding state are written back (service/crm/). Absent with `config.crm` set:
+   * the adapter `config.crm.system` names, with the token from `crm.tokenEnv` and the global fetch.
+   * Without `config.crm` nothing is written back, whatever is given here.
+   */
+  crm?: CrmPort;
 }
 
 export interface BuildServiceOptions {
@@ -93,14 +112,16 @@ export class Service {
   readonly #connections = new Map<string, ServerConnection>();
   readonly #sinks: AlertSink[];
   readonly #psp: PaymentRecords | null;
+  readonly #crm: CrmPort | null;
   readonly #audit: AuditLog;
   readonly #trades: TradeSync;
+  readonly #relay: OutboxRelay | null;
   #stopped = false;
   #running = false;
   /** Rung whenever a job is queued: idle workers wake. */
-  #bell = newBell();
+  readonly #bell = new Signal({ latched: false });
   /** Resolved by stop() (or a failed loop): every loop's sleep ends. */
-  #stop = newBell();
+  readonly #stop = new Signal({ latched: true });
 
   constructor(options: BuildServiceOptions) {
     const { config, clock, random, ports } = options;
@@ -134,10 +155,21 @@ export class Service {
       log,
       suspended: new Set(),
       mask: (value) => this.#audit.mask(value),
-      notify: () => this.#bell.ring(),
+      notify: () => this.#bell.fire(),
     };
+    this.#relay =
+      ports.bus === undefined
+        ? null
+        : new OutboxRelay({
+            ctx: this.#ctx,
+            bus: ports.bus,
+            random: random.fork('outbox'),
+            stopped: () => this.#stopped,
+            stopping: this.#stop,
+          });
     this.#trades = new TradeSync(this.#ctx, {
       stopped: () => this.#stopped,
+      onRecorded: () => this.#relay?.wake(),
       onBug: (error) => {
         // Pump handling and subscription-started fills run beside the loops: a bug there stops the service
         // like a failed loop does when it runs, and is logged when it does not.
@@ -180,6 +212,8 @@ export class Service {
       );
     }
     this.#psp = ports.psp ?? null;
+    const crm = config.crm;
+    this.#crm = crm === undefined ? null : (ports.crm ?? crmFromConfig(crm, secret(crm.tokenEnv) as string, clock));
   }
 
   // ---- running ----
@@ -189,7 +223,7 @@ export class Service {
     if (this.#running) throw new Error('service: run() is already running');
     this.#running = true;
     this.#stopped = false;
-    this.#stop = newBell();
+    this.#stop.reset();
     const stopped = () => this.#stopped;
     const loops: Promise<void>[] = [];
     for (let i = 0; i < this.config.posting.concurrency; i++) loops.push(this.#worker(`${this.instanceId}/w${i}`));
@@ -202,6 +236,8 @@ export class Service {
     // A trade event lost without a reconnect (a stall that ended before the pump went quiet) is read from
     // history within an interval.
     loops.push(this.#every(this.config.connections.tradeSyncIntervalMs, () => this.#trades.fillAll()));
+    // Trade events (and anything else on the outbox) to the bus, when there is one.
+    if (this.#relay !== null) loops.push(this.#relay.run());
     const every = this.config.reconciliation.everyMs;
     if (every !== undefined) loops.push(this.#every(every, () => this.reconcile()));
     try {
@@ -217,7 +253,7 @@ export class Service {
   /** Ends the loops at their next wake-up and closes the connections. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#stop.ring();
+    this.#stop.fire();
     for (const conn of this.#connections.values()) await conn.disconnect('service stopping');
   }
 
@@ -238,13 +274,22 @@ export class Service {
 
   // ---- commands ----
 
-  registerClient(input: RegisterClientInput): Promise<CommandResult<ClientRow>> {
-    return this.#command(registerClientInput, input, 'register client', async (value, tx, nowMs) => {
+  registerClient(input: RegisterClientInput, options: CommandOptions = {}): Promise<Answer<ClientRow>> {
+    return this.#command(registerClientInput, input, 'register client', options, async (value, tx, nowMs) => {
+      // A partner the config does not list would earn nothing: refused rather than silently kept.
+      if (value.partnerId !== undefined && partnerPlan(this.#ctx.config, value.partnerId) === undefined) {
+        return refuse('MTP_UNKNOWN_PARTNER', `no introducing broker ${value.partnerId} in ib.partners`, [
+          { path: 'partnerId', message: 'unknown partner' },
+        ]);
+      }
       if (value.externalId !== undefined) {
         const [existing] = await tx.select('clients', { externalId: value.externalId });
         if (existing !== undefined) {
           const same =
-            existing.name === value.name && existing.email === value.email && existing.country === value.country;
+            existing.name === value.name &&
+            existing.email === value.email &&
+            existing.country === value.country &&
+            existing.partnerId === (value.partnerId ?? null);
           if (same) return { ok: true, value: existing };
           return refuse(
             'MTP_DUPLICATE_CLIENT',
@@ -268,17 +313,23 @@ export class Service {
     });
   }
 
-  setKyc(clientId: string, state: KycState): Promise<CommandResult<ClientRow>> {
-    return this.#command(kycInput, { clientId, state }, 'KYC decision', async (value, tx, nowMs) => {
-      if ((await tx.get('clients', value.clientId)) === undefined) return unknownClient(value.clientId);
+  setKyc(clientId: string, state: KycState, options: CommandOptions = {}): Promise<Answer<ClientRow>> {
+    return this.#command(kycInput, { clientId, state }, 'KYC decision', options, async (value, tx, nowMs) => {
+      const client = await tx.get('clients', value.clientId);
+      if (client === undefined) return unknownClient(value.clientId);
+      // The decision changes the onboarding state of each of the client's accounts: written back to the CRM.
+      if (client.kyc !== value.state) await enqueueCrmSyncOfClient(tx, this.#ctx.config, client.id, nowMs);
       return { ok: true, value: await tx.update('clients', value.clientId, { kyc: value.state, updatedMs: nowMs }) };
     });
   }
 
   /** Accepts an account opening: routed and stored now, created on its server by a job. */
-  openAccount(input: { clientId: string; productId: string }): Promise<CommandResult<AccountRow>> {
+  openAccount(
+    input: { clientId: string; productId: string },
+    options: CommandOptions = {},
+  ): Promise<Answer<AccountRow>> {
     const { config } = this.#ctx;
-    return this.#command(openAccountInput, input, 'open account', async (value, tx, nowMs) => {
+    return this.#command(openAccountInput, input, 'open account', options, async (value, tx, nowMs) => {
       const product = config.products.find((p) => p.id === value.productId);
       if (product === undefined) {
         return refuse('MTP_UNKNOWN_PRODUCT', `no product ${value.productId}`, [
@@ -315,61 +366,69 @@ export class Service {
       };
       await tx.insert('accounts', account);
       await enqueueJob(tx, 'open-account', account.id, nowMs);
+      // The CRM learns the account id and its routing at once, and its status as it changes.
+      await enqueueCrmSync(tx, config, account.id, nowMs);
       return { ok: true, value: account };
     });
   }
 
   /** Accepts a deposit (a PSP-confirmed payment): stored with its reference, then posted by a job. */
-  deposit(input: DepositInput): Promise<CommandResult<TransferRow>> {
-    return this.#command(depositInput, input, 'deposit', (value, tx, nowMs) =>
+  deposit(input: DepositInput, options: CommandOptions = {}): Promise<Answer<TransferRow>> {
+    return this.#command(depositInput, input, 'deposit', options, (value, tx, nowMs) =>
       this.#accept(tx, nowMs, 'deposit', value),
     );
   }
 
   /** Accepts a withdrawal: held, then debited on the server (if the free margin covers it) by a job. */
-  withdraw(input: TransferInput): Promise<CommandResult<TransferRow>> {
-    return this.#command(transferInput, input, 'withdrawal', (value, tx, nowMs) =>
+  withdraw(input: TransferInput, options: CommandOptions = {}): Promise<Answer<TransferRow>> {
+    return this.#command(transferInput, input, 'withdrawal', options, (value, tx, nowMs) =>
       this.#accept(tx, nowMs, 'withdrawal', value),
     );
   }
 
   /** Accepts a credit (bonus) posting. */
-  credit(input: TransferInput): Promise<CommandResult<TransferRow>> {
-    return this.#command(transferInput, input, 'credit', (value, tx, nowMs) =>
+  credit(input: TransferInput, options: CommandOptions = {}): Promise<Answer<TransferRow>> {
+    return this.#command(transferInput, input, 'credit', options, (value, tx, nowMs) =>
       this.#accept(tx, nowMs, 'credit', value),
     );
   }
 
   /** The provider's payout result for a posted withdrawal: done, or a refund posted back exactly once. */
-  completePayout(input: PayoutInput): Promise<CommandResult<TransferRow>> {
-    return this.#command(payoutInput, input, 'payout result', async ({ ref, succeeded, pspRef }, tx, nowMs) => {
-      const transfer = await tx.get('transfers', ref);
-      if (transfer === undefined) return refuse('MTP_UNKNOWN_TRANSFER', `no transfer ${ref}`);
-      if (transfer.kind !== 'withdrawal') {
-        return refuse('MTP_TRANSFER_STATE', `${ref} is a ${transfer.kind}, not a withdrawal`);
-      }
-      const target = succeeded ? 'done' : 'refunding';
-      // The provider retries callbacks: the same result again is answered with the transfer as it is.
-      if (transfer.state === target || (!succeeded && transfer.state === 'refunded'))
-        return { ok: true, value: transfer };
-      if (transfer.state !== 'posted') {
-        return refuse(
-          'MTP_TRANSFER_STATE',
-          `${ref} is ${transfer.state}: a payout result applies only to a posted withdrawal`,
-        );
-      }
-      if (pspRef !== undefined && (await tx.select('transfers', { pspRef })).some((t) => t.ref !== ref)) {
-        return refuse('MTP_DUPLICATE_PSP_REF', `payout id ${pspRef} belongs to another transfer`);
-      }
-      const updated = await tx.update('transfers', ref, {
-        state: target,
-        pspRef: pspRef ?? transfer.pspRef,
-        updatedMs: nowMs,
-        ...(succeeded ? { finishedMs: nowMs } : { legStartedMs: nowMs, attempts: 0 }),
-      });
-      if (!succeeded) await enqueueJob(tx, 'refund', ref, nowMs);
-      return { ok: true, value: updated };
-    });
+  completePayout(input: PayoutInput, options: CommandOptions = {}): Promise<Answer<TransferRow>> {
+    return this.#command(
+      payoutInput,
+      input,
+      'payout result',
+      options,
+      async ({ ref, succeeded, pspRef }, tx, nowMs) => {
+        const transfer = await tx.get('transfers', ref);
+        if (transfer === undefined) return refuse('MTP_UNKNOWN_TRANSFER', `no transfer ${ref}`);
+        if (transfer.kind !== 'withdrawal') {
+          return refuse('MTP_TRANSFER_STATE', `${ref} is a ${transfer.kind}, not a withdrawal`);
+        }
+        const target = succeeded ? 'done' : 'refunding';
+        // The provider retries callbacks: the same result again is answered with the transfer as it is.
+        if (transfer.state === target || (!succeeded && transfer.state === 'refunded'))
+          return { ok: true, value: transfer };
+        if (transfer.state !== 'posted') {
+          return refuse(
+            'MTP_TRANSFER_STATE',
+            `${ref} is ${transfer.state}: a payout result applies only to a posted withdrawal`,
+          );
+        }
+        if (pspRef !== undefined && (await tx.select('transfers', { pspRef })).some((t) => t.ref !== ref)) {
+          return refuse('MTP_DUPLICATE_PSP_REF', `payout id ${pspRef} belongs to another transfer`);
+        }
+        const updated = await tx.update('transfers', ref, {
+          state: target,
+          pspRef: pspRef ?? transfer.pspRef,
+          updatedMs: nowMs,
+          ...(succeeded ? { finishedMs: nowMs } : { legStartedMs: nowMs, attempts: 0 }),
+        });
+        if (!succeeded) await enqueueJob(tx, 'refund', ref, nowMs);
+        return { ok: true, value: updated };
+      },
+    );
   }
 
   async reconcile(): Promise<ReconciliationRow> {
@@ -392,6 +451,10 @@ export class Service {
     return this.#ctx.store.transaction((tx) => tx.get('clients', id));
   }
 
+  reconciliation(id: string): Promise<ReconciliationRow | undefined> {
+    return this.#ctx.store.transaction((tx) => tx.get('reconciliations', id));
+  }
+
   alerts(): Promise<AlertRow[]> {
     return this.#ctx.store.transaction((tx) => tx.select('alerts', {}, { orderBy: 'id' }));
   }
@@ -399,6 +462,44 @@ export class Service {
   /** Every trade event recorded on the service's accounts (opens and closes, each once). */
   trades(): Promise<TradeRow[]> {
     return this.#ctx.store.transaction((tx) => tx.select('trades', {}, { orderBy: 'id' }));
+  }
+
+  /**
+   * An introducing broker's statement: per account of its clients, the closes recorded (`fromMs <= atMs <
+   * toMs`, the close's server time), their volume and the commission earned, and totals per currency.
+   */
+  async ibStatement(
+    partnerId: string,
+    range: { fromMs?: number; toMs?: number } = {},
+  ): Promise<CommandResult<IbStatement>> {
+    const found = partnerPlan(this.#ctx.config, partnerId);
+    if (found === undefined) {
+      return refuse('MTP_UNKNOWN_PARTNER', `no introducing broker ${partnerId} in ib.partners`, [
+        { path: 'partnerId', message: 'unknown partner' },
+      ]);
+    }
+    for (const key of ['fromMs', 'toMs'] as const) {
+      const value = range[key];
+      if (value !== undefined && !Number.isSafeInteger(value)) {
+        return refuse('MTP_BAD_REQUEST', `${key} must be an integer (epoch milliseconds)`, [
+          { path: key, message: 'not an integer' },
+        ]);
+      }
+    }
+    const { fromMs, toMs } = range;
+    if (fromMs !== undefined && toMs !== undefined && toMs < fromMs) {
+      return refuse('MTP_BAD_REQUEST', 'toMs is before fromMs', [{ path: 'toMs', message: 'before fromMs' }]);
+    }
+    const value = await this.#ctx.store.transaction((tx) => ibStatement(tx, partnerId, found.plan.id, range));
+    return { ok: true, value };
+  }
+
+  /** An account's recorded trading volume (closes, in centi-lots, also per symbol); undefined: no such account. */
+  accountVolume(accountId: string): Promise<AccountVolume | undefined> {
+    return this.#ctx.store.transaction(async (tx) => {
+      const account = await tx.get('accounts', accountId);
+      return account === undefined ? undefined : accountVolume(tx, account);
+    });
   }
 
   async #accept(
@@ -481,19 +582,40 @@ export class Service {
   /**
    * A command: parsed at the edge (MTP_BAD_REQUEST naming the fields), run in one transaction; when it
    * succeeds, idle workers are woken (a command that queues nothing wakes them for nothing, harmlessly).
+   * With an idempotency key, the key's row is read first (a replay, or a conflict) and an accepted result is
+   * recorded with it in the same transaction: the effect and its key commit together or not at all. A
+   * refusal changed nothing and is not kept: the same key may come again once the cause is fixed.
    */
   async #command<S extends z.ZodType, T>(
     schema: S,
     input: unknown,
     what: string,
+    options: CommandOptions,
     body: (value: z.output<S>, tx: Tx, nowMs: number) => Promise<CommandResult<T>>,
-  ): Promise<CommandResult<T>> {
+  ): Promise<Answer<T>> {
     const parsed = parseCommand(schema, input, what);
     if (!parsed.ok) return parsed;
     const nowMs = this.#ctx.clock.nowMs();
-    const result = await this.#ctx.store.transaction((tx) => body(parsed.value, tx, nowMs));
-    if (result.ok) this.#ctx.notify();
-    return result;
+    const key = options.idempotency;
+    for (let run = 1; ; run++) {
+      try {
+        const result = await this.#ctx.store.transaction(async (tx): Promise<Answer<T>> => {
+          if (key !== undefined) {
+            const stored = await storedAnswer<T>(tx, key);
+            if (stored !== null) return stored;
+          }
+          const result = await body(parsed.value, tx, nowMs);
+          if (key !== undefined && result.ok) await recordAnswer(tx, key, result, nowMs);
+          return result;
+        });
+        if (result.ok && result.replay === undefined) this.#ctx.notify();
+        return result;
+      } catch (error) {
+        // Two requests with one key (or one provider id) at once: the loser's insert hits the winner's
+        // committed row; run again, it finds that row and answers as the winner did.
+        if (!(error instanceof StoreConstraintError) || run >= 3) throw error;
+      }
+    }
   }
 
   async #worker(owner: string): Promise<void> {
@@ -523,8 +645,7 @@ export class Service {
       case 'deliver-alert':
         return this.#deliverAlert(attempt);
       case 'crm-sync':
-        // Wired with the CRM write-back port (issue 5); until then no such job is ever queued.
-        throw new Error(`job ${attempt.job.id}: crm-sync jobs are not wired yet`);
+        return workCrmSync(attempt, this.#crm);
     }
   }
 
@@ -605,9 +726,7 @@ export class Service {
 
   /** Sleeps `ms`, or less when the service stops or (`wakeOnWork`) a job is queued. */
   #idle(ms: number, wakeOnWork = true): Promise<void> {
-    const wakes = [this.#ctx.clock.sleep(ms), this.#stop.promise];
-    if (wakeOnWork) wakes.push(this.#bell.promise);
-    return Promise.race(wakes);
+    return sleepUnless(this.#ctx.clock, ms, wakeOnWork ? [this.#stop, this.#bell] : [this.#stop]);
   }
 
   #failure: { error: unknown } | null = null;
@@ -621,18 +740,4 @@ export class Service {
 
 function unknownClient<T>(clientId: string): CommandResult<T> {
   return refuse('MTP_UNKNOWN_CLIENT', `no client ${clientId}`, [{ path: 'clientId', message: 'unknown client' }]);
-}
-
-function newBell(): { promise: Promise<void>; ring: () => void } {
-  const bell = {} as { promise: Promise<void>; ring: () => void };
-  const arm = () => {
-    bell.promise = new Promise<void>((resolve) => {
-      bell.ring = () => {
-        arm();
-        resolve();
-      };
-    });
-  };
-  arm();
-  return bell;
 }

@@ -1,7 +1,9 @@
 import type { PumpEvent, Trade } from '../adapters/port/manager-api.ts';
 import { connection, type ServiceContext, serverRange } from './context.ts';
+import { commissionFor } from './ib.ts';
+import { enqueueTradeMessage } from './outbox.ts';
 import { StoreConstraintError } from './store/port.ts';
-import type { AccountRow, TradeAction, TradeRow } from './store/schema.ts';
+import type { AccountRow, ClientRow, TradeAction, TradeRow } from './store/schema.ts';
 import { tradeId } from './store/schema.ts';
 
 /**
@@ -20,6 +22,11 @@ import { tradeId } from './store/schema.ts';
  *
  * Rows are inserted if absent, in one transaction: the pump and a fill racing for the same trade make one
  * row. What was read last is remembered in memory only: after a restart the first fill reads everything.
+ *
+ * With each new row, in the same transaction: its message on the outbox (`trade:${id}`, topic `trade.open` or
+ * `trade.close`: service/outbox.ts publishes it on the bus), and for a close on the account of a client who
+ * came through an introducing broker, the partner's commission (service/ib.ts). A duplicate event or a fill
+ * of a trade already recorded finds the row and writes neither: both are exactly once per trade id.
  */
 
 export interface TradeSyncOptions {
@@ -27,6 +34,8 @@ export interface TradeSyncOptions {
   stopped: () => boolean;
   /** A bug in fire-and-forget work (pump handling, fills started by a subscription): stops the service. */
   onBug: (error: unknown) => void;
+  /** Trade rows (and their outbox messages) were committed: the outbox relay wakes. */
+  onRecorded?: () => void;
 }
 
 type TradeEvent = Extract<PumpEvent, { type: 'trade' }>;
@@ -162,7 +171,7 @@ export class TradeSync {
         ...(positions.get(login) ?? []).map((t) => row(serverId, login, t, 'open', 'history')),
         ...closed.value.flatMap((t) => closedRows(serverId, login, t, 'history')),
       ];
-      const added = await this.#record(rows);
+      const added = await this.#record(account, rows);
       // The account's read began with the positions, before the round's first call.
       state.readMs.set(login, startedMs);
       if (added > 0) {
@@ -235,7 +244,7 @@ export class TradeSync {
           }
         }
       }
-      if (rows.length > 0) await this.#record(rows);
+      if (rows.length > 0) await this.#record(account, rows);
       if (opens.size > 0 || closes.size > 0) {
         // Not readable yet (history lag) or the read failed: the next fill records them.
         this.#ctx.log({
@@ -249,28 +258,54 @@ export class TradeSync {
     }
   }
 
-  /** Inserts the rows not yet recorded, all in one transaction; returns how many were new. */
-  async #record(rows: TradeRow[]): Promise<number> {
+  /**
+   * Inserts the rows (all of `account`) not yet recorded, each with its outbox message and, for a close of a
+   * partner's client, its IB commission — all in one transaction; returns how many were new.
+   */
+  async #record(account: AccountRow, rows: TradeRow[]): Promise<number> {
     if (rows.length === 0) return 0;
-    const nowMs = this.#ctx.clock.nowMs();
+    const { config, clock, log } = this.#ctx;
+    const nowMs = clock.nowMs();
     const insertAbsent = () =>
       this.#ctx.store.transaction(async (tx) => {
         let added = 0;
+        let client: ClientRow | undefined;
+        const unknownPartners = new Set<string>();
         for (const r of rows) {
           if ((await tx.get('trades', r.id)) !== undefined) continue;
-          await tx.insert('trades', { ...r, recordedMs: nowMs });
+          const trade: TradeRow = { ...r, recordedMs: nowMs };
+          await tx.insert('trades', trade);
+          await enqueueTradeMessage(tx, trade, account, nowMs);
+          if (trade.action === 'close') {
+            client ??= await tx.get('clients', account.clientId);
+            if (client === undefined) throw new Error(`account ${account.id}: no client ${account.clientId}`);
+            const { row, unknownPartner } = commissionFor(config, trade, account, client, nowMs);
+            if (row !== null) await tx.insert('ib_commissions', row);
+            if (unknownPartner !== null) unknownPartners.add(unknownPartner);
+          }
           added++;
         }
-        return added;
+        return { added, unknownPartners };
       });
+    let outcome: Awaited<ReturnType<typeof insertAbsent>>;
     try {
-      return await insertAbsent();
+      outcome = await insertAbsent();
     } catch (error) {
       // A store may refuse the loser of two concurrent inserts of one row (the pump and a fill) on the
       // primary key rather than rerun it: run it again, and it finds the winner's row.
-      if (!(error instanceof StoreConstraintError) || error.table !== 'trades') throw error;
-      return insertAbsent();
+      if (!(error instanceof StoreConstraintError) || !RECORDED_TABLES.has(error.table)) throw error;
+      outcome = await insertAbsent();
     }
+    for (const partnerId of outcome.unknownPartners) {
+      log({
+        level: 'warn',
+        msg: 'a close of a client whose partner is not in ib.partners: no commission recorded',
+        accountId: account.id,
+        partnerId,
+      });
+    }
+    if (outcome.added > 0) this.#o.onRecorded?.();
+    return outcome.added;
   }
 
   #state(serverId: string): ServerState {
@@ -282,6 +317,9 @@ export class TradeSync {
     return state;
   }
 }
+
+/** Tables a trade recording inserts into, keyed by the trade's id: a concurrent duplicate collides on any of them. */
+const RECORDED_TABLES: ReadonlySet<string> = new Set(['trades', 'outbox', 'ib_commissions']);
 
 /** The row of one side of a trade (recordedMs is stamped when it is inserted). */
 function row(serverId: string, login: number, t: Trade, action: TradeAction, source: TradeRow['source']): TradeRow {

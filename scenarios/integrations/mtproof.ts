@@ -18,6 +18,7 @@ import type {
   IntegrationSetup,
   TransferStatus,
 } from '../integration.ts';
+import { type ExternalWork, SerialStore } from '../serial-store.ts';
 
 /**
  * mtproof's own integration service as the harness sees it: the `Integration` the default certification
@@ -39,19 +40,40 @@ const STATUS: Readonly<Record<TransferState, TransferStatus>> = {
   failed: 'failed',
 };
 
-export function mtproofIntegration(options: { store?: () => Store } = {}): IntegrationFactory {
-  return (setup) => new MtproofIntegration(setup, options.store?.() ?? new MemoryStore());
+export interface MtproofIntegrationOptions {
+  /**
+   * Opens the store of one run (default: a new MemoryStore); it may be async (a database to open, a schema
+   * to create). Each run calls it once. A store it gives is used through a SerialStore, one transaction at a
+   * time and each registered with the run's scheduler, so that a run on a real database is as deterministic
+   * as on memory; the harness closes it when the run is over (`close`).
+   */
+  store?: () => Store | Promise<Store>;
+}
+
+export function mtproofIntegration(options: MtproofIntegrationOptions = {}): IntegrationFactory {
+  return (setup) => {
+    if (options.store === undefined) return new MtproofIntegration(setup, new MemoryStore());
+    const opening = Promise.resolve()
+      .then(() => (options.store as NonNullable<MtproofIntegrationOptions['store']>)())
+      .then((store) => new SerialStore(store));
+    // Awaited by run(); until then a failure to open must not be an unhandled rejection.
+    opening.catch(() => {});
+    return new MtproofIntegration(setup, opening);
+  };
 }
 
 class MtproofIntegration implements Integration {
   readonly #setup: IntegrationSetup;
-  readonly #store: Store;
+  /** Null until an asynchronous store has opened (the memory store is there at once). */
+  #opened: Store | null;
+  readonly #opening: Promise<SerialStore> | null;
   #service: Service | null = null;
   #incarnation = 0;
 
-  constructor(setup: IntegrationSetup, store: Store) {
+  constructor(setup: IntegrationSetup, store: Store | Promise<SerialStore>) {
     this.#setup = setup;
-    this.#store = store;
+    this.#opened = store instanceof Promise ? null : store;
+    this.#opening = store instanceof Promise ? store : null;
   }
 
   get #running(): Service {
@@ -59,8 +81,21 @@ class MtproofIntegration implements Integration {
     return this.#service;
   }
 
+  get #store(): Store {
+    if (this.#opened === null) throw new Error('mtproof integration: the store is not open yet (run() opens it)');
+    return this.#opened;
+  }
+
   async run(runtime: IntegrationRuntime): Promise<void> {
     const incarnation = ++this.#incarnation;
+    if (this.#opening !== null) {
+      // The run's scheduler waits for the store's I/O: the process's `external`, when the clock has one.
+      const external = (runtime.clock as { external?: ExternalWork }).external?.bind(runtime.clock);
+      external?.(this.#opening);
+      const store = await this.#opening;
+      if (external !== undefined) store.attach(external);
+      this.#opened = store;
+    }
     const service = buildService({
       config: this.#setup.config,
       clock: runtime.clock,
@@ -120,6 +155,13 @@ class MtproofIntegration implements Integration {
         })),
       },
     };
+  }
+
+  /** Closes the store this integration opened (the harness calls it when the run is over). */
+  async close(): Promise<void> {
+    if (this.#opening === null) return;
+    const store = await this.#opening.catch(() => null);
+    await store?.close();
   }
 
   // The views read the store directly: they work while the service is down, as a database would.

@@ -35,6 +35,10 @@ const MAX_RERUNS = 50;
 const INDEXED: { readonly [K in TableName]?: readonly (keyof Tables[K])[] } = {
   accounts: ['serverId', 'state', 'login'],
   transfers: ['state'],
+  // The outbox relay's unpublished rows (publishedMs null), an account's trades, a partner's commissions.
+  outbox: ['publishedMs'],
+  trades: ['login'],
+  ib_commissions: ['partnerId'],
 };
 
 export class MemoryStore implements Store {

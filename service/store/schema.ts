@@ -168,7 +168,9 @@ export type AlertKind =
   | 'account_failed'
   | 'account_stuck'
   | 'circuit_open'
-  | 'reconciliation_finding';
+  | 'reconciliation_finding'
+  /** A CRM write-back the CRM refused, or one given up after `crm.attempts` (service/crm/sync.ts). */
+  | 'crm_sync_failed';
 
 export interface AlertRow {
   id: string;

@@ -1,6 +1,23 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Store, StoreConstraintError, type Tx } from '../../../service/store/port.ts';
-import type { AlertRow, ClientRow, JobRow, TableName, TradeRow, TransferRow } from '../../../service/store/schema.ts';
+import type {
+  AccountRow,
+  AlertRow,
+  ApiKeyRow,
+  AuditRow,
+  ClientRow,
+  IbCommissionRow,
+  IdempotencyRow,
+  JobRow,
+  LedgerRow,
+  OutboxRow,
+  ReconciliationRow,
+  SequenceRow,
+  TableName,
+  Tables,
+  TradeRow,
+  TransferRow,
+} from '../../../service/store/schema.ts';
 
 /**
  * The Store contract: what every adapter (memory, PGlite, Postgres) must do, written against the port
@@ -104,6 +121,164 @@ export function trade(id: string, patch: Partial<TradeRow> = {}): TradeRow {
     source: 'pump',
     recordedMs: T0,
     ...patch,
+  };
+}
+
+export function account(id: string, patch: Partial<AccountRow> = {}): AccountRow {
+  return {
+    id,
+    clientId: 'C1',
+    productId: 'eu-classic',
+    kind: 'live',
+    serverId: 'mt4-live-eu',
+    group: 'eu-std-usd',
+    currency: 'USD',
+    leverage: 100,
+    state: 'open',
+    login: 100_001,
+    attempts: 1,
+    uncertainSinceMs: null,
+    lastError: null,
+    createdMs: T0,
+    updatedMs: T0,
+    openedMs: T0 + 5,
+    ...patch,
+  };
+}
+
+/**
+ * A full row of every table: `set` gives every nullable field a value, `nulls` sets them all to null. Every
+ * adapter must give back exactly what it was given (the SQL adapters map each field to a column: a field
+ * the mapping misses, or a type that does not round-trip, fails here).
+ */
+export function fullRows(variant: 'set' | 'nulls'): { [K in TableName]: Tables[K] } {
+  const v = <T>(value: T): T | null => (variant === 'set' ? value : null);
+  const ledger: LedgerRow = {
+    id: 'L1',
+    ref: 'MTP-D0000000001-U5',
+    kind: 'withdrawal',
+    accountId: 'A1',
+    serverId: 'mt5-live-global',
+    login: 2_000_000_001,
+    amountCents: -9_007_199_254_740,
+    ticket: 4_294_967_296,
+    atMs: T0,
+  };
+  const audit: AuditRow = {
+    id: 'AU1',
+    atMs: T0,
+    serverId: 'mt4-live-eu',
+    op: 'postBalance',
+    request: { login: 100_001, comment: 'MTP-D0000000001-U5', nested: { list: [1, 'two', null, true] } },
+    subject: v('MTP-D0000000001-U5'),
+    outcome: v('unknown'),
+    code: v(-2),
+    codeName: v('TIMEOUT'),
+    reason: v('no answer within 5000 ms'),
+    answer: v({ ticket: 10_000_000, ok: false, note: 'ünïcødé ✓' }),
+    answeredMs: v(T0 + 5_000),
+  };
+  const reconciliation: ReconciliationRow = {
+    id: 'RC1',
+    startedMs: T0,
+    finishedMs: T0 + 1_234,
+    state: 'partial',
+    unreachable: variant === 'set' ? ['mt5-live-global', 'psp'] : [],
+    findings: [
+      {
+        key: 'missing_on_server:MTP-D1',
+        class: 'missing_on_server',
+        serverId: v('mt4-live-eu'),
+        login: v(100_001),
+        ref: v('MTP-D1'),
+        ticket: v(7),
+        pspRef: v('P1'),
+        expectedCents: v(10_000),
+        actualCents: v(0),
+        detail: 'not found',
+      },
+    ],
+  };
+  const outbox: OutboxRow = {
+    id: 'trade:mt4-live-eu:100001:7:open',
+    seq: 42,
+    topic: 'trade.open',
+    payload: { price: 1.08512, volume: 10, tags: [] },
+    createdMs: T0,
+    publishedMs: v(T0 + 10),
+  };
+  const ibCommission: IbCommissionRow = {
+    tradeId: 'mt4-live-eu:100001:7:close',
+    partnerId: 'ib-1',
+    planId: 'standard',
+    clientId: 'C1',
+    accountId: 'A1',
+    serverId: 'mt4-live-eu',
+    login: 100_001,
+    symbol: 'XAUUSD',
+    volumeCentiLots: 150,
+    ratePerLotCents: 700,
+    commissionCentiCents: 105_000,
+    currency: 'USD',
+    atMs: T0,
+  };
+  const idempotency: IdempotencyRow = {
+    id: 'POST /v1/deposits k-1',
+    key: 'k-1',
+    method: 'POST',
+    route: '/v1/deposits',
+    bodyHash: 'ab'.repeat(32),
+    body: { accountId: 'A1', amountCents: 100, currency: 'USD' },
+    status: 201,
+    response: { ref: 'MTP-D1', state: 'accepted' },
+    createdMs: T0,
+  };
+  const apiKey: ApiKeyRow = {
+    id: 'K1',
+    name: 'crm',
+    hash: 'cd'.repeat(32),
+    prefix: 'mtp_abcd',
+    createdMs: T0,
+    revokedMs: v(T0 + 1),
+  };
+  const sequence: SequenceRow = { name: 'transfers', value: 9_007_199_254_740_991 };
+  return {
+    clients: client('C1', { externalId: v('crm-1'), partnerId: v('ib-1'), kyc: 'approved' }),
+    accounts: account('A1', {
+      leverage: v(500),
+      login: v(100_001),
+      uncertainSinceMs: v(T0 + 1),
+      lastError: v('server down'),
+      openedMs: v(T0 + 2),
+    }),
+    transfers: transfer('R1', {
+      pspRef: v('P1'),
+      ticket: v(10_000_000),
+      refundTicket: v(10_000_001),
+      uncertainSinceMs: v(T0 + 3),
+      lastError: v('timeout'),
+      reason: v('deadline'),
+      postedMs: v(T0 + 4),
+      finishedMs: v(T0 + 5),
+    }),
+    jobs: job('J1', { leaseOwner: v('svc1/worker-0'), lastError: v('unavailable'), leaseUntilMs: T0 + 60_000 }),
+    ledger,
+    audit,
+    alerts: alert('AL1', { deliveredTo: variant === 'set' ? ['log', 'webhook'] : [] }),
+    reconciliations: reconciliation,
+    trades: trade('S:1:7:close', {
+      action: 'close',
+      side: 'sell',
+      price: 2_345.678_9,
+      profitCents: v(-1_250),
+      serverSec: v(1_700_000_123),
+      source: 'history',
+    }),
+    outbox,
+    ib_commissions: ibCommission,
+    idempotency,
+    api_keys: apiKey,
+    sequences: sequence,
   };
 }
 
@@ -267,6 +442,65 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await tx((t) => t.count('transfers', { state: 'done' }))).toBe(3);
         expect(await tx((t) => t.count('transfers', { state: 'done', kind: 'withdrawal' }))).toBe(1);
         expect(await tx((t) => t.count('jobs', {}))).toBe(0);
+      });
+    });
+
+    describe('every table', () => {
+      for (const variant of ['set', 'nulls'] as const) {
+        it(`gives back a full row of every table as it was inserted (nullable fields ${variant === 'set' ? 'set' : 'null'})`, async () => {
+          const rows = fullRows(variant);
+          const tables = Object.keys(rows) as TableName[];
+          await tx(async (t) => {
+            for (const table of tables) await t.insert(table, rows[table] as never);
+          });
+          for (const table of tables) {
+            expect([table, await all(table)]).toEqual([table, [rows[table]]]);
+          }
+        });
+      }
+
+      it('updates every field of a row to the other full row, and back', async () => {
+        const set = fullRows('set');
+        const nulls = fullRows('nulls');
+        const tables = Object.keys(set) as TableName[];
+        const keyOf = (table: TableName) => {
+          const row = set[table] as unknown as Record<string, unknown>;
+          return String(row.id ?? row.ref ?? row.tradeId ?? row.name);
+        };
+        await tx(async (t) => {
+          for (const table of tables) await t.insert(table, set[table] as never);
+        });
+        await tx(async (t) => {
+          for (const table of tables) await t.update(table, keyOf(table), nulls[table] as never);
+        });
+        for (const table of tables) expect([table, await get(table, keyOf(table))]).toEqual([table, nulls[table]]);
+        await tx(async (t) => {
+          for (const table of tables) await t.update(table, keyOf(table), set[table] as never);
+        });
+        for (const table of tables) expect([table, await get(table, keyOf(table))]).toEqual([table, set[table]]);
+      });
+
+      it('orders nulls first, ties in insertion order, and returns rows in insertion order without orderBy', async () => {
+        await tx(async (t) => {
+          await t.insert('transfers', transfer('R3', { ticket: 5 }));
+          await t.insert('transfers', transfer('R1', { ticket: null }));
+          await t.insert('transfers', transfer('R2', { ticket: 5 }));
+          await t.insert('transfers', transfer('R0', { ticket: 1 }));
+        });
+        // Updates do not move a row from its place (they do move Postgres's physical order).
+        await tx((t) => t.update('transfers', 'R3', { state: 'done' }));
+        const byTicket = await tx((t) => t.select('transfers', {}, { orderBy: 'ticket' }));
+        expect(byTicket.map((r) => r.ref)).toEqual(['R1', 'R0', 'R3', 'R2']);
+        expect((await all('transfers')).map((r) => r.ref)).toEqual(['R3', 'R1', 'R2', 'R0']);
+      });
+
+      it('orders text by code point (as JavaScript compares strings), not by a locale', async () => {
+        const ids = ['b', 'B', 'a-2', 'a:1', 'a1', 'A', '_x', 'é'];
+        await tx(async (t) => {
+          for (const id of ids) await t.insert('jobs', job(id));
+        });
+        const ordered = await tx((t) => t.select('jobs', {}, { orderBy: 'id' }));
+        expect(ordered.map((j) => j.id)).toEqual([...ids].sort());
       });
     });
 
@@ -652,6 +886,18 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(ids.sort()).toEqual(['J0', 'J1', 'J2', 'J3', 'J4', 'J5']);
         for (const id of a as string[]) expect((await get('jobs', id))?.leaseOwner).toBe('w1');
         for (const id of b as string[]) expect((await get('jobs', id))?.leaseOwner).toBe('w2');
+      });
+
+      it('goes on after a claim that found nothing: what the transaction does next commits', async () => {
+        await tx((t) => t.insert('jobs', job('J-later', { runAtMs: T0 + 500 })));
+        const seen = await tx(async (t) => {
+          const claimed = await t.claimJobs(T0, 'w1', LEASE, 5);
+          const nextAtMs = await t.nextJobAtMs();
+          await t.insert('jobs', job('J-new', { runAtMs: T0 + 100 }));
+          return { claimed, nextAtMs, after: await t.nextJobAtMs() };
+        });
+        expect(seen).toEqual({ claimed: [], nextAtMs: T0 + 500, after: T0 + 100 });
+        expect((await get('jobs', 'J-new'))?.runAtMs).toBe(T0 + 100);
       });
 
       it('tells when the earliest queued job becomes claimable, or null', async () => {
