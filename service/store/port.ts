@@ -39,7 +39,11 @@ export interface Tx {
    */
   select<K extends TableName>(table: K, where: Where<K>, options?: SelectOptions<K>): Promise<Tables[K][]>;
   count<K extends TableName>(table: K, where: Where<K>): Promise<number>;
-  /** The next value of a named counter, 1, 2, 3, ... (never reused once committed). */
+  /**
+   * The next value of a named counter, counting up from 1, never handed out twice. A value taken by a
+   * transaction that rolls back may be skipped (a Postgres sequence) or taken again (a counter row); either
+   * way no two committed transactions hold the same value.
+   */
   nextValue(sequence: string): Promise<number>;
   /**
    * Claims up to `limit` queued jobs due at `nowMs` whose lease has expired, oldest due first, leasing them

@@ -106,24 +106,18 @@ export class SqlStore implements Store {
   }
 
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    let queueForSequences = false;
     let strict = false;
     for (let run = 1; ; run++) {
       const connection = await this.#client.connect();
       const tx = new SqlTx(connection, this.#statements, this.#client.exclusive === true, strict);
       let broken: unknown;
       try {
-        await tx.begin(queueForSequences);
         const value = await fn(tx);
         await tx.commit();
         return value;
       } catch (error) {
         broken = await tx.rollback();
         if (!(error instanceof StoreConflictError) || run >= MAX_RERUNS) throw error;
-        // A sequence is one row every transaction that takes a value updates: under serializable isolation
-        // all but one of the transactions that raced for it fail, and would race again. Run again, this one
-        // queues for the sequences first (see begin), so it cannot lose that race twice.
-        queueForSequences ||= tx.usedSequence;
         strict ||= error instanceof PeekedOutside;
       } finally {
         tx.end();
@@ -140,6 +134,8 @@ export class SqlStore implements Store {
 /** The SQL text of every statement shape, built once, with a stable name for Postgres to keep prepared. */
 class Statements {
   readonly schema: string;
+  /** Counters whose Postgres sequence this store has seen committed (created by it or before it). */
+  readonly sequences = new Set<string>();
   readonly #cache = new Map<string, SqlQuery>();
   readonly #tables = new Map<TableName, TableSql>();
 
@@ -245,35 +241,6 @@ class SqlTx implements Tx {
     this.#statements = statements;
     this.#exclusive = exclusive;
     this.#strict = strict;
-  }
-
-  /** Whether the transaction took a sequence value (see the rerun in SqlStore.transaction). */
-  usedSequence = false;
-
-  /**
-   * Starts the transaction. BEGIN itself waits for the first statement that needs it: the first of any
-   * kind on a shared session (Postgres), the first write on an exclusive one (PGlite); so the commonest
-   * transaction of all, a worker's poll that finds no job, is one statement (see claimJobs).
-   *
-   * `queueForSequences` (shared sessions): begin now, and first lock the sequences table against other
-   * writers of it, before the transaction's snapshot is taken (LOCK TABLE takes none; the first query
-   * does): no value can then be taken by anyone else between this transaction's snapshot and its own
-   * nextValue, which is what fails it under serializable isolation. Readers are not blocked.
-   */
-  async begin(queueForSequences = false): Promise<void> {
-    if (this.#exclusive || !queueForSequences) return;
-    const sequences = this.#statements.table('sequences').name;
-    if (this.#ended) throw new Error('store: the transaction is over');
-    try {
-      // One round trip: several statements in the simple protocol.
-      await this.#connection.exec(
-        `BEGIN ISOLATION LEVEL SERIALIZABLE; LOCK TABLE ${sequences} IN SHARE ROW EXCLUSIVE MODE`,
-      );
-    } catch (error) {
-      this.#began = true;
-      throw this.#abort(undefined, '', error);
-    }
-    this.#began = true;
   }
 
   async #beginNow(): Promise<void> {
@@ -410,6 +377,7 @@ class SqlTx implements Tx {
   }
 
   async nextValue(sequence: string): Promise<number> {
+    if (!this.#exclusive) return this.#nextFromSequence(sequence);
     const t = this.#statements.table('sequences');
     const statement = this.#statements.get(
       'next value',
@@ -417,8 +385,58 @@ class SqlTx implements Tx {
         `INSERT INTO ${t.name} ("name", "value") VALUES ($1::text, 1) ` +
         `ON CONFLICT ("name") DO UPDATE SET "value" = ${t.name}."value" + 1 RETURNING "value"`,
     );
-    this.usedSequence = true;
     const { rows } = await this.#run('sequences', sequence, statement, [sequence], 'write');
+    return Number(rows[0]?.value);
+  }
+
+  /**
+   * On a shared database a counter is a Postgres sequence: `nextval` takes a value without writing a row,
+   * so concurrent transactions never conflict over it (a row every one of them updates would serialize them
+   * all, under serializable isolation by failing all but one). The price: a value taken by a transaction that
+   * rolls back is skipped, never handed out again (the port promises no reuse, not no gaps). The sequence is
+   * created on first use, starting after the value a `sequences` row holds from an earlier version.
+   */
+  async #nextFromSequence(sequence: string): Promise<number> {
+    const name = `${quote(this.#statements.schema)}.${quote(sequenceName(sequence))}`;
+    if (!this.#statements.sequences.has(sequence)) {
+      const t = this.#statements.table('sequences');
+      const exists = await this.#run(
+        'sequences',
+        sequence,
+        { text: 'SELECT to_regclass($1::text) IS NOT NULL AS present', name: 'mtp_sequence_exists' },
+        [name],
+      );
+      if (exists.rows[0]?.present !== true) {
+        const held = await this.#run(
+          'sequences',
+          sequence,
+          this.#statements.get('sequence row', () => `SELECT "value" FROM ${t.name} WHERE "name" = $1::text`),
+          [sequence],
+        );
+        const start = Number(held.rows[0]?.value ?? 0) + 1;
+        await this.#ready('write');
+        try {
+          await this.#connection.query({ text: `CREATE SEQUENCE IF NOT EXISTS ${name} START WITH ${start}` });
+        } catch (error) {
+          // Two transactions created it at once: the loser runs again and finds it.
+          const conflict = sqlErrorCode(error) === UNIQUE_VIOLATION || sqlErrorCode(error) === SERIALIZATION_FAILURE;
+          throw this.#abort(
+            'sequences',
+            sequence,
+            conflict ? new StoreConflictError(`sequence ${sequence} was created concurrently`) : error,
+          );
+        }
+      } else {
+        this.#statements.sequences.add(sequence);
+      }
+    }
+    const { rows } = await this.#run(
+      'sequences',
+      sequence,
+      { text: 'SELECT nextval($1::regclass) AS value', name: 'mtp_nextval' },
+      [name],
+      'write',
+    );
     return Number(rows[0]?.value);
   }
 
@@ -558,6 +576,12 @@ class SqlTx implements Tx {
     this.#aborted = translated;
     return translated;
   }
+}
+
+/** The Postgres sequence behind counter `name`: its name when plain, else a digest of it. */
+function sequenceName(name: string): string {
+  if (/^[a-z0-9_]{1,40}$/.test(name)) return `seq_${name}`;
+  return `seq_${createHash('sha256').update(name).digest('hex').slice(0, 40)}`;
 }
 
 /** A database error as the port's: a conflict to rerun on, a constraint, or itself (a bug or an outage). */

