@@ -21,12 +21,15 @@
  *    (done, with a ticket); and the service's three-way reconciliation against the servers' histories with
  *    no finding.
  *
- * Usage: npm run bench:deposits [-- --seconds S --concurrency C --accounts K --deposits D --scale N --cpu-prof]
- * `--cpu-prof` profiles the service process (node --cpu-prof) and prints where its CPU time went.
+ * Usage: npm run bench:deposits [-- --seconds S --concurrency C --accounts K --deposits D --scale N]
+ * Analysis: `--cpu-prof` profiles the service process (node --cpu-prof) and prints where its CPU time went;
+ * `--count-statements` counts the statements it sends per deposit (through a protocol proxy: slower);
+ * `--workers N` sets its posting workers; `--sequential-keys` sends keys that sort in sending order.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -36,6 +39,8 @@ import { DEFAULT_BROKER_CONFIG } from '../service/index.ts';
 import { flag as benchFlag } from './flags.ts';
 
 const ROOT = join(import.meta.dirname, '..');
+/** The clean-up steps of the run under way (its database, its service): run on Ctrl-C too. */
+const running = new Set<(() => Promise<unknown>)[]>();
 const BIN = join(ROOT, 'bin', 'mtproof.js');
 const BENCH = 'bench:deposits';
 /** The goal of issue 5: deposits done per second at least half pgbench's tps at the same concurrency. */
@@ -55,6 +60,16 @@ export interface DepositBenchOptions {
   pgbenchScale: number;
   /** Profile the service process into this folder (node --cpu-prof). */
   cpuProfileDir?: string;
+  /**
+   * Idempotency-Keys and pspRefs that sort in the order they are sent (`dep_<run>_<i>`), instead of random ones
+   * (UUIDs, random provider ids, as clients and providers send them). Sequential keys land on the same index
+   * pages, where Postgres's SERIALIZABLE predicate locks (page-grained) make concurrent deposits conflict.
+   */
+  sequentialKeys?: boolean;
+  /** The service's posting workers (`posting.concurrency`); default: the embedded config's. */
+  workers?: number;
+  /** Count the statements the service sends, through a proxy of the protocol (adds a hop: figures drop). */
+  countStatements?: boolean;
   /** Read Postgres's per-database counters before and after (11 s each to settle); default true. */
   storeStats?: boolean;
   /** Deposits replayed with their key (and a tenth of them with a new key and the same pspRef). */
@@ -82,8 +97,13 @@ export interface DepositBenchReport {
   machine: { cpus: number; model: string; load: string };
   pgbench: PgbenchFigures | null;
   database: string;
+  /** The service's posting workers (posting.concurrency) and HTTP clients. */
+  workers: number;
+  concurrency: number;
   sent: number;
   accepted: number;
+  /** Answers of 5xx or none, retried with the same key (set-up and deposits): a bug of the service each. */
+  retried: number;
   failed: { status: number | string; count: number; example: string }[];
   done: number;
   acceptSec: number;
@@ -95,6 +115,8 @@ export interface DepositBenchReport {
   ratio: number | null;
   cpu: { serviceSec: number | null; postgresSec: number | null; benchSec: number; wallSec: number };
   store: StoreFigures | null;
+  /** Per deposit done, with `countStatements`: round trips, statements, and the statements by their gist. */
+  wire: { roundTrips: number; statements: number; byGist: [string, number][] } | null;
   checks: {
     replays: number;
     pspRefReplays: number;
@@ -164,6 +186,17 @@ async function admin<T>(url: string, fn: (client: pg.Client) => Promise<T>): Pro
   } finally {
     await client.end();
   }
+}
+
+/** Transfer states the service still has work for (/metrics gauges them). */
+const IN_FLIGHT = ['accepted', 'hold', 'posting', 'posted', 'refunding'];
+
+/** The service's transfers by state, read from its table (the store's schema: `transfers.state`). */
+async function transfersByState(client: pg.Client): Promise<Record<string, number>> {
+  const { rows } = await client.query<{ state: string; n: number }>(
+    'SELECT state, count(*)::int AS n FROM transfers GROUP BY state ORDER BY state',
+  );
+  return Object.fromEntries(rows.map((r) => [r.state, r.n]));
 }
 
 interface DbStats {
@@ -245,7 +278,7 @@ class BackendCpu {
     }
   }
 
-  /** From `baseline` (the samples taken then) to now. */
+  /** Seconds of CPU since the last `reset()` (or each backend's first sighting after it). */
   sec(): number | null {
     if (!this.#readable) return null;
     let sum = 0;
@@ -260,12 +293,135 @@ class BackendCpu {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Statements on the wire (`--count-statements`): a proxy between the service and Postgres that reads what the
+// service sends. pg_stat_statements needs a server restart to load; this needs nothing of the server.
+
+/** Executions by statement text, and round trips (a Sync or a simple Query: the client then waits). */
+export interface WireCounts {
+  statements: Map<string, number>;
+  roundTrips: number;
+}
+
+/**
+ * A TCP proxy to `target` that parses the frontend's messages (protocol 3.0; bytes are forwarded untouched and
+ * at once) and counts each statement executed, by its text: Parse names a statement, Bind runs a named one,
+ * Query runs its text. Connections that switch to TLS are forwarded without being read.
+ */
+export class WireCounter {
+  readonly counts: WireCounts = { statements: new Map(), roundTrips: 0 };
+  readonly #named = new Map<string, string>();
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  #counting = false;
+
+  private constructor(server: Server) {
+    this.#server = server;
+  }
+
+  static async start(target: { host: string; port: number }): Promise<WireCounter & { port: number }> {
+    const server = createServer();
+    const counter = new WireCounter(server);
+    server.on('connection', (client) => counter.#pipe(client, target));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return Object.assign(counter, { port: (server.address() as AddressInfo).port });
+  }
+
+  /** Counts from now on (statements seen before are still named). */
+  reset(): void {
+    this.counts.statements.clear();
+    this.counts.roundTrips = 0;
+    this.#counting = true;
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #pipe(client: Socket, target: { host: string; port: number }): void {
+    const upstream = connect(target.port, target.host);
+    for (const socket of [client, upstream]) {
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
+      socket.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    upstream.pipe(client);
+    let buffered: Buffer = Buffer.alloc(0);
+    let startup = true;
+    let reading = true;
+    // The unnamed statement is the connection's own.
+    let unnamed = '';
+    client.on('data', (chunk: Buffer) => {
+      upstream.write(chunk);
+      if (!reading) return;
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      for (;;) {
+        const head = startup ? 0 : 1;
+        if (buffered.length < head + 4) break;
+        const length = buffered.readInt32BE(head);
+        if (buffered.length < head + length) break;
+        const body = buffered.subarray(head + 4, head + length);
+        if (startup) {
+          const code = body.readInt32BE(0);
+          if (code === 80_877_103 || code === 80_877_104)
+            reading = false; // SSL or GSS: unreadable from here
+          else if (code === 196_608) startup = false; // protocol 3.0
+        } else {
+          const type = String.fromCharCode(buffered[0] as number);
+          if (type === 'P') {
+            const name = cstring(body, 0);
+            const text = cstring(body, name.length + 1);
+            if (name === '') unnamed = text;
+            else this.#named.set(name, text);
+          } else if (type === 'B') {
+            const portal = cstring(body, 0);
+            const name = cstring(body, portal.length + 1);
+            this.#count(name === '' ? unnamed : (this.#named.get(name) ?? name));
+          } else if (type === 'Q') {
+            this.#count(cstring(body, 0));
+            if (this.#counting) this.counts.roundTrips++;
+          } else if (type === 'S' && this.#counting) this.counts.roundTrips++;
+        }
+        buffered = buffered.subarray(head + length);
+        if (!reading) break;
+      }
+    });
+    client.on('end', () => upstream.end());
+  }
+
+  #count(text: string): void {
+    if (!this.#counting) return;
+    const key = text.replace(/\s+/g, ' ').trim();
+    this.counts.statements.set(key, (this.counts.statements.get(key) ?? 0) + 1);
+  }
+}
+
+function cstring(buffer: Buffer, from: number): string {
+  const end = buffer.indexOf(0, from);
+  return buffer.toString('utf8', from, end < 0 ? buffer.length : end);
+}
+
+/** `INSERT INTO "public"."transfers" (...) VALUES ...` → `INSERT transfers`, and the like: a statement's gist. */
+export function statementGist(text: string): string {
+  const t = text.replace(/"public"\./g, '').replace(/"/g, '');
+  const verb = /^\s*(\w+)/.exec(t)?.[1]?.toUpperCase() ?? '?';
+  const table = /\b(?:FROM|INTO|UPDATE|TABLE)\s+([\w.]+)/i.exec(t)?.[1];
+  const where = /\bWHERE\s+(.{0,60})/i.exec(t)?.[1];
+  if (table === undefined) return t.slice(0, 80);
+  return `${verb} ${table}${/ON CONFLICT/i.test(t) ? ' ON CONFLICT' : ''}${/FOR UPDATE/i.test(t) ? ' FOR UPDATE' : ''}${where === undefined ? '' : ` WHERE ${where.replace(/\$\d+/g, '?')}`}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // The service
 
 interface RunningService {
   url: string;
   child: ChildProcess;
   stop: () => Promise<number | null>;
+  stdout: () => string;
   stderr: () => string;
 }
 
@@ -274,9 +430,14 @@ async function startService(
   apiKey: string,
   dir: string,
   cpuProfileDir: string | undefined,
+  workers: number | undefined,
 ): Promise<RunningService> {
   // The embedded config, but every posted deposit held to be on its server at once (no settling window).
-  const config = { ...DEFAULT_BROKER_CONFIG, reconciliation: { ...DEFAULT_BROKER_CONFIG.reconciliation, settleMs: 0 } };
+  const config = {
+    ...DEFAULT_BROKER_CONFIG,
+    reconciliation: { ...DEFAULT_BROKER_CONFIG.reconciliation, settleMs: 0 },
+    ...(workers === undefined ? {} : { posting: { ...DEFAULT_BROKER_CONFIG.posting, concurrency: workers } }),
+  };
   const configPath = join(dir, 'broker.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   const env: NodeJS.ProcessEnv = {
@@ -314,6 +475,7 @@ async function startService(
   return {
     url,
     child,
+    stdout: () => out,
     stderr: () => err,
     stop: async () => {
       if (!gone) child.kill('SIGTERM');
@@ -356,13 +518,27 @@ class Api {
   }
 
   /** A call that must answer `status`; anything else ends the set-up. */
+  /** Answers of 5xx or no answer, each retried with the same request and key (what a client should do). */
+  readonly retried: Answer[] = [];
+
+  /** `call`, retried up to 4 times (100 ms, 200 ms, ...) while the answer is a 5xx or none. */
+  async send(method: 'GET' | 'POST', path: string, body?: unknown, idempotencyKey?: string): Promise<Answer> {
+    for (let attempt = 1; ; attempt++) {
+      const answer = await this.call(method, path, body, idempotencyKey);
+      const transient = typeof answer.status === 'string' || answer.status >= 500;
+      if (!transient || attempt === 5) return answer;
+      this.retried.push(answer);
+      await sleep(100 * 2 ** (attempt - 1));
+    }
+  }
+
   async must<T>(status: number, method: 'GET' | 'POST', path: string, body?: unknown, key?: string): Promise<T> {
-    const answer = await this.call(method, path, body, key);
+    const answer = await this.send(method, path, body, key);
     if (answer.status !== status) throw new Error(`${method} ${path}: ${answer.status} ${answer.text.slice(0, 500)}`);
     return JSON.parse(answer.text) as T;
   }
 
-  /** The store's transfers by state, from /metrics. */
+  /** The transfers in flight by state, from /metrics (older services also gauged the settled states). */
   async transfers(): Promise<Record<string, number>> {
     const answer = await this.call('GET', '/metrics');
     if (answer.status !== 200) throw new Error(`GET /metrics: ${answer.status} ${answer.text.slice(0, 500)}`);
@@ -400,7 +576,9 @@ export async function runDepositBench(options: DepositBenchOptions): Promise<Dep
   const database = `mtproof_bench_${runId}`;
   const dbUrl = withDatabase(options.databaseUrl, database);
   const dir = mkdtempSync(join(tmpdir(), 'mtproof-bench-deposits-'));
-  const cleanup: (() => Promise<unknown>)[] = [() => Promise.resolve(rmSync(dir, { recursive: true, force: true }))];
+  const cleanup: (() => Promise<unknown>)[] = [];
+  running.add(cleanup);
+  cleanup.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
   const problems: string[] = [];
   const cpuInfo = cpus();
   const machine = {
@@ -438,14 +616,30 @@ export async function runDepositBench(options: DepositBenchOptions): Promise<Dep
     // ---- the service ----
     const apiKey = `mtp_bench_${randomBytes(24).toString('base64url')}`;
     if (options.cpuProfileDir !== undefined) mkdirSync(options.cpuProfileDir, { recursive: true });
+    let wire: (WireCounter & { port: number }) | null = null;
+    let serviceDbUrl = dbUrl;
+    if (options.countStatements === true) {
+      const target = new URL(dbUrl);
+      wire = await WireCounter.start({ host: target.hostname, port: Number(target.port || 5432) });
+      const proxied = new URL(dbUrl);
+      proxied.hostname = '127.0.0.1';
+      proxied.port = String(wire.port);
+      serviceDbUrl = proxied.toString();
+      const counter = wire;
+      cleanup.push(() => counter.close());
+      log(`counting the service's statements through a proxy on port ${wire.port}`);
+    }
     log('starting mtproof service ...');
-    const service = await startService(dbUrl, apiKey, dir, options.cpuProfileDir);
+    const service = await startService(serviceDbUrl, apiKey, dir, options.cpuProfileDir, options.workers);
     let stopped = false;
+    // The service stopped by itself (a failed loop stops it): the figures so far are reported, the checks skipped.
+    let died = false;
     const stopService = async () => {
       if (stopped) return;
       stopped = true;
       const code = await service.stop();
-      if (code !== 0) problems.push(`mtproof service exited ${code} on SIGTERM:\n${service.stderr().slice(-3_000)}`);
+      if (code !== 0 && !died)
+        problems.push(`mtproof service exited ${code} on SIGTERM:\n${service.stderr().slice(-3_000)}`);
     };
     cleanup.push(stopService);
     const api = new Api(service.url, apiKey);
@@ -454,39 +648,45 @@ export async function runDepositBench(options: DepositBenchOptions): Promise<Dep
     // ---- set-up: clients, KYC, accounts (not timed) ----
     const accountIds: string[] = new Array(options.accounts);
     const setupStart = performance.now();
-    await lanes(options.accounts, C, async (i) => {
-      const eu = i % 2 === 0;
-      const client = await api.must<{ id: string }>(
-        201,
-        'POST',
-        '/v1/clients',
-        {
-          externalId: `bench-${i}`,
-          name: `Bench Client ${i}`,
-          email: `client${i}@bench.example`,
-          country: eu ? 'DE' : 'US',
-        },
-        `setup-client-${i}`,
+    try {
+      await lanes(options.accounts, C, async (i) => {
+        const eu = i % 2 === 0;
+        const client = await api.must<{ id: string }>(
+          201,
+          'POST',
+          '/v1/clients',
+          {
+            externalId: `bench-${i}`,
+            name: `Bench Client ${i}`,
+            email: `client${i}@bench.example`,
+            country: eu ? 'DE' : 'US',
+          },
+          `setup-client-${i}`,
+        );
+        await api.must(200, 'POST', `/v1/clients/${client.id}/kyc`, { state: 'approved' }, `setup-kyc-${i}`);
+        const account = await api.must<{ id: string }>(
+          202,
+          'POST',
+          '/v1/accounts',
+          { clientId: client.id, productId: eu ? 'eu-classic' : 'global-standard' },
+          `setup-account-${i}`,
+        );
+        accountIds[i] = account.id;
+      });
+      await lanes(options.accounts, C, async (i) => {
+        const id = accountIds[i] as string;
+        for (;;) {
+          const account = await api.must<{ state: string }>(200, 'GET', `/v1/accounts/${id}`);
+          if (account.state === 'open') return;
+          if (account.state !== 'pending') throw new Error(`account ${id} is ${account.state}, not open`);
+          await sleep(100);
+        }
+      });
+    } catch (error) {
+      throw new Error(
+        `set-up failed: ${(error as Error).message}\nthe service's log (its last lines):\n${service.stderr().slice(-4_000)}`,
       );
-      await api.must(200, 'POST', `/v1/clients/${client.id}/kyc`, { state: 'approved' }, `setup-kyc-${i}`);
-      const account = await api.must<{ id: string }>(
-        202,
-        'POST',
-        '/v1/accounts',
-        { clientId: client.id, productId: eu ? 'eu-classic' : 'global-standard' },
-        `setup-account-${i}`,
-      );
-      accountIds[i] = account.id;
-    });
-    await lanes(options.accounts, C, async (i) => {
-      const id = accountIds[i] as string;
-      for (;;) {
-        const account = await api.must<{ state: string }>(200, 'GET', `/v1/accounts/${id}`);
-        if (account.state === 'open') return;
-        if (account.state !== 'pending') throw new Error(`account ${id} is ${account.state}, not open`);
-        await sleep(100);
-      }
-    });
+    }
     log(`set-up: ${options.accounts} accounts open in ${((performance.now() - setupStart) / 1000).toFixed(1)} s`);
 
     // ---- Postgres's counters before the run ----
@@ -501,6 +701,7 @@ export async function runDepositBench(options: DepositBenchOptions): Promise<Dep
     backends.reset();
     const serviceCpu0 = service.child.pid === undefined ? null : cpuSecOf(service.child.pid);
     const benchCpu0 = process.cpuUsage();
+    wire?.reset();
 
     // ---- timed: deposits ----
     const sent: Sent[] = [];
@@ -522,11 +723,11 @@ export async function runDepositBench(options: DepositBenchOptions): Promise<Dep
             accountId: accountIds[i % options.accounts],
             amountCents: 1_000 + (i % 9_000),
             currency: 'USD',
-            pspRef: `pay_${runId}_${i}`,
+            pspRef: options.sequentialKeys === true ? `pay_${runId}_${i}` : `pay_${randomBytes(12).toString('hex')}`,
           });
-          const key = `dep_${runId}_${i}`;
+          const key = options.sequentialKeys === true ? `dep_${runId}_${i}` : randomUUID();
           const start = performance.now();
-          const answer = await api.call('POST', '/v1/deposits', body, key);
+          const answer = await api.send('POST', '/v1/deposits', body, key);
           const end = performance.now();
           if (answer.status === 202 && end > lastAcceptMs) lastAcceptMs = end;
           sent.push({ key, body, answer, latencyMs: end - start });
@@ -544,43 +745,72 @@ export async function runDepositBench(options: DepositBenchOptions): Promise<Dep
     }
     const failed = [...failures].map(([status, f]) => ({ status, ...f }));
     for (const f of failed) problems.push(`${f.count} deposits answered ${f.status}, not 202 (e.g. ${f.example})`);
+    const retried = new Map<number | string, { count: number; example: string }>();
+    for (const a of api.retried) {
+      const r = retried.get(a.status) ?? { count: 0, example: a.text.slice(0, 300) };
+      r.count++;
+      retried.set(a.status, r);
+    }
+    for (const [status, r] of retried)
+      problems.push(`${r.count} answers ${status} (set-up or deposits), each retried with its key (e.g. ${r.example})`);
+    if (failed.some((f) => typeof f.status !== 'number' || f.status >= 500) || retried.size > 0)
+      problems.push(`the service's log (its last lines):\n${service.stderr().slice(-4_000)}`);
     log(`sent ${sent.length} deposits, ${accepted.length} accepted; waiting until every one is done ...`);
 
-    // ---- until every accepted deposit is done ----
+    // ---- until every accepted deposit is done: none left in flight (the /metrics gauges) ----
     let lastDoneAt = t0;
-    let states: Record<string, number> = {};
-    let seenDone = -1;
+    let gauges: Record<string, number> = {};
+    let seenPending = -1;
     let progressAt = performance.now();
+    let loggedAt = progressAt;
     for (;;) {
-      states = await api.transfers();
-      const done = states.done ?? 0;
-      const settled = Object.entries(states)
-        .filter(([state]) => ['done', 'refunded', 'review', 'rejected', 'failed'].includes(state))
-        .reduce((sum, [, n]) => sum + n, 0);
+      try {
+        gauges = await api.transfers();
+      } catch (error) {
+        // A service that stops closes its port first, then exits: give it a moment to say why.
+        await sleep(2_000);
+        const output = `${service.stdout().slice(-1_000)}${service.stderr().slice(-6_000)}`;
+        problems.push(
+          `the service stopped answering while posting (${(error as Error).message}; exit ${service.child.exitCode}):\n${output}`,
+        );
+        died = true;
+        lastDoneAt = performance.now();
+        break;
+      }
+      const pending = IN_FLIGHT.reduce((sum, state) => sum + (gauges[state] ?? 0), 0);
       const now = performance.now();
-      if (done !== seenDone) {
-        seenDone = done;
+      if (pending !== seenPending) {
+        seenPending = pending;
         progressAt = now;
       }
-      if (settled >= accepted.length) {
+      if (pending === 0) {
         lastDoneAt = now;
         break;
       }
       if (now - progressAt > 60_000) {
-        problems.push(`no deposit became done for 60 s: ${JSON.stringify(states)} of ${accepted.length}`);
+        problems.push(
+          `no deposit became done for 60 s: ${pending} of ${accepted.length} in flight, ${JSON.stringify(gauges)}`,
+        );
         lastDoneAt = now;
         break;
       }
-      if (Math.floor(now / 2_000) !== Math.floor((now - 100) / 2_000)) {
-        log(`  ${((now - t0) / 1000).toFixed(0)} s: ${done} of ${accepted.length} done`);
+      if (now - loggedAt >= 2_000) {
+        loggedAt = now;
+        log(`  ${((now - t0) / 1000).toFixed(0)} s: ${accepted.length - pending} of ${accepted.length} out of flight`);
         await backends.sample().catch(() => {});
       }
-      await sleep(100);
+      // Each scrape is a serializable transaction of counts beside the workers: often only near the end, where
+      // it sets the figure's precision (a Prometheus server scrapes every 15 s or so).
+      await sleep(pending > 4 * C ? 500 : 100);
     }
     await backends.sample().catch(() => {});
     const serviceCpu1 = service.child.pid === undefined ? null : cpuSecOf(service.child.pid);
     const benchCpu = process.cpuUsage(benchCpu0);
+    const wireCounts =
+      wire === null ? null : { roundTrips: wire.counts.roundTrips, statements: new Map(wire.counts.statements) };
     const after = before === null ? null : await dbStats(stats, database);
+    // Every transfer of the database by state (/metrics counts only those in flight): read from the table.
+    const states = await transfersByState(stats);
     const done = states.done ?? 0;
     const total = Object.values(states).reduce((sum, n) => sum + n, 0);
     if (done !== accepted.length)
@@ -588,63 +818,10 @@ export async function runDepositBench(options: DepositBenchOptions): Promise<Dep
     if (total !== accepted.length)
       problems.push(`${total} transfers in the store, ${accepted.length} deposits accepted`);
 
-    // ---- exactly-once checks ----
-    log('checking exactly-once: replays, read-back, reconciliation ...');
-    const sampleSize = Math.min(options.replaySample ?? 50, accepted.length);
-    const sample = Array.from(
-      { length: sampleSize },
-      (_, j) => accepted[Math.floor((j * accepted.length) / sampleSize)] as Sent,
-    );
-    let replays = 0;
-    let pspRefReplays = 0;
-    let readBack = 0;
-    for (const [j, s] of sample.entries()) {
-      const again = await api.call('POST', '/v1/deposits', s.body, s.key);
-      if (again.status !== 202 || !again.replayed || again.text !== s.answer.text) {
-        problems.push(
-          `replay of ${s.key}: ${again.status} replayed=${again.replayed}, ${again.text.slice(0, 200)} (first: ${s.answer.text.slice(0, 200)})`,
-        );
-      } else replays++;
-      const ref = (JSON.parse(s.answer.text) as { ref: string }).ref;
-      if (j % 10 === 0) {
-        // The provider retries its webhook under a new request id: the same pspRef answers the same transfer.
-        const retried = await api.call('POST', '/v1/deposits', s.body, `${s.key}_retry`);
-        const retriedRef = retried.status === 202 ? (JSON.parse(retried.text) as { ref: string }).ref : null;
-        if (retriedRef !== ref)
-          problems.push(
-            `pspRef retried with a new key: ${retried.status} ${retried.text.slice(0, 200)}, expected ${ref}`,
-          );
-        else pspRefReplays++;
-      }
-      const read = await api.call('GET', `/v1/transfers/${ref}`);
-      const row = read.status === 200 ? (JSON.parse(read.text) as { state: string; ticket: number | null }) : null;
-      if (row === null || row.state !== 'done' || row.ticket === null)
-        problems.push(`GET /v1/transfers/${ref}: ${read.status} ${read.text.slice(0, 200)}`);
-      else readBack++;
-    }
-    const first = sample[0];
-    if (first !== undefined) {
-      const changed = JSON.stringify({ ...(JSON.parse(first.body) as object), amountCents: 999_999 });
-      const conflict = await api.call('POST', '/v1/deposits', changed, first.key);
-      if (conflict.status !== 409 || !conflict.text.includes('MTP_IDEMPOTENCY_CONFLICT'))
-        problems.push(
-          `another body under ${first.key}: ${conflict.status} ${conflict.text.slice(0, 200)}, expected 409 MTP_IDEMPOTENCY_CONFLICT`,
-        );
-    }
-    const afterChecks = await api.transfers();
-    const totalAfter = Object.values(afterChecks).reduce((sum, n) => sum + n, 0);
-    if (totalAfter !== total) problems.push(`the replays created transfers: ${total} before, ${totalAfter} after`);
-
-    let reconciliation: DepositBenchReport['checks']['reconciliation'] = null;
-    const rec = await api.call('POST', '/v1/reconciliations', {}, `rec_${runId}`);
-    if (rec.status !== 201) problems.push(`POST /v1/reconciliations: ${rec.status} ${rec.text.slice(0, 300)}`);
-    else {
-      const run = JSON.parse(rec.text) as { id: string; state: string; findings: { class: string; detail: string }[] };
-      reconciliation = { id: run.id, state: run.state, findings: run.findings.length };
-      if (run.state !== 'done') problems.push(`reconciliation ${run.id} is ${run.state}`);
-      for (const f of run.findings.slice(0, 10)) problems.push(`reconciliation ${run.id}: ${f.class}: ${f.detail}`);
-      if (run.findings.length > 10) problems.push(`... ${run.findings.length} findings in all`);
-    }
+    // ---- exactly-once checks (the service must still run) ----
+    const checks = died
+      ? { replays: 0, pspRefReplays: 0, readBack: 0, reconciliation: null }
+      : await exactlyOnceChecks(api, stats, accepted, total, runId, options.replaySample ?? 50, problems, log);
 
     await stopService();
     let profile: string[] | null = null;
@@ -675,9 +852,12 @@ export async function runDepositBench(options: DepositBenchOptions): Promise<Dep
       machine,
       pgbench,
       database,
+      workers: options.workers ?? DEFAULT_BROKER_CONFIG.posting?.concurrency ?? 4,
+      concurrency: C,
       sent: sent.length,
       accepted: accepted.length,
       failed,
+      retried: api.retried.length,
       done,
       acceptSec,
       doneSec,
@@ -693,14 +873,107 @@ export async function runDepositBench(options: DepositBenchOptions): Promise<Dep
         wallSec: doneSec,
       },
       store,
-      checks: { replays, pspRefReplays, readBack, reconciliation },
+      wire:
+        wireCounts === null
+          ? null
+          : {
+              roundTrips: wireCounts.roundTrips / deposits,
+              statements: [...wireCounts.statements.values()].reduce((a, b) => a + b, 0) / deposits,
+              byGist: [
+                ...[...wireCounts.statements]
+                  .reduce(
+                    (m, [text, n]) => m.set(statementGist(text), (m.get(statementGist(text)) ?? 0) + n),
+                    new Map<string, number>(),
+                  )
+                  .entries(),
+              ]
+                .map(([gist, n]): [string, number] => [gist, n / deposits])
+                .sort((a, b) => b[1] - a[1]),
+            },
+      checks,
       problems,
       profile,
     };
   } finally {
     for (const step of cleanup.splice(0).reverse())
       await step().catch((error: Error) => log(`cleanup: ${error.message}`));
+    running.delete(cleanup);
   }
+}
+
+/**
+ * Every accepted deposit is on its server exactly once: replays with the same key answer the first answer
+ * byte for byte; the same pspRef under a new key answers the same transfer; another body under a used key is
+ * a conflict; none of it creates a transfer; a sample reads back done with its ticket; the service's
+ * reconciliation against the servers' histories finds nothing. Each failure is added to `problems`.
+ */
+async function exactlyOnceChecks(
+  api: Api,
+  db: pg.Client,
+  accepted: readonly Sent[],
+  total: number,
+  runId: string,
+  replaySample: number,
+  problems: string[],
+  log: (line: string) => void,
+): Promise<DepositBenchReport['checks']> {
+  log('checking exactly-once: replays, read-back, reconciliation ...');
+  const sampleSize = Math.min(replaySample, accepted.length);
+  const sample = Array.from(
+    { length: sampleSize },
+    (_, j) => accepted[Math.floor((j * accepted.length) / sampleSize)] as Sent,
+  );
+  let replays = 0;
+  let pspRefReplays = 0;
+  let readBack = 0;
+  for (const [j, s] of sample.entries()) {
+    const again = await api.call('POST', '/v1/deposits', s.body, s.key);
+    if (again.status !== 202 || !again.replayed || again.text !== s.answer.text) {
+      problems.push(
+        `replay of ${s.key}: ${again.status} replayed=${again.replayed}, ${again.text.slice(0, 200)} (first: ${s.answer.text.slice(0, 200)})`,
+      );
+    } else replays++;
+    const ref = (JSON.parse(s.answer.text) as { ref: string }).ref;
+    if (j % 10 === 0) {
+      // The provider retries its webhook under a new request id: the same pspRef answers the same transfer.
+      const retried = await api.call('POST', '/v1/deposits', s.body, `${s.key}_retry`);
+      const retriedRef = retried.status === 202 ? (JSON.parse(retried.text) as { ref: string }).ref : null;
+      if (retriedRef !== ref)
+        problems.push(
+          `pspRef retried with a new key: ${retried.status} ${retried.text.slice(0, 200)}, expected ${ref}`,
+        );
+      else pspRefReplays++;
+    }
+    const read = await api.call('GET', `/v1/transfers/${ref}`);
+    const row = read.status === 200 ? (JSON.parse(read.text) as { state: string; ticket: number | null }) : null;
+    if (row === null || row.state !== 'done' || row.ticket === null)
+      problems.push(`GET /v1/transfers/${ref}: ${read.status} ${read.text.slice(0, 200)}`);
+    else readBack++;
+  }
+  const first = sample[0];
+  if (first !== undefined) {
+    const changed = JSON.stringify({ ...(JSON.parse(first.body) as object), amountCents: 999_999 });
+    const conflict = await api.call('POST', '/v1/deposits', changed, first.key);
+    if (conflict.status !== 409 || !conflict.text.includes('MTP_IDEMPOTENCY_CONFLICT'))
+      problems.push(
+        `another body under ${first.key}: ${conflict.status} ${conflict.text.slice(0, 200)}, expected 409 MTP_IDEMPOTENCY_CONFLICT`,
+      );
+  }
+  const totalAfter = Object.values(await transfersByState(db)).reduce((sum, n) => sum + n, 0);
+  if (totalAfter !== total) problems.push(`the replays created transfers: ${total} before, ${totalAfter} after`);
+
+  let reconciliation: DepositBenchReport['checks']['reconciliation'] = null;
+  const rec = await api.call('POST', '/v1/reconciliations', {}, `rec_${runId}`);
+  if (rec.status !== 201) problems.push(`POST /v1/reconciliations: ${rec.status} ${rec.text.slice(0, 300)}`);
+  else {
+    const run = JSON.parse(rec.text) as { id: string; state: string; findings: { class: string; detail: string }[] };
+    reconciliation = { id: run.id, state: run.state, findings: run.findings.length };
+    if (run.state !== 'done') problems.push(`reconciliation ${run.id} is ${run.state}`);
+    for (const f of run.findings.slice(0, 10)) problems.push(`reconciliation ${run.id}: ${f.class}: ${f.detail}`);
+    if (run.findings.length > 10) problems.push(`... ${run.findings.length} findings in all`);
+  }
+
+  return { replays, pspRefReplays, readBack, reconciliation };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -709,6 +982,12 @@ function sleep(ms: number): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------------------
 // The service's CPU profile, summarised
+
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
 
 interface ProfileNode {
   id: number;
@@ -720,11 +999,20 @@ interface ProfileNode {
 export function summariseProfile(dir: string): string[] {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
   if (files.length === 0) return ['no .cpuprofile written (did the service exit cleanly?)'];
-  const profile = JSON.parse(readFileSync(join(dir, files.sort().at(-1) as string), 'utf8')) as {
-    nodes: ProfileNode[];
-    samples: number[];
-    timeDeltas: number[];
-  };
+  // One file per thread (tsx's loader has a thread of its own): the service's is the busiest.
+  const profiles = files.map((file) => ({
+    file,
+    profile: JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile,
+  }));
+  const busiest = profiles
+    .map((p) => ({
+      ...p,
+      samples: p.profile.samples.filter(
+        (id) => p.profile.nodes.find((n) => n.id === id)?.callFrame.functionName !== '(idle)',
+      ).length,
+    }))
+    .sort((a, b) => b.samples - a.samples)[0] as { file: string; profile: Profile };
+  const { profile, file } = busiest;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
   for (const [i, id] of profile.samples.entries()) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
@@ -751,7 +1039,7 @@ export function summariseProfile(dir: string): string[] {
   const busyUs = totalUs - idleUs;
   const pct = (us: number) => `${((100 * us) / busyUs).toFixed(1).padStart(5)}%`;
   const lines = [
-    `service CPU profile (${files.at(-1)}): ${(busyUs / 1e6).toFixed(1)} s busy of ${(totalUs / 1e6).toFixed(1)} s profiled (whole life of the process: start-up, set-up and checks included)`,
+    `service CPU profile (${file}, the busiest of ${files.length} threads): ${(busyUs / 1e6).toFixed(1)} s busy of ${(totalUs / 1e6).toFixed(1)} s profiled (whole life of the process: start-up, set-up and checks included)`,
     '  by area (self time):',
   ];
   for (const [area, us] of [...areas].sort((a, b) => b[1] - a[1]).slice(0, 14)) lines.push(`    ${pct(us)}  ${area}`);
@@ -787,11 +1075,14 @@ export function renderReport(r: DepositBenchReport): string[] {
       `  pgbench (TPC-B-like, scale ${p.scale}, ${p.seconds} s)  ${fmt(p.tpsOne).padStart(8)} tps at 1 client   ${fmt(p.tpsMany).padStart(8)} tps at ${p.clients}`,
     );
   } else lines.push('  pgbench                   not run');
+  lines.push(
+    `  service                   ${r.concurrency} HTTP clients (keep-alive), ${r.workers} posting workers (posting.concurrency)`,
+  );
   const verdict = r.ratio === null ? '' : `  (goal ≥ ${GOAL_RATIO}×: ${r.ratio >= GOAL_RATIO ? 'met' : 'MISSED'})`;
   lines.push(
     `  deposits done/s           ${fmt(r.donePerSec, 1).padStart(8)}   ${fmt(r.done)} deposits, first POST to last done ${r.doneSec.toFixed(1)} s`,
     `  ratio to pgbench (c=${r.pgbench?.clients ?? '-'})    ${r.ratio === null ? '       -' : `${r.ratio.toFixed(3).padStart(8)}×`}${verdict}`,
-    `  accepted/s                ${fmt(r.acceptedPerSec, 1).padStart(8)}   ${fmt(r.accepted)} of ${fmt(r.sent)} POSTs answered 202 in ${r.acceptSec.toFixed(1)} s; the last done ${(r.drainMs / 1000).toFixed(1)} s after the last 202`,
+    `  accepted/s                ${fmt(r.acceptedPerSec, 1).padStart(8)}   ${fmt(r.accepted)} of ${fmt(r.sent)} POSTs answered 202 in ${r.acceptSec.toFixed(1)} s${r.retried > 0 ? ` (${r.retried} 5xx answers retried with their key)` : ''}; the last done ${(r.drainMs / 1000).toFixed(1)} s after the last 202`,
     `  acceptance latency        p50 ${r.latencyMs.p50.toFixed(1)} ms   p99 ${r.latencyMs.p99.toFixed(1)} ms   max ${r.latencyMs.max.toFixed(1)} ms`,
   );
   const c = r.cpu;
@@ -810,6 +1101,12 @@ export function renderReport(r: DepositBenchReport): string[] {
       `  per deposit on Postgres    ${s.commitsPerDeposit.toFixed(2)} commits, ${s.rollbacksPerDeposit.toFixed(3)} rollbacks (serialization failures rerun)`,
       `  rows per deposit           ${rows}  (+inserted/~updated, reruns included)`,
     );
+  }
+  if (r.wire !== null) {
+    lines.push(
+      `  on the wire per deposit    ${r.wire.roundTrips.toFixed(2)} round trips, ${r.wire.statements.toFixed(2)} statements (reruns and the drain's /metrics polls included):`,
+    );
+    for (const [gist, n] of r.wire.byGist.slice(0, 25)) lines.push(`    ${n.toFixed(2).padStart(7)}  ${gist}`);
   }
   const k = r.checks;
   lines.push(
@@ -830,6 +1127,7 @@ async function main(): Promise<number> {
   const accounts = flag('accounts', 200);
   const deposits = flag('deposits', Number.POSITIVE_INFINITY);
   const scale = flag('scale', concurrency);
+  const workers = process.argv.includes('--workers') ? flag('workers', 1) : undefined;
   const databaseUrl = process.env.DATABASE_URL;
   if (databaseUrl === undefined || databaseUrl === '') {
     console.error(
@@ -846,6 +1144,13 @@ async function main(): Promise<number> {
   const cpuProfileDir = process.argv.includes('--cpu-prof')
     ? join(tmpdir(), `mtproof-deposits-prof-${Date.now()}`)
     : undefined;
+  process.once('SIGINT', () => {
+    console.error(`${BENCH}: interrupted; dropping its database ...`);
+    void (async () => {
+      for (const steps of running) for (const step of steps.splice(0).reverse()) await step().catch(() => {});
+      process.exit(130);
+    })();
+  });
   const report = await runDepositBench({
     databaseUrl,
     seconds,
@@ -855,6 +1160,9 @@ async function main(): Promise<number> {
     pgbench: true,
     pgbenchScale: scale,
     cpuProfileDir,
+    sequentialKeys: process.argv.includes('--sequential-keys'),
+    countStatements: process.argv.includes('--count-statements'),
+    workers,
     log: (line) => console.error(line),
   });
   for (const line of renderReport(report)) console.log(line);

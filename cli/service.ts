@@ -14,6 +14,7 @@ import { InProcessBus } from '../service/bus/memory.ts';
 import type { EventBus } from '../service/bus/port.ts';
 import { RabbitMqBus } from '../service/bus/rabbitmq.ts';
 import { type BrokerConfig, buildService, type LogEntry, MemoryStore, type Store } from '../service/index.ts';
+import { TRADE_QUEUE } from '../service/outbox.ts';
 import { PgliteStore } from '../service/store/pglite.ts';
 import { PostgresStore, redact } from '../service/store/postgres.ts';
 import { type ClusterConfig, DEFAULT_CLUSTER, parseClusterConfig, SimCluster } from '../simulator/index.ts';
@@ -221,6 +222,16 @@ async function ensureKeys(keys: ApiKeys, env: NodeJS.ProcessEnv): Promise<string
   return `${active} active${note}`;
 }
 
+/** MTPROOF_LOG_LEVEL, checked: pino throws on a level it does not know, which would be a crash, not a message. */
+function logLevel(value: string | undefined): string {
+  if (value === undefined || value === '') return 'info';
+  const levels = [...Object.keys(pino.levels.values), 'silent'];
+  if (levels.includes(value)) return value;
+  throw new MtproofError('MTP_CLI_BAD_FLAG', `MTPROOF_LOG_LEVEL must be one of ${levels.join(', ')}, not ${value}`, [
+    { path: 'MTPROOF_LOG_LEVEL', message: 'unknown level' },
+  ]);
+}
+
 /** The service's log port on pino. */
 function serviceLogger(logger: pino.Logger): (entry: LogEntry) => void {
   return (entry) => {
@@ -237,6 +248,7 @@ export async function serviceCommand(
   term: ServiceTerminal,
 ): Promise<number> {
   const port = parsePort(flags.port);
+  const level = logLevel(env.MTPROOF_LOG_LEVEL);
   if (flags.containers && flags.store !== undefined && flags.store !== 'postgres') {
     throw new MtproofError(
       'MTP_CLI_BAD_FLAG',
@@ -274,10 +286,7 @@ export async function serviceCommand(
       runEnv = { ...env, DATABASE_URL: started.databaseUrl, AMQP_URL: started.amqpUrl };
       containerNote = ' (container)';
     }
-    const logger = pino(
-      { level: env.MTPROOF_LOG_LEVEL ?? 'info', redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } },
-      pino.destination(2),
-    );
+    const logger = pino({ level, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } }, pino.destination(2));
     const clock = new ServiceClock();
     const { store, label: storeLabel } = await openStore(
       { ...flags, store: flags.containers ? 'postgres' : flags.store },
@@ -285,8 +294,7 @@ export async function serviceCommand(
       term.cwd,
     );
     cleanup.push(() => store.close());
-    const keys = new ApiKeys({ store, clock, cacheMs: 2_000 });
-    const keysNote = await ensureKeys(keys, runEnv);
+    const keysNote = await ensureKeys(new ApiKeys({ store, clock }), runEnv);
 
     const amqpUrl = runEnv.AMQP_URL;
     let bus: EventBus;
@@ -305,9 +313,16 @@ export async function serviceCommand(
       busConnected = () => rabbit.connected;
       busLabel = `RabbitMQ at ${redactAmqp(amqpUrl)}${containerNote}${connected.ok ? '' : ` — not connected yet (${connected.error.message}); retrying in the background`}`;
     } else {
-      bus = new InProcessBus({ clock });
+      const inProcess = new InProcessBus({ clock });
+      // Nothing else lives in this process to read the trade queue: without a reader it would grow for as
+      // long as the service runs. Events are logged (debug) and acknowledged; the trades table keeps them all.
+      const reader = await inProcess.consume(TRADE_QUEUE, async (message) => {
+        logger.debug({ id: message.id, topic: message.topic }, 'trade event');
+      });
+      if (!reader.ok) throw new Error(`in-process bus: ${reader.error.message}`);
+      bus = inProcess;
       busConnected = () => true;
-      busLabel = 'in-process (AMQP_URL unset)';
+      busLabel = 'in-process (AMQP_URL unset; trade events are logged at debug level)';
     }
     cleanup.push(() => bus.close());
 

@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   MTP_BUS_UNAVAILABLE: 'the message broker cannot be reached (or dropped the connection): retried later',
   MTP_BUS_REFUSED: 'the message broker refused (nacked) a message or a queue declaration',
   MTP_BUS_CLOSED: 'the event bus was closed by its owner',
+  MTP_BUS_UNROUTABLE: 'the message broker has no queue bound to the message topic: it would have been dropped',
   MTP_CRM_REJECTED: 'the CRM refused a write-back (HTTP 4xx): retrying the same write cannot help',
   MTP_CRM_UNAVAILABLE: 'the CRM answered 429 or 5xx: the write-back is retried later',
   MTP_CRM_UNREACHABLE: 'the CRM could not be reached (network error): the write-back is retried later',
@@ -52,9 +53,13 @@ export const ERROR_CODES = {
   MTP_WEBHOOK_SIGNATURE: 'the payment-provider webhook signature is missing, wrong or outside its time tolerance',
   MTP_WEBHOOK_NOT_CONFIGURED: 'the payment-provider webhook is not enabled (psp.webhook in the broker config)',
   MTP_NOT_READY: 'the service cannot take requests yet (its store does not answer)',
+  MTP_STORE_BUSY:
+    'the store kept refusing the transaction as conflicting with concurrent ones: nothing was done, retry',
   MTP_INTERNAL: 'a bug of the service: the request failed and was logged',
   MTP_DOCKER_UNAVAILABLE: 'no container runtime (Docker) to start Postgres and RabbitMQ with --containers',
   MTP_STORE_UNAVAILABLE: 'the selected store cannot be opened (DATABASE_URL unset, or the database refused)',
+  MTP_STORE_SCHEMA_MISMATCH:
+    "the database's schema is not this version's: a migration it applied has changed since, or it is newer",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -103,11 +103,9 @@ export async function openHarnessStores(
       [{ path: 'DATABASE_URL', message: 'not set' }],
     );
   }
-  // Only the runs' own schemas are created in that database: the pool's own is never migrated.
-  let db: PostgresStore;
+  // Asked once before any run, so that a server that does not answer is a coded error, not a failed run.
   try {
-    // A run's data is thrown away after it: no commit needs to wait for the disk.
-    db = await PostgresStore.connect(url, { migrate: false, maxConnections: 2, synchronousCommit: false });
+    await (await PostgresStore.connect(url, { migrate: false, maxConnections: 1 })).close();
   } catch (error) {
     if (!(error instanceof MtproofError)) throw error;
     throw new MtproofError(error.code, `${error.message} (the server DATABASE_URL names does not answer)`, [
@@ -117,7 +115,12 @@ export async function openHarnessStores(
   return {
     kind,
     label: `Postgres at ${redact(url)}`,
-    factory: () => db.sibling(schema(), { temporary: true }),
-    close: () => db.close(),
+    // Each run on connections of its own, closed with it: a server connection keeps every statement it
+    // prepared, and every run's schema has statements of its own (about 1 MB a run on each connection,
+    // which a long certification would pile up on connections shared by all its runs). A run's data is
+    // thrown away after it: no commit needs to wait for the disk.
+    factory: () =>
+      PostgresStore.connect(url, { schema: schema(), maxConnections: 2, synchronousCommit: false, temporary: true }),
+    close: async () => {},
   };
 }

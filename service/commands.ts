@@ -21,15 +21,16 @@ export function refuse<T>(code: ErrorCode, message: string, issues: Issue[] = []
 }
 
 const positiveCents = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
-const id = z.string().min(1).max(64);
+/** No NUL anywhere: Postgres text cannot hold it, and no CRM id or name needs it. */
+const text = () => z.string().refine((value) => !value.includes('\u0000'), 'no NUL characters');
+const id = text().min(1).max(64);
 
 export const registerClientInput = z.strictObject({
   /** The CRM's id: registering the same externalId again returns the same client. */
   externalId: id.optional(),
   // The narrower platform's limits: the same client may get an MT4 and an MT5 account.
-  name: z.string().trim().min(1).max(MT4_LIMITS.nameBytes),
-  email: z
-    .string()
+  name: text().trim().min(1).max(MT4_LIMITS.nameBytes),
+  email: text()
     .max(MT4_LIMITS.emailBytes)
     .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address'),
   country: countryCode,

@@ -396,5 +396,12 @@ function crossCheck(config: BrokerConfig): Issue[] {
       message: `must be at least 4 × the longest server timeoutMs (${4 * slowest}): a job makes up to 4 calls`,
     });
   }
+  // A CRM write that outlives its job's lease may land after the next owner's newer write and stay there.
+  if (config.crm !== undefined && config.crm.timeoutMs >= config.posting.leaseMs) {
+    issues.push({
+      path: 'crm.timeoutMs',
+      message: `must be below posting.leaseMs (${config.posting.leaseMs}): a write-back must end within its job's lease`,
+    });
+  }
   return issues;
 }

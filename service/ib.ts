@@ -65,6 +65,8 @@ export function commissionFor(
       ratePerLotCents: rate,
       commissionCentiCents,
       currency: account.currency,
+      // The server's wall clock (its time zone, as MetaTrader stamps and reports): statements are bounded in
+      // server time. The service's clock only when the platform gave no time.
       atMs: trade.serverSec === null ? nowMs : trade.serverSec * 1000,
     },
     unknownPartner: null,
@@ -89,7 +91,7 @@ export interface IbStatementLine {
 export interface IbStatement {
   partnerId: string;
   planId: string;
-  /** The range asked for (closes with `fromMs <= atMs < toMs`; open-ended where absent). */
+  /** The range asked for (closes with `fromMs <= atMs < toMs`, in server time; open-ended where absent). */
   fromMs: number | null;
   toMs: number | null;
   /** By account id. */

@@ -13,6 +13,7 @@ export {
   type BusResult,
   type ConsumeOptions,
   type Consumer,
+  DEFAULT_REDELIVERY_DELAY_MS,
   type Delivery,
   type EventBus,
   type Handler,
@@ -49,7 +50,7 @@ export { jurisdictionOf, needsKyc, type Route, route, suspendedIn } from './doma
 export { type AccountVolume, type IbStatement, type IbStatementLine, ratePerLotCents } from './ib.ts';
 export { type Answer, type CommandOptions, canonicalJson, type IdempotencyRequest } from './idempotency.ts';
 export type { LogEntry, Logger } from './log.ts';
-export { OUTBOX_BATCH, tradeMessageId, tradeTopic } from './outbox.ts';
+export { OUTBOX_BATCH, TRADE_QUEUE, tradeMessageId, tradeTopic } from './outbox.ts';
 export { type PasswordSource, seededPasswords, systemPasswords } from './passwords.ts';
 export { type CsvMapping, DEFAULT_CSV_MAPPING, parsePspCsv, toMinorUnits } from './psp/csv.ts';
 export { type PaymentRecords, type PspRecord, StaticPaymentRecords } from './psp/port.ts';

@@ -1,6 +1,6 @@
 import type { Random } from '../kit/random.ts';
 import { backoffMs } from './backoff.ts';
-import type { BusMessage, EventBus } from './bus/port.ts';
+import type { BusMessage, BusResult, EventBus, QueueSpec } from './bus/port.ts';
 import type { ServiceContext } from './context.ts';
 import { Signal, sleepUnless, unlessSignalled } from './signal.ts';
 import type { Tx } from './store/port.ts';
@@ -17,11 +17,29 @@ import type { AccountRow, OutboxRow, TradeRow } from './store/schema.ts';
  * mark publishes the batch again with the same ids (at-least-once: consumers drop ids they have seen).
  * Without a bus the rows are written all the same, and a bus added later publishes everything since.
  *
- * Several instances on one store may relay the same rows at once: more duplicates, never a loss.
+ * Nothing is published into the void: before its first publish the relay declares the service's own durable
+ * queue (`TRADE_QUEUE`, bound to `trade.#`), so every trade event is kept by the broker until a consumer
+ * reads it, whatever other queues exist; a message no queue takes (that queue deleted meanwhile) fails the
+ * publish (MTP_BUS_UNROUTABLE), and the relay declares the queue again before it retries.
+ *
+ * Duplicates, bounded: a row is published again only by a relay that read it unpublished — after a crash
+ * between the confirm and the mark (once per crash), after a publish that failed part-way (once per failed
+ * attempt: the broker may have taken some of the batch), or by another instance's relay that read it before
+ * this one's mark committed (so at most once per instance in the ordinary case). Consumers drop ids they
+ * have seen. Order: rows go out in `seq` order as far as they are committed when read; two transactions
+ * committing out of their sequence order (concurrent trade syncs) can put a later `seq` first. Both events
+ * of one position are never swapped: a close is recorded after, or with, its open.
  */
 
 /** Rows published per batch (one confirm round trip each). */
 export const OUTBOX_BATCH = 100;
+
+/**
+ * The service's own durable queue on the bus: it takes every trade event, so none is published to no one.
+ * Consumers read it (competing for its messages), or declare queues of their own beside it; a queue nobody
+ * reads grows: give it a length or TTL limit by broker policy if no consumer is meant to read it.
+ */
+export const TRADE_QUEUE: Readonly<QueueSpec> = Object.freeze({ queue: 'mtproof.trades', topics: ['trade.#'] });
 
 /** The bus topic of a trade event. */
 export function tradeTopic(action: TradeRow['action']): string {
@@ -77,6 +95,8 @@ export interface OutboxRelayOptions {
   /** Fires when the service stops: a publish in flight is abandoned (its rows stay unpublished). */
   stopping: Signal;
   batchSize?: number;
+  /** The queue declared before publishing; default TRADE_QUEUE. */
+  queue?: Readonly<QueueSpec>;
 }
 
 export class OutboxRelay {
@@ -102,12 +122,19 @@ export class OutboxRelay {
     return { published: this.#published, failures: this.#failures };
   }
 
+  /** @internal Waits parked on the relay's own signal now (a test's check that idling leaves none behind). */
+  get waiting(): number {
+    return this.#rows.waiting;
+  }
+
   /** Publishes until the service stops. */
   async run(): Promise<void> {
     const { ctx, bus } = this.#o;
     const { clock, store, config, log } = ctx;
     const batchSize = this.#o.batchSize ?? OUTBOX_BATCH;
+    const queue = this.#o.queue ?? TRADE_QUEUE;
     let failures = 0;
+    let declared = false;
     while (!this.#o.stopped()) {
       this.#pending = false;
       const rows = await store.transaction((tx) =>
@@ -118,8 +145,12 @@ export class OutboxRelay {
         if (!this.#pending) await this.#idle(config.posting.idlePollMs, true);
         continue;
       }
-      const outcome = await unlessSignalled(bus.publish(rows.map(toMessage)), [this.#o.stopping]);
+      const outcome: BusResult | null = await unlessSignalled(this.#publish(bus, queue, declared, rows), [
+        this.#o.stopping,
+      ]);
       if (outcome === null || this.#o.stopped()) return;
+      // Declared once per relay; again when a publish finds no queue (deleted under it).
+      declared = outcome.ok || (outcome.error.code !== 'MTP_BUS_UNROUTABLE' && declared);
       if (!outcome.ok) {
         failures++;
         this.#failures++;
@@ -143,6 +174,15 @@ export class OutboxRelay {
       });
       this.#published += rows.length;
     }
+  }
+
+  /** Declares `queue` unless `declared`, then publishes the rows; the first failure is the answer. */
+  async #publish(bus: EventBus, queue: Readonly<QueueSpec>, declared: boolean, rows: OutboxRow[]): Promise<BusResult> {
+    if (!declared) {
+      const result = await bus.declareQueue(queue);
+      if (!result.ok) return result;
+    }
+    return bus.publish(rows.map(toMessage));
   }
 
   /** Sleeps `ms`, or less when the service stops or (`wakeOnRows`) rows are committed. */

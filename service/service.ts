@@ -41,7 +41,7 @@ import type { PaymentRecords } from './psp/port.ts';
 import { reconcile } from './reconcile.ts';
 import { Signal, sleepUnless } from './signal.ts';
 import { nextId } from './store/ids.ts';
-import { type Store, StoreConstraintError, type Tx } from './store/port.ts';
+import { type Store, StoreConflictError, StoreConstraintError, type Tx } from './store/port.ts';
 import type {
   AccountRow,
   AlertRow,
@@ -122,6 +122,8 @@ export class Service {
   readonly #bell = new Signal({ latched: false });
   /** Resolved by stop() (or a failed loop): every loop's sleep ends. */
   readonly #stop = new Signal({ latched: true });
+  /** Pauses after a store conflict that outlasted the store's reruns (jittered: the losers spread out). */
+  readonly #conflictRandom: Random;
 
   constructor(options: BuildServiceOptions) {
     const { config, clock, random, ports } = options;
@@ -145,6 +147,7 @@ export class Service {
     this.#audit = new AuditLog(ports.store, clock, [...values.values()]);
     // Logs pass through the same redaction as the audit: no secret reaches a log line.
     const log: Logger = (entry) => userLog(this.#audit.redact(entry) as typeof entry);
+    this.#conflictRandom = random.fork('store-conflicts');
     this.#ctx = {
       config,
       clock,
@@ -171,6 +174,12 @@ export class Service {
       stopped: () => this.#stopped,
       onRecorded: () => this.#relay?.wake(),
       onBug: (error) => {
+        // A store that kept refusing a transaction as conflicting is load, not a bug: the next fill reads
+        // what this one could not record.
+        if (error instanceof StoreConflictError) {
+          log({ level: 'warn', msg: 'trade sync: the store kept refusing a transaction; left to the next fill' });
+          return;
+        }
         // Pump handling and subscription-started fills run beside the loops: a bug there stops the service
         // like a failed loop does when it runs, and is logged when it does not.
         if (this.#running) this.#halt(error);
@@ -226,20 +235,25 @@ export class Service {
     this.#stop.reset();
     const stopped = () => this.#stopped;
     const loops: Promise<void>[] = [];
-    for (let i = 0; i < this.config.posting.concurrency; i++) loops.push(this.#worker(`${this.instanceId}/w${i}`));
+    const keep = (name: string, loop: () => Promise<void>) => loops.push(this.#outlastConflicts(name, loop));
+    for (let i = 0; i < this.config.posting.concurrency; i++) {
+      const owner = `${this.instanceId}/w${i}`;
+      keep(owner, () => this.#worker(owner));
+    }
     for (const conn of this.#connections.values()) loops.push(conn.keepalive(stopped));
-    loops.push(
+    keep('stuck check', () =>
       this.#every(Math.max(1_000, Math.min(60_000, Math.floor(this.config.alerts.stuckAfterMs / 2))), () =>
         this.checkStuck(),
       ),
     );
     // A trade event lost without a reconnect (a stall that ended before the pump went quiet) is read from
     // history within an interval.
-    loops.push(this.#every(this.config.connections.tradeSyncIntervalMs, () => this.#trades.fillAll()));
+    keep('trade fill', () => this.#every(this.config.connections.tradeSyncIntervalMs, () => this.#trades.fillAll()));
     // Trade events (and anything else on the outbox) to the bus, when there is one.
-    if (this.#relay !== null) loops.push(this.#relay.run());
+    const relay = this.#relay;
+    if (relay !== null) keep('outbox relay', () => relay.run());
     const every = this.config.reconciliation.everyMs;
-    if (every !== undefined) loops.push(this.#every(every, () => this.reconcile()));
+    if (every !== undefined) keep('reconciliation', () => this.#every(every, () => this.reconcile()));
     try {
       // A loop that fails stops the others: no half-running service, and run() may be called again.
       await Promise.all(loops.map((loop) => loop.catch((error: unknown) => this.#halt(error))));
@@ -255,6 +269,14 @@ export class Service {
     this.#stopped = true;
     this.#stop.fire();
     for (const conn of this.#connections.values()) await conn.disconnect('service stopping');
+  }
+
+  /**
+   * @internal Listeners parked on the service's signals now: one per loop waiting, however long it has
+   * idled (a test's check that finished waits leave nothing behind).
+   */
+  get parkedWaits(): number {
+    return this.#bell.waiting + this.#stop.waiting + (this.#relay?.waiting ?? 0);
   }
 
   connectionStatus(): ConnectionStatus[] {
@@ -515,7 +537,8 @@ export class Service {
         const same =
           existing.kind === kind &&
           existing.accountId === input.accountId &&
-          existing.amountCents === input.amountCents;
+          existing.amountCents === input.amountCents &&
+          existing.currency === input.currency;
         if (same) return { ok: true, value: existing };
         return refuse('MTP_DUPLICATE_PSP_REF', `provider id ${input.pspRef} already belongs to ${existing.ref}`);
       }
@@ -713,6 +736,27 @@ export class Service {
     // New alerts have delivery jobs: wake a worker.
     if (raised > 0) this.#ctx.notify();
     return raised;
+  }
+
+  /**
+   * Runs `loop`, and runs it again after a pause when it ends with a StoreConflictError: a transaction that
+   * lost every rerun to concurrent ones (heavy load on a shared database) committed nothing, so it is not a
+   * bug; what the loop was doing is picked up again as after a crash of that loop alone (a job it held is
+   * claimable once its lease runs out). Any other error ends the loop (and stops the service).
+   */
+  async #outlastConflicts(name: string, loop: () => Promise<void>): Promise<void> {
+    const { clock, log } = this.#ctx;
+    while (!this.#stopped) {
+      try {
+        await loop();
+        return;
+      } catch (error) {
+        if (!(error instanceof StoreConflictError)) throw error;
+        const pauseMs = 50 + this.#conflictRandom.int(0, 950);
+        log({ level: 'warn', msg: `${name}: the store kept refusing a transaction as conflicting`, pauseMs });
+        await sleepUnless(clock, pauseMs, [this.#stop]);
+      }
+    }
   }
 
   /** Runs `task` every `everyMs` until the service stops. */

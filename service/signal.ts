@@ -50,7 +50,8 @@ export class Signal {
 
 /**
  * Resolves when `work` settles (with its value) or when one of `signals` fires (with `null`), whichever is
- * first; a rejection of `work` is passed on. The listeners are removed either way.
+ * first; a rejection of `work` before that is passed on, one after it is nobody's (the waiter has moved on).
+ * The listeners are removed either way.
  */
 export function unlessSignalled<T>(work: Promise<T>, signals: readonly Signal[]): Promise<T | null> {
   return new Promise<T | null>((resolve, reject) => {
@@ -62,6 +63,12 @@ export function unlessSignalled<T>(work: Promise<T>, signals: readonly Signal[])
       settle();
     };
     const interrupted = () => finish(() => resolve(null));
+    // Handled before anything else: a signal already fired returns at once, and `work` rejecting later
+    // must not become an unhandled rejection (which ends the process).
+    work.then(
+      (value) => finish(() => resolve(value)),
+      (error: unknown) => finish(() => reject(error)),
+    );
     for (const signal of signals) {
       if (signal.fired) {
         finish(() => resolve(null));
@@ -69,10 +76,6 @@ export function unlessSignalled<T>(work: Promise<T>, signals: readonly Signal[])
       }
       signal.on(interrupted);
     }
-    work.then(
-      (value) => finish(() => resolve(value)),
-      (error: unknown) => finish(() => reject(error)),
-    );
   });
 }
 

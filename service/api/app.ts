@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
@@ -5,7 +7,7 @@ import type { Clock } from '../../kit/clock.ts';
 import type { Issue } from '../../kit/errors.ts';
 import { canonicalJson } from '../idempotency.ts';
 import type { Service } from '../service.ts';
-import type { Store } from '../store/port.ts';
+import { type Store, StoreConflictError } from '../store/port.ts';
 import { ApiKeys, bearerKey } from './auth.ts';
 import { ApiError, errorBody, statusOf } from './errors.ts';
 import { HttpMetrics } from './metrics.ts';
@@ -62,6 +64,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     frameworkErrors: (error, _request, reply) => {
       (reply as unknown as FastifyReply).code(400).send(errorBody('MTP_BAD_REQUEST', `bad request: ${error.message}`));
     },
+    clientErrorHandler: answerClientError,
   }) as unknown as FastifyInstance;
 
   const keys = new ApiKeys({ store, clock, cacheMs: options.authCacheMs ?? 0 });
@@ -80,7 +83,15 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     request.rawBody = body as string;
-    parseJson(request, body as string, done);
+    parseJson(request, body as string, (error, value) => {
+      if (error !== null) return done(error, undefined);
+      const bad = unstorableString(value);
+      if (bad === null) return done(null, value);
+      done(
+        new ApiError('MTP_BAD_REQUEST', `bad request: ${bad}: ${UNSTORABLE}`, [{ path: bad, message: UNSTORABLE }]),
+        undefined,
+      );
+    });
   });
 
   app.addHook('onRequest', async (request) => {
@@ -170,6 +181,29 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   return app;
 }
 
+/**
+ * A request node's HTTP parser refuses (a malformed request line, headers beyond the size limit, a request
+ * that took too long) never reaches fastify's routes nor its error handler: it is answered here, on the
+ * socket, still as a coded JSON body (fastify's default answers its own shape), and the socket is closed.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  // A connection reset: nobody is left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'the request headers are larger than the server accepts']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'the request was not received in time']
+        : [400, 'the request is not valid HTTP'];
+  const text = canonicalJson(errorBody('MTP_BAD_REQUEST', message));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+    );
+  }
+  socket.destroy(error);
+}
+
 interface Classified {
   status: number;
   code: Parameters<typeof errorBody>[0];
@@ -227,9 +261,51 @@ function classify(error: FastifyError): Classified {
       { path: '(body)', message: 'not valid JSON' },
     ]);
   }
+  if (error instanceof StoreConflictError) {
+    // A transaction that lost every rerun to concurrent ones committed nothing: the client may send the same
+    // request again (with its Idempotency-Key), so this is an answer, not a bug.
+    return {
+      ...plain('MTP_STORE_BUSY', 'the store is busy with conflicting transactions: nothing was done; retry'),
+      headers: { 'retry-after': '1' },
+    };
+  }
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) return { ...plain('MTP_BAD_REQUEST', error.message), status };
   return plain('MTP_INTERNAL', error.message);
+}
+
+const UNSTORABLE = 'a NUL character (\\u0000) or an unpaired surrogate: text the store cannot keep';
+
+/**
+ * The path (`name`, `data.paymentId`, `items[2]`) of the first string, or object key, in `value` that
+ * contains a NUL character or an unpaired UTF-16 surrogate, or null. Postgres cannot store either (text
+ * refuses NUL, jsonb both), so such a body would fail deep in a transaction as a 500: it is refused at the
+ * edge instead. Iterative, so that a deeply nested body cannot exhaust the stack.
+ */
+function unstorableString(value: unknown): string | null {
+  const stack: [unknown, string][] = [[value, '']];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [item, at] = next;
+    if (typeof item === 'string') {
+      if (!storable(item)) return at === '' ? '(body)' : at;
+    } else if (Array.isArray(item)) {
+      for (let i = item.length - 1; i >= 0; i--) stack.push([item[i], `${at}[${i}]`]);
+    } else if (item !== null && typeof item === 'object') {
+      for (const [key, member] of Object.entries(item).reverse()) {
+        const path = at === '' ? key : `${at}.${key}`;
+        if (!storable(key)) return path;
+        stack.push([member, path]);
+      }
+    }
+  }
+  return null;
+}
+
+/** A high surrogate not followed by a low one, or a low one not after a high one (UTF-16 code units). */
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function storable(text: string): boolean {
+  return !text.includes('\u0000') && !UNPAIRED_SURROGATE.test(text);
 }
 
 function prefix(part: string, path: string): string {

@@ -37,6 +37,7 @@ const STATUS: { readonly [C in ErrorCode]?: number } = {
   MTP_INTERNAL: 500,
   MTP_WEBHOOK_NOT_CONFIGURED: 501,
   MTP_NOT_READY: 503,
+  MTP_STORE_BUSY: 503,
 };
 
 /**

@@ -1,11 +1,13 @@
 import type { ConnectionStatus } from '../connections.ts';
 import type { Store } from '../store/port.ts';
 import type { TransferState } from '../store/schema.ts';
+import { transferState } from './schemas.ts';
 
 /**
  * `GET /metrics` in the Prometheus text exposition format (0.0.4): HTTP requests by route and status, the
  * request duration histogram, and gauges read at scrape time — transfers by state, queued jobs, connection
- * state per server, the outbox backlog. The gauges cost one store transaction of counts (indexed columns).
+ * state per server, the outbox backlog. The gauges cost one store transaction of counts on indexed columns,
+ * each over rows that stay few (work in flight), so a scrape costs the same on a database ten years old.
  */
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -13,18 +15,15 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 /** Seconds: a request through the memory store takes well under a millisecond, one on Postgres a few. */
 const BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-const TRANSFER_STATES: readonly TransferState[] = [
-  'accepted',
-  'hold',
-  'posting',
-  'posted',
-  'done',
-  'refunding',
-  'refunded',
-  'review',
-  'rejected',
-  'failed',
-];
+/**
+ * The transfer states counted at each scrape: those of transfers in flight or waiting for an operator, which
+ * stay few. `done`, `refunded` and `rejected` grow with every transfer ever made: counting them would read
+ * the whole transfers index at every scrape (about 170 ms for 2,000,000 transfers on Postgres, under
+ * serializable isolation that holds its predicate locks). Their totals are a query on the database.
+ */
+export const GAUGED_TRANSFER_STATES: readonly TransferState[] = transferState.options.filter(
+  (state) => state !== 'done' && state !== 'refunded' && state !== 'rejected',
+);
 
 interface Series {
   labels: Record<string, string>;
@@ -88,7 +87,7 @@ export interface StateGauges {
 export async function readGauges(store: Store): Promise<StateGauges> {
   return store.transaction(async (tx) => {
     const transfers: Record<string, number> = {};
-    for (const state of TRANSFER_STATES) transfers[state] = await tx.count('transfers', { state });
+    for (const state of GAUGED_TRANSFER_STATES) transfers[state] = await tx.count('transfers', { state });
     return {
       transfers,
       queuedJobs: await tx.count('jobs', { state: 'queued' }),
@@ -99,7 +98,7 @@ export async function readGauges(store: Store): Promise<StateGauges> {
 
 export function renderGauges(gauges: StateGauges, connections: readonly ConnectionStatus[], extra = ''): string {
   const out: string[] = [];
-  out.push('# HELP mtproof_transfers Transfers by state.');
+  out.push('# HELP mtproof_transfers Transfers in flight or waiting for an operator, by state.');
   out.push('# TYPE mtproof_transfers gauge');
   for (const [state, n] of Object.entries(gauges.transfers)) out.push(`mtproof_transfers${fmt({ state })} ${n}`);
   out.push('# HELP mtproof_jobs_queued Durable jobs waiting to be worked (posting, provisioning, alerts).');

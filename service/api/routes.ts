@@ -3,7 +3,13 @@ import type { Clock } from '../../kit/clock.ts';
 import type { ErrorCode } from '../../kit/errors.ts';
 import type { CommandResult } from '../commands.ts';
 import type { BrokerConfig } from '../config.ts';
-import { type Answer, type CommandOptions, recordAnswer, storedAnswer } from '../idempotency.ts';
+import {
+  type Answer,
+  type CommandOptions,
+  type IdempotencyRequest,
+  recordAnswer,
+  storedAnswer,
+} from '../idempotency.ts';
 import type { Service } from '../service.ts';
 import { type Store, StoreConstraintError } from '../store/port.ts';
 import { ApiError, answerOf, errorBody } from './errors.ts';
@@ -104,10 +110,35 @@ function ok(status: number, schema: Parameters<typeof json>[0], description: str
   return { [status]: { description, ...json(schema, 'output') } };
 }
 
+/** The request's Idempotency-Key as the service records it (scoped to the route pattern), if it has one. */
+function idempotencyOf(
+  request: FastifyRequest,
+  okStatus: number,
+  body: Record<string, unknown>,
+): IdempotencyRequest | undefined {
+  const key = request.headers['idempotency-key'];
+  if (typeof key !== 'string') return undefined;
+  return {
+    key,
+    method: request.method,
+    route: request.routeOptions.url ?? request.url,
+    body,
+    status: (result) => answerOf(result, okStatus).status,
+  };
+}
+
 /**
- * The answer to a command, and the replay header when it is a stored one. The status of a fresh answer and of
- * its replay come from the same pure function of the result.
+ * Sends a command's answer: a fresh one with the status of its result, a stored one with the status it was
+ * first given and `Idempotent-Replayed: true`. Both statuses come from the same pure function of the result.
  */
+function send(reply: FastifyReply, answer: Answer<unknown>, okStatus: number): FastifyReply {
+  const { status, body } = answerOf(answer, okStatus);
+  if (answer.replay === undefined) return reply.code(status).send(body);
+  reply.header('idempotent-replayed', 'true');
+  return reply.code(answer.replay.status).send(body);
+}
+
+/** Runs a command with the request's Idempotency-Key and sends its answer. */
 async function answerCommand<T>(
   request: FastifyRequest,
   reply: FastifyReply,
@@ -115,26 +146,8 @@ async function answerCommand<T>(
   input: Record<string, unknown>,
   run: (options: CommandOptions) => Promise<Answer<T>>,
 ): Promise<FastifyReply> {
-  const key = request.headers['idempotency-key'];
-  const options: CommandOptions =
-    typeof key === 'string'
-      ? {
-          idempotency: {
-            key,
-            method: request.method,
-            route: request.routeOptions.url ?? request.url,
-            body: input,
-            status: (result) => answerOf(result, okStatus).status,
-          },
-        }
-      : {};
-  const answer = await run(options);
-  const { status, body } = answerOf(answer, okStatus);
-  if (answer.replay !== undefined) {
-    reply.header('idempotent-replayed', 'true');
-    return reply.code(answer.replay.status).send(body);
-  }
-  return reply.code(status).send(body);
+  const idempotency = idempotencyOf(request, okStatus, input);
+  return send(reply, await run(idempotency === undefined ? {} : { idempotency }), okStatus);
 }
 
 function needsKey(request: FastifyRequest): void {
@@ -286,20 +299,10 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const key = request.headers['idempotency-key'];
-      const idempotency =
-        typeof key === 'string'
-          ? {
-              key,
-              method: request.method,
-              route: request.routeOptions.url ?? request.url,
-              body: {},
-              status: (result: CommandResult<unknown>) => answerOf(result, 201).status,
-            }
-          : undefined;
+      const idempotency = idempotencyOf(request, 201, {});
       if (idempotency !== undefined) {
         const stored = await store.transaction((tx) => storedAnswer(tx, idempotency));
-        if (stored !== null) return replay(reply, stored);
+        if (stored !== null) return send(reply, stored, 201);
       }
       const result: CommandResult<unknown> = { ok: true, value: await service.reconcile() };
       if (idempotency !== undefined) {
@@ -309,12 +312,12 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
           await store.transaction((tx) => recordAnswer(tx, idempotency, result, clock.nowMs()));
         } catch (error) {
           if (!(error instanceof StoreConstraintError)) throw error;
+          // Another request with this key recorded its run first: answer that one, as the commands do.
           const stored = await store.transaction((tx) => storedAnswer(tx, idempotency));
-          if (stored !== null) return replay(reply, stored);
+          if (stored !== null) return send(reply, stored, 201);
         }
       }
-      const { status, body } = answerOf(result, 201);
-      return reply.code(status).send(body);
+      return send(reply, result, 201);
     },
   );
 
@@ -527,13 +530,6 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       return reply.type(PROMETHEUS_CONTENT_TYPE).send(text);
     },
   );
-}
-
-function replay(reply: FastifyReply, stored: Answer<unknown>): FastifyReply {
-  const { status, body } = answerOf(stored, 201);
-  if (stored.replay === undefined) return reply.code(status).send(body);
-  reply.header('idempotent-replayed', 'true');
-  return reply.code(stored.replay.status).send(body);
 }
 
 /** The promise's outcome, or a failure if it does not settle within `ms` (a store that hangs is not ready). */

@@ -9,6 +9,7 @@ import {
   transferInput,
 } from '../commands.ts';
 import { currencyCode } from '../config.ts';
+import type { FindingClass, TransferState } from '../store/schema.ts';
 
 /**
  * The HTTP API's schemas, written once in zod: the route schemas fastify validates with (through `validator`
@@ -141,6 +142,19 @@ export const accountSchema = z.object({
   openedMs: nullableMs,
 });
 
+export const transferState = z.enum([
+  'accepted',
+  'hold',
+  'posting',
+  'posted',
+  'done',
+  'refunding',
+  'refunded',
+  'review',
+  'rejected',
+  'failed',
+] satisfies TransferState[]);
+
 export const transferSchema = z.object({
   ref: z.string(),
   kind: z.enum(['deposit', 'withdrawal', 'credit']),
@@ -150,18 +164,7 @@ export const transferSchema = z.object({
   login: z.number().int(),
   amountCents: z.number().int(),
   currency: z.string(),
-  state: z.enum([
-    'accepted',
-    'hold',
-    'posting',
-    'posted',
-    'done',
-    'refunding',
-    'refunded',
-    'review',
-    'rejected',
-    'failed',
-  ]),
+  state: transferState,
   pspRef: z.string().nullable(),
   ticket: z.number().int().nullable(),
   refundTicket: z.number().int().nullable(),
@@ -187,7 +190,7 @@ export const findingSchema = z.object({
     'not_in_ledger',
     'psp_only',
     'ledger_only',
-  ]),
+  ] satisfies FindingClass[]),
   serverId: z.string().nullable(),
   login: z.number().int().nullable(),
   ref: z.string().nullable(),
@@ -207,10 +210,10 @@ export const reconciliationSchema = z.object({
   findings: z.array(findingSchema),
 });
 
-/** Epoch milliseconds in a query string. */
+/** Epoch milliseconds in a query string (15 digits at most: every such number is a safe integer). */
 const queryMs = z
   .string()
-  .regex(/^-?\d{1,16}$/, 'epoch milliseconds (an integer)')
+  .regex(/^-?\d{1,15}$/, 'epoch milliseconds (an integer of at most 15 digits)')
   .transform(Number)
   .optional();
 

@@ -29,23 +29,27 @@ export function verifyWebhook(options: {
   if (header === undefined || header === '') {
     return { ok: false, reason: 'missing', message: `no ${SIGNATURE_HEADER} header: the provider signs every call` };
   }
-  let timestampMs: number | undefined;
+  // The timestamp as sent: the signature covers its text, not a number re-printed from it.
+  const timestamps: string[] = [];
   const signatures: string[] = [];
   for (const part of header.split(',')) {
     const eq = part.indexOf('=');
+    if (eq < 0) continue;
     const name = part.slice(0, eq).trim();
     const value = part.slice(eq + 1).trim();
-    if (eq < 0) continue;
-    if (name === 't' && /^\d{1,16}$/.test(value)) timestampMs = Number(value);
+    if (name === 't') timestamps.push(value);
     else if (name === 'v1' && /^[0-9a-f]{64}$/i.test(value)) signatures.push(value.toLowerCase());
   }
-  if (timestampMs === undefined || signatures.length === 0) {
+  // One timestamp, in milliseconds that fit a safe integer: two would leave open which one was signed.
+  const [timestamp] = timestamps;
+  if (timestamps.length !== 1 || timestamp === undefined || !/^\d{1,15}$/.test(timestamp) || signatures.length === 0) {
     return {
       ok: false,
       reason: 'malformed',
       message: `${SIGNATURE_HEADER} must be t=<epoch ms>,v1=<64 hex digits>`,
     };
   }
+  const timestampMs = Number(timestamp);
   const skewMs = Math.abs(options.nowMs - timestampMs);
   if (skewMs > options.toleranceMs) {
     return {
@@ -55,7 +59,7 @@ export function verifyWebhook(options: {
     };
   }
   const expected = Buffer.from(
-    createHmac('sha256', options.secret).update(`${timestampMs}.${options.rawBody}`, 'utf8').digest('hex'),
+    createHmac('sha256', options.secret).update(`${timestamp}.${options.rawBody}`, 'utf8').digest('hex'),
     'utf8',
   );
   // Every candidate is compared in constant time, and all of them are: the timing says nothing of which matched.

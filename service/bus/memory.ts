@@ -12,6 +12,7 @@ import {
   type EventBus,
   type Handler,
   type QueueSpec,
+  redeliveryDelayOf,
   topicMatches,
 } from './port.ts';
 
@@ -20,11 +21,14 @@ import {
  * queues that keep messages while no consumer runs, competing consumers with a prefetch, acknowledgement
  * after the handler resolves, redelivery (flagged) after a handler failure or a consumer's close.
  *
- * It sets no timer: deliveries run as promise continuations, so in a virtual-time run everything is
- * deterministic. The one wait it may make — `redeliveryDelayMs` of a consumer — goes through the `clock`
- * it was given (required for that option). Publishing is confirmed at once unless a test made the broker
- * unreachable (`setReachable(false)`): then publishes fail with MTP_BUS_UNAVAILABLE, as RabbitMQ's do
- * during an outage. The bus outlives the service that publishes to it: a test shares one across restarts.
+ * It sets no timer of its own: deliveries run as promise continuations, so in a virtual-time run everything
+ * is deterministic. The one wait it makes — holding a message whose handler threw for the consumer's
+ * `redeliveryDelayMs` — goes through the `clock` it was given (without it, a handler that keeps failing
+ * would be redelivered in a loop of continuations that starves everything else). Publishing is confirmed at
+ * once unless a test made the broker unreachable (`setReachable(false)`): then publishes fail with
+ * MTP_BUS_UNAVAILABLE, as RabbitMQ's do during an outage. A message no queue is bound to fails its publish
+ * with MTP_BUS_UNROUTABLE, as RabbitMQ returns a `mandatory` one. The bus outlives the service that
+ * publishes to it: a test shares one across restarts.
  */
 
 interface Stored {
@@ -55,19 +59,19 @@ interface ConsumerState {
 
 export interface InProcessBusOptions {
   /** For consumers' `redeliveryDelayMs` (the broker's time: not a service process's). */
-  clock?: Clock;
+  clock: Clock;
 }
 
 export class InProcessBus implements EventBus {
   readonly #queues = new Map<string, QueueState>();
-  readonly #clock: Clock | undefined;
+  readonly #clock: Clock;
   #closed = false;
   #reachable = true;
   #published = 0;
   #acked = 0;
   #redelivered = 0;
 
-  constructor(options: InProcessBusOptions = {}) {
+  constructor(options: InProcessBusOptions) {
     this.#clock = options.clock;
   }
 
@@ -76,18 +80,25 @@ export class InProcessBus implements EventBus {
     const refused = this.#refusal();
     if (refused !== null) return refused;
     const touched = new Set<QueueState>();
+    const unroutable: string[] = [];
     for (const message of messages) {
       // Through JSON, as on the wire: what cannot cross it fails here, not in a consumer.
       const json = JSON.stringify(message.payload);
       const stored: BusMessage = { id: message.id, topic: message.topic, payload: {}, atMs: message.atMs };
+      let routed = false;
       for (const queue of this.#queues.values()) {
         if (![...queue.patterns].some((p) => topicMatches(p, message.topic))) continue;
         queue.ready.push({ message: stored, json, redelivered: false });
         touched.add(queue);
+        routed = true;
       }
-      this.#published++;
+      if (routed) this.#published++;
+      else unroutable.push(message.id);
     }
     for (const queue of touched) this.#dispatch(queue);
+    if (unroutable.length > 0) {
+      return busError('MTP_BUS_UNROUTABLE', `no queue is bound to the topic of ${unroutable.join(', ')}`);
+    }
     return { ok: true, value: undefined };
   }
 
@@ -102,11 +113,8 @@ export class InProcessBus implements EventBus {
   async consume(options: ConsumeOptions, handler: Handler): Promise<BusResult<Consumer>> {
     checkQueueSpec(options);
     const prefetch = options.prefetch ?? DEFAULT_PREFETCH;
-    const redeliveryDelayMs = options.redeliveryDelayMs ?? 0;
+    const redeliveryDelayMs = redeliveryDelayOf(options);
     if (!Number.isInteger(prefetch) || prefetch < 1) throw new Error(`bus: prefetch must be >= 1, got ${prefetch}`);
-    if (redeliveryDelayMs > 0 && this.#clock === undefined) {
-      throw new Error('bus: redeliveryDelayMs needs an InProcessBus built with a clock');
-    }
     const refused = this.#refusal();
     if (refused !== null) return refused;
     const queue = this.#declare(options);
@@ -138,7 +146,7 @@ export class InProcessBus implements EventBus {
     return { ready: q.ready.length, unacked: q.consumers.reduce((n, c) => n + c.held.size, 0) };
   }
 
-  /** Counters: messages confirmed, deliveries acknowledged, deliveries handed back for redelivery. */
+  /** Counters: messages routed to a queue, deliveries acknowledged, deliveries handed back for redelivery. */
   get stats(): { published: number; acked: number; redelivered: number } {
     return { published: this.#published, acked: this.#acked, redelivered: this.#redelivered };
   }
@@ -197,7 +205,7 @@ export class InProcessBus implements EventBus {
       handled = false;
     }
     if (!handled && consumer.redeliveryDelayMs > 0 && consumer.held.has(stored)) {
-      await (this.#clock as Clock).sleep(consumer.redeliveryDelayMs);
+      await this.#clock.sleep(consumer.redeliveryDelayMs);
     }
     // Closed meanwhile: the message went back to the queue then, and this late answer counts for nothing.
     if (!consumer.held.delete(stored)) return;

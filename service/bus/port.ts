@@ -6,11 +6,14 @@
  *   relay) publishes the batch again later. A batch that failed may have been partly delivered: delivery is
  *   at-least-once, and every message keeps its `id` so that consumers can drop what they have seen.
  * - `consume({ queue, topics }, handler)` reads a named durable queue bound to topic patterns. A message is
- *   acknowledged only after `handler` resolves; if the handler throws, or the consumer closes or dies with it
- *   unacknowledged, the message is delivered again (`redelivered: true`), to this or another consumer.
+ *   acknowledged only after `handler` resolves; if the handler throws, the message is held for
+ *   `redeliveryDelayMs` (default 1 s: a handler that keeps failing is not redelivered in a hot loop) and then
+ *   handed back; if the consumer closes or dies with it unacknowledged, it goes back at once. Either way it
+ *   is delivered again (`redelivered: true`), to this or another consumer.
  * - A durable queue keeps what was published to its topics while no consumer ran, from the moment it was
- *   declared (`declareQueue`, or a first `consume`): a message published to topics no queue is bound to is
- *   dropped, as a topic exchange does.
+ *   declared (`declareQueue`, or a first `consume`). A message that no queue is bound to is never dropped
+ *   silently: the publish fails with MTP_BUS_UNROUTABLE (RabbitMQ: published `mandatory`, the broker returns
+ *   it), and the publisher keeps it. The other messages of that batch were delivered.
  *
  * Topic patterns are AMQP's: words separated by `.`, `*` matches exactly one word, `#` zero or more
  * (`trade.*`, `trade.#`, `#`).
@@ -34,7 +37,10 @@ export interface Delivery extends BusMessage {
   redelivered: boolean;
 }
 
-export type BusErrorCode = Extract<ErrorCode, 'MTP_BUS_UNAVAILABLE' | 'MTP_BUS_REFUSED' | 'MTP_BUS_CLOSED'>;
+export type BusErrorCode = Extract<
+  ErrorCode,
+  'MTP_BUS_UNAVAILABLE' | 'MTP_BUS_REFUSED' | 'MTP_BUS_CLOSED' | 'MTP_BUS_UNROUTABLE'
+>;
 
 export interface BusError {
   code: BusErrorCode;
@@ -54,8 +60,8 @@ export interface ConsumeOptions extends QueueSpec {
   /** Unacknowledged messages this consumer holds at once (its handlers run concurrently up to this). */
   prefetch?: number;
   /**
-   * How long a message whose handler threw is held before it is handed back for redelivery (0: at once).
-   * A handler that always fails is otherwise redelivered in a tight loop.
+   * How long a message whose handler threw is held before it is handed back for redelivery; default
+   * DEFAULT_REDELIVERY_DELAY_MS. 0 hands it back at once: a handler that always fails then spins.
    */
   redeliveryDelayMs?: number;
 }
@@ -70,7 +76,7 @@ export interface Consumer {
 }
 
 export interface EventBus {
-  /** Publishes a batch; `ok` once the broker confirmed every message. */
+  /** Publishes a batch; `ok` once the broker confirmed every message and routed each to a queue at least. */
   publish(messages: readonly BusMessage[]): Promise<BusResult>;
   /** Declares a durable queue and binds it to `topics`: from now on it keeps what is published to them. */
   declareQueue(spec: QueueSpec): Promise<BusResult>;
@@ -81,6 +87,9 @@ export interface EventBus {
 }
 
 export const DEFAULT_PREFETCH = 16;
+
+/** How long a message whose handler threw is held before it is redelivered, unless a consumer says otherwise. */
+export const DEFAULT_REDELIVERY_DELAY_MS = 1_000;
 
 export function busError<T = void>(code: BusErrorCode, message: string): BusResult<T> {
   return { ok: false, error: { code, message } };
@@ -113,6 +122,15 @@ export function checkMessage(message: BusMessage): void {
     throw new Error(`bus: message ${message.id} has a bad topic "${message.topic}" (dotted words, no * or #)`);
   }
   if (!Number.isFinite(message.atMs)) throw new Error(`bus: message ${message.id} has no atMs`);
+}
+
+/** The redelivery delay a consumer asked for, or the default; a negative or fractional one is a bug. */
+export function redeliveryDelayOf(options: ConsumeOptions): number {
+  const delayMs = options.redeliveryDelayMs ?? DEFAULT_REDELIVERY_DELAY_MS;
+  if (!Number.isSafeInteger(delayMs) || delayMs < 0) {
+    throw new Error(`bus: redeliveryDelayMs must be a whole number of ms >= 0, got ${delayMs}`);
+  }
+  return delayMs;
 }
 
 /** Checks a queue declaration: a malformed one is a bug of the caller. */

@@ -3,6 +3,7 @@ import type { Clock } from '../../kit/clock.ts';
 import { Random } from '../../kit/random.ts';
 import { backoffMs } from '../backoff.ts';
 import { type Logger, silentLogger } from '../log.ts';
+import { Signal, sleepUnless } from '../signal.ts';
 import {
   type BusMessage,
   type BusResult,
@@ -16,6 +17,7 @@ import {
   type EventBus,
   type Handler,
   type QueueSpec,
+  redeliveryDelayOf,
 } from './port.ts';
 
 /**
@@ -24,12 +26,17 @@ import {
  * batch is `ok` only once the broker confirmed every message), consumers on channels of their own with a
  * prefetch and manual acknowledgements.
  *
+ * Messages are published `mandatory`: one that no queue is bound to comes back (basic.return, always before
+ * its confirm) and fails the publish with MTP_BUS_UNROUTABLE instead of vanishing.
+ *
  * One connection, made on first use. When it drops (or a channel of it fails), the bus reconnects in the
- * background with exponential backoff — waits through the `Clock` it was given — re-declares the exchange
- * and re-establishes every open consumer (the broker has put their unacknowledged messages back in the
- * meantime). While it is down, `publish`, `declareQueue` and `consume` fail at once with
- * MTP_BUS_UNAVAILABLE: the outbox relay retries later, nothing waits on a dead socket. Every failure of
- * the broker or the network is such a value; only misuse (a malformed message) throws.
+ * background with exponential backoff — waits through the `Clock` it was given, and ends them at `close()`
+ * — re-declares the exchange and re-establishes every open consumer (the broker has put their
+ * unacknowledged messages back in the meantime). While it is down, `publish`, `declareQueue` and `consume`
+ * fail at once with MTP_BUS_UNAVAILABLE: the outbox relay retries later, nothing waits on a dead socket.
+ * Every failure of the broker or the network is such a value; only misuse (a malformed message) throws.
+ * Every connection and channel has an 'error' listener: amqplib emits one before each close the broker or
+ * the network causes, and an unheard 'error' event would crash the process.
  */
 
 export interface RabbitMqBusOptions {
@@ -62,7 +69,12 @@ interface Link {
   publisher: ConfirmChannel;
   /** Increments with every connection: a consumer knows whether its channel belongs to the current one. */
   generation: number;
+  /** Message ids the broker returned as unroutable and whose confirm has not come yet (a count per id). */
+  returned: Map<string, number>;
 }
+
+/** What a publish's confirm callback learnt of one message. */
+class Unroutable extends Error {}
 
 export class RabbitMqBus implements EventBus {
   readonly exchange: string;
@@ -75,6 +87,8 @@ export class RabbitMqBus implements EventBus {
   #connecting: Promise<Link | null> | null = null;
   #recovering = false;
   #closed = false;
+  /** Fired by close(): a reconnect backoff in progress ends at once. */
+  readonly #closing = new Signal({ latched: true });
   #generation = 0;
   #reconnects = 0;
 
@@ -113,38 +127,48 @@ export class RabbitMqBus implements EventBus {
     if (messages.length === 0) return { ok: true, value: undefined };
     const ensured = await this.#ensure();
     if (!ensured.ok) return ensured;
-    const { publisher } = ensured.value;
-    try {
-      const confirms = messages.map(
-        (m, i) =>
-          new Promise<void>((resolve, reject) => {
-            publisher.publish(
-              this.exchange,
-              m.topic,
-              bodies[i] as Buffer,
-              {
-                persistent: true,
-                messageId: m.id,
-                contentType: 'application/json',
-                timestamp: Math.floor(m.atMs / 1000),
-                headers: { [AT_MS_HEADER]: m.atMs },
-              },
-              (error: unknown) => (error === null || error === undefined ? resolve() : reject(error)),
-            );
-          }),
-      );
-      // Every confirm is awaited (none left dangling), then the first failure decides.
-      const settled = await Promise.allSettled(confirms);
-      const failed = settled.find((s) => s.status === 'rejected');
-      if (failed === undefined) return { ok: true, value: undefined };
-      const reason = String((failed as PromiseRejectedResult).reason);
-      return /nack/i.test(reason)
-        ? busError('MTP_BUS_REFUSED', `the broker nacked a message: ${reason}`)
-        : busError('MTP_BUS_UNAVAILABLE', `publishing failed: ${reason}`);
-    } catch (error) {
-      // The channel closed under the publish (the connection dropped).
-      return busError('MTP_BUS_UNAVAILABLE', `publishing failed: ${describe(error)}`);
-    }
+    const { publisher, returned } = ensured.value;
+    const confirms = messages.map(
+      (m, i) =>
+        new Promise<void>((resolve, reject) => {
+          // A channel already closed throws here: this message's promise rejects, the others still settle.
+          publisher.publish(
+            this.exchange,
+            m.topic,
+            bodies[i] as Buffer,
+            {
+              persistent: true,
+              mandatory: true,
+              messageId: m.id,
+              contentType: 'application/json',
+              timestamp: Math.floor(m.atMs / 1000),
+              headers: { [AT_MS_HEADER]: m.atMs },
+            },
+            (error: unknown) => {
+              if (error !== null && error !== undefined) return reject(error);
+              // Acked, but returned before that: routed to no queue.
+              const count = returned.get(m.id) ?? 0;
+              if (count === 0) return resolve();
+              if (count === 1) returned.delete(m.id);
+              else returned.set(m.id, count - 1);
+              reject(new Unroutable(m.id));
+            },
+          );
+        }),
+    );
+    // Every confirm is awaited (none left dangling: a closing channel fails the ones it still owes), then
+    // the worst failure decides: the connection's, then the broker's refusal, then a missing queue.
+    const failures = (await Promise.allSettled(confirms)).flatMap((s) => (s.status === 'rejected' ? [s.reason] : []));
+    if (failures.length === 0) return { ok: true, value: undefined };
+    const lost = failures.find((f) => !(f instanceof Unroutable) && !/nack/i.test(describe(f)));
+    if (lost !== undefined) return busError('MTP_BUS_UNAVAILABLE', `publishing failed: ${describe(lost)}`);
+    const nacked = failures.find((f) => !(f instanceof Unroutable));
+    if (nacked !== undefined) return busError('MTP_BUS_REFUSED', `the broker nacked a message: ${describe(nacked)}`);
+    const ids = failures.map((f) => (f as Unroutable).message);
+    return busError(
+      'MTP_BUS_UNROUTABLE',
+      `no queue is bound to the topic of ${ids.join(', ')} on exchange ${this.exchange}: declare one`,
+    );
   }
 
   async declareQueue(spec: QueueSpec): Promise<BusResult> {
@@ -169,6 +193,7 @@ export class RabbitMqBus implements EventBus {
     checkQueueSpec(options);
     const prefetch = options.prefetch ?? DEFAULT_PREFETCH;
     if (!Number.isInteger(prefetch) || prefetch < 1) throw new Error(`bus: prefetch must be >= 1, got ${prefetch}`);
+    redeliveryDelayOf(options);
     const ensured = await this.#ensure();
     if (!ensured.ok) return ensured;
     const consumer = new RabbitConsumer(this, { ...options, prefetch }, handler);
@@ -185,6 +210,7 @@ export class RabbitMqBus implements EventBus {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.fire();
     for (const consumer of [...this.#consumers]) await consumer.close();
     const link = this.#link;
     this.#link = null;
@@ -258,8 +284,13 @@ export class RabbitMqBus implements EventBus {
       );
       const publisher = await current.createConfirmChannel();
       publisher.on('error', () => {});
+      const returned = new Map<string, number>();
+      publisher.on('return', (message: ConsumeMessage) => {
+        const id = message.properties.messageId as unknown;
+        if (typeof id === 'string') returned.set(id, (returned.get(id) ?? 0) + 1);
+      });
       await publisher.assertExchange(this.exchange, 'topic', { durable: true });
-      const link: Link = { model: current, publisher, generation: ++this.#generation };
+      const link: Link = { model: current, publisher, generation: ++this.#generation, returned };
       current.on('close', () => this.#lost(link));
       // The publisher failing alone (the exchange deleted under it) is handled as a lost connection.
       publisher.on('close', () => this.restart(link, 'the publishing channel closed'));
@@ -300,7 +331,9 @@ export class RabbitMqBus implements EventBus {
     void (async () => {
       try {
         for (let attempt = 1; !this.#closed; attempt++) {
-          await this.#o.clock.sleep(backoffMs(this.#policy, Math.min(attempt, 30), this.#random));
+          await sleepUnless(this.#o.clock, backoffMs(this.#policy, Math.min(attempt, 30), this.#random), [
+            this.#closing,
+          ]);
           if (this.#closed) return;
           this.#connecting = this.#connectOnce();
           const link = await this.#connecting;
@@ -335,6 +368,8 @@ class RabbitConsumer implements Consumer {
   #channel: Channel | null = null;
   #link: Link | null = null;
   #tag: string | null = null;
+  /** Fired by close(): a failed message's redelivery delay ends at once (the broker requeued it). */
+  readonly #closing = new Signal({ latched: true });
 
   constructor(bus: RabbitMqBus, options: ConsumeOptions & { prefetch: number }, handler: Handler) {
     this.#bus = bus;
@@ -394,6 +429,7 @@ class RabbitConsumer implements Consumer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.#closing.fire();
     this.#bus.forget(this);
     const channel = this.#channel;
     const tag = this.#tag;
@@ -425,7 +461,7 @@ class RabbitConsumer implements Consumer {
     if (delivery === null) {
       // Not one of ours (no id, not JSON): handing it back would loop forever.
       this.#bus.log({ level: 'error', msg: 'rabbitmq: dropped a malformed message', queue: this.queue });
-      settle(channel, () => channel.nack(message, false, false));
+      settle(() => channel.nack(message, false, false));
       return;
     }
     let handled: boolean;
@@ -436,21 +472,22 @@ class RabbitConsumer implements Consumer {
       handled = false;
     }
     if (handled) {
-      settle(channel, () => channel.ack(message));
+      settle(() => channel.ack(message));
       return;
     }
-    const delayMs = this.#options.redeliveryDelayMs ?? 0;
-    if (delayMs > 0) await this.#bus.clock.sleep(delayMs);
-    settle(channel, () => channel.nack(message, false, true));
+    // Held a while before it goes back, or a handler that keeps failing would spin on it.
+    const delayMs = redeliveryDelayOf(this.#options);
+    if (delayMs > 0) await sleepUnless(this.#bus.clock, delayMs, [this.#closing]);
+    settle(() => channel.nack(message, false, true));
   }
 }
 
 /** An ack or nack; on a channel that has closed meanwhile there is nothing to do (the broker requeued it). */
-function settle(channel: Channel, action: () => void): void {
+function settle(action: () => void): void {
   try {
     action();
   } catch {
-    void channel;
+    // The channel is gone: so is the delivery it would have settled.
   }
 }
 

@@ -1,5 +1,5 @@
 import { type CrmDialect, type HttpCrmOptions, patchJson, textMessage, trimBase } from './http.ts';
-import type { CrmPort, CrmResult, CrmUpdate } from './port.ts';
+import { type CrmFieldNames, type CrmPort, type CrmResult, type CrmUpdate, crmFields } from './port.ts';
 
 /**
  * HubSpot: the account's facts become custom contact properties, written with the CRM v3 objects API —
@@ -8,17 +8,8 @@ import type { CrmPort, CrmResult, CrmUpdate } from './port.ts';
  * before the account is open). The properties must exist in the portal (service/crm/README.md lists them).
  */
 
-/** The update's fields that are written, each to a property whose internal name is configurable. */
-export interface HubSpotProperties {
-  accountId: string;
-  status: string;
-  onboarding: string;
-  login: string;
-  serverId: string;
-  group: string;
-  /** A date-time property: when the service read what it writes (ISO 8601). */
-  atMs: string;
-}
+/** The internal name of the contact property each fact is written to (`atMs`: a date-time property). */
+export type HubSpotProperties = CrmFieldNames;
 
 export const HUBSPOT_DEFAULT_PROPERTIES: Readonly<HubSpotProperties> = {
   accountId: 'mtproof_account_id',
@@ -60,16 +51,8 @@ export class HubSpotCrm implements CrmPort {
   }
 
   writeBack(update: CrmUpdate): Promise<CrmResult> {
-    const n = this.#names;
-    const properties: Record<string, string> = {
-      [n.accountId]: update.accountId,
-      [n.status]: update.status,
-      [n.onboarding]: update.onboarding,
-      [n.login]: update.login === null ? '' : String(update.login),
-      [n.serverId]: update.serverId,
-      [n.group]: update.group,
-      [n.atMs]: new Date(update.atMs).toISOString(),
-    };
+    // Every HubSpot property value is a string.
+    const properties = crmFields(this.#names, update, update.login === null ? '' : String(update.login));
     const url = `${trimBase(this.#options.baseUrl)}/crm/v3/objects/contacts/${encodeURIComponent(update.crmClientId)}`;
     return patchJson(this.#options, HUBSPOT, url, { properties });
   }

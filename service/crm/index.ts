@@ -7,7 +7,7 @@ import { SalesforceCrm } from './salesforce.ts';
 
 export { type CrmFetch, type CrmResponse, type HttpCrmOptions, retryAfterMs } from './http.ts';
 export { HUBSPOT_DEFAULT_PROPERTIES, HubSpotCrm, type HubSpotOptions, type HubSpotProperties } from './hubspot.ts';
-export type { CrmErrorCode, CrmPort, CrmResult, CrmUpdate, OnboardingState } from './port.ts';
+export type { CrmErrorCode, CrmFieldNames, CrmPort, CrmResult, CrmUpdate, OnboardingState } from './port.ts';
 export {
   SALESFORCE_API_VERSION,
   SALESFORCE_DEFAULT_FIELDS,

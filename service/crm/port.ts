@@ -56,6 +56,33 @@ export interface CrmPort {
   writeBack(update: CrmUpdate): Promise<CrmResult>;
 }
 
+/**
+ * Where each fact of an update goes in the CRM: a field (property) name per fact. `login` is a number field
+ * (empty until the account is open); `atMs` a date-time field, when the service read what it writes.
+ */
+export interface CrmFieldNames {
+  accountId: string;
+  status: string;
+  onboarding: string;
+  login: string;
+  serverId: string;
+  group: string;
+  atMs: string;
+}
+
+/** The update's facts under the CRM's field names; the login as the CRM takes it (a string, a number, null). */
+export function crmFields<L>(names: Readonly<CrmFieldNames>, update: CrmUpdate, login: L): Record<string, string | L> {
+  return {
+    [names.accountId]: update.accountId,
+    [names.status]: update.status,
+    [names.onboarding]: update.onboarding,
+    [names.login]: login,
+    [names.serverId]: update.serverId,
+    [names.group]: update.group,
+    [names.atMs]: new Date(update.atMs).toISOString(),
+  };
+}
+
 /** The CRM-visible part of two updates is the same (`atMs` aside). */
 export function sameFacts(a: CrmUpdate, b: CrmUpdate): boolean {
   return (

@@ -1,5 +1,5 @@
 import { type CrmDialect, type HttpCrmOptions, patchJson, textMessage, trimBase } from './http.ts';
-import type { CrmPort, CrmResult, CrmUpdate } from './port.ts';
+import { type CrmFieldNames, type CrmPort, type CrmResult, type CrmUpdate, crmFields } from './port.ts';
 
 /**
  * Salesforce: the account's facts become custom fields of the client's Contact, written with the REST API's
@@ -8,18 +8,8 @@ import type { CrmPort, CrmResult, CrmUpdate } from './port.ts';
  * Contact (service/crm/README.md lists them and their types); null clears a field.
  */
 
-/** The update's fields that are written, each to a Contact field whose API name is configurable. */
-export interface SalesforceFields {
-  accountId: string;
-  status: string;
-  onboarding: string;
-  /** A Number field (null until the account is open). */
-  login: string;
-  serverId: string;
-  group: string;
-  /** A DateTime field: when the service read what it writes. */
-  atMs: string;
-}
+/** The API name of the Contact field each fact is written to (`login`: a Number, `atMs`: a DateTime). */
+export type SalesforceFields = CrmFieldNames;
 
 export const SALESFORCE_DEFAULT_FIELDS: Readonly<SalesforceFields> = {
   accountId: 'MTProof_Account_Id__c',
@@ -68,16 +58,8 @@ export class SalesforceCrm implements CrmPort {
   }
 
   writeBack(update: CrmUpdate): Promise<CrmResult> {
-    const n = this.#names;
-    const fields: Record<string, string | number | null> = {
-      [n.accountId]: update.accountId,
-      [n.status]: update.status,
-      [n.onboarding]: update.onboarding,
-      [n.login]: update.login,
-      [n.serverId]: update.serverId,
-      [n.group]: update.group,
-      [n.atMs]: new Date(update.atMs).toISOString(),
-    };
+    // The login as a Number; null clears it while the account has none.
+    const fields = crmFields(this.#names, update, update.login);
     const base = trimBase(this.#options.baseUrl);
     const url = `${base}/services/data/${SALESFORCE_API_VERSION}/sobjects/Contact/${encodeURIComponent(update.crmClientId)}`;
     return patchJson(this.#options, SALESFORCE, url, fields);

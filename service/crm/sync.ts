@@ -108,8 +108,11 @@ export async function workCrmSync(attempt: Attempt<ServiceContext>, crm: CrmPort
     await underLease(attempt, (tx, nowMs) => finishJob(tx, attempt, nowMs));
     return;
   }
-  const result = await crm.writeBack(update);
-  if (result.ok) return confirm(attempt, crm, update);
+  const answer = await crm.writeBack(update);
+  if (answer.ok) return confirm(attempt, crm, update);
+  // The CRM's own words go into the job row, logs and alerts: a CRM that echoes the token (a 401 saying
+  // which credentials it refused) must not put it there.
+  const result = { ...answer, message: ctx.mask(answer.message) as string };
   const failedAttempts = job.attempts + 1;
   if (result.outcome === 'unavailable' && failedAttempts < settings.attempts) {
     const delayMs = Math.max(backoffMs(ctx.config.retry, failedAttempts, ctx.random), result.retryAfterMs ?? 0);

@@ -33,8 +33,10 @@ const MAX_RERUNS = 50;
  * the unique ones: a `select` or `count` naming one reads only the rows holding that value, not the table.
  */
 const INDEXED: { readonly [K in TableName]?: readonly (keyof Tables[K])[] } = {
-  accounts: ['serverId', 'state', 'login'],
+  // clientId and the jobs' subject: the CRM write-back's lookups (a client's accounts, a subject's jobs).
+  accounts: ['serverId', 'state', 'login', 'clientId'],
   transfers: ['state'],
+  jobs: ['subject'],
   // The outbox relay's unpublished rows (publishedMs null), an account's trades, a partner's commissions.
   outbox: ['publishedMs'],
   trades: ['login'],

@@ -1,11 +1,16 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { assertSchemaName, quote, type SqlClient } from './sql.ts';
+import { MtproofError } from '../../kit/errors.ts';
+import { assertSchemaName, quote, type SqlClient, type SqlConnection } from './sql.ts';
 
 /**
  * The SQL migrations (migrations/NNNN_name.sql), applied in order, each once, into one schema, and recorded
- * in its `schema_migrations` table. Every run takes a transaction-scoped advisory lock on the schema first,
- * so two processes starting at once (two service instances, two test files) apply each migration once: the
- * second waits, then finds it recorded. A migration is applied in the same transaction as its record.
+ * in its `schema_migrations` table with the file's sha256. Every run takes a transaction-scoped advisory
+ * lock on the schema first, so two processes starting at once (two service instances, two test files) apply
+ * each migration once: the second waits, then finds it recorded. A migration is applied in the same
+ * transaction as its record. A recorded migration whose file has changed since, or that this version does
+ * not have (a newer one migrated the schema), is MTP_STORE_SCHEMA_MISMATCH: the schema is not what the
+ * code expects, and running on it would fail in ways far from the cause.
  */
 
 export interface Migration {
@@ -14,6 +19,8 @@ export interface Migration {
   /** `0001_init.sql` */
   file: string;
   sql: string;
+  /** Of the text with LF line ends (a checkout that turns them into CRLF changes nothing). */
+  sha256: string;
 }
 
 const MIGRATIONS_DIR = new URL('./migrations/', import.meta.url);
@@ -28,11 +35,11 @@ export function migrations(): readonly Migration[] {
   cached ??= readdirSync(MIGRATIONS_DIR)
     .filter((file) => FILE.test(file))
     .sort()
-    .map((file) => ({
-      version: (FILE.exec(file) as RegExpExecArray)[1] as string,
-      file,
-      sql: readFileSync(new URL(file, MIGRATIONS_DIR), 'utf8'),
-    }));
+    .map((file) => {
+      const sql = readFileSync(new URL(file, MIGRATIONS_DIR), 'utf8');
+      const sha256 = createHash('sha256').update(sql.replaceAll('\r\n', '\n')).digest('hex');
+      return { version: (FILE.exec(file) as RegExpExecArray)[1] as string, file, sql, sha256 };
+    });
   return cached;
 }
 
@@ -51,18 +58,20 @@ export async function migrate(client: SqlClient, schema: string): Promise<string
       await connection.exec(
         `CREATE SCHEMA IF NOT EXISTS ${name};\n` +
           `CREATE TABLE IF NOT EXISTS ${name}."schema_migrations" (` +
-          `"version" text PRIMARY KEY, "file" text NOT NULL, "applied_at" timestamptz NOT NULL DEFAULT now());`,
+          `"version" text PRIMARY KEY, "file" text NOT NULL, "applied_at" timestamptz NOT NULL DEFAULT now(), ` +
+          `"sha256" text);\n` +
+          // A schema migrated before the checksums were kept.
+          `ALTER TABLE ${name}."schema_migrations" ADD COLUMN IF NOT EXISTS "sha256" text;`,
       );
-      const { rows } = await connection.query({ text: `SELECT "version" FROM ${name}."schema_migrations"` });
-      const done = new Set(rows.map((r) => String(r.version)));
+      const done = await checkApplied(connection, schema);
       const applied: string[] = [];
       for (const migration of migrations()) {
         if (done.has(migration.version)) continue;
         // The files name tables without a schema: they land in the first schema of the path.
         await connection.exec(`SET LOCAL search_path TO ${name};\n${migration.sql}`);
         await connection.query({
-          text: `INSERT INTO ${name}."schema_migrations" ("version", "file") VALUES ($1, $2)`,
-          values: [migration.version, migration.file],
+          text: `INSERT INTO ${name}."schema_migrations" ("version", "file", "sha256") VALUES ($1, $2, $3)`,
+          values: [migration.version, migration.file, migration.sha256],
         });
         applied.push(migration.version);
       }
@@ -77,6 +86,40 @@ export async function migrate(client: SqlClient, schema: string): Promise<string
   } finally {
     connection.release(broken);
   }
+}
+
+/**
+ * The versions applied to `schema`, each checked against this version's file: the same text, or the
+ * schema is refused. A record without a checksum (written before they were kept) is given the file's.
+ */
+async function checkApplied(connection: SqlConnection, schema: string): Promise<Set<string>> {
+  const table = `${quote(schema)}."schema_migrations"`;
+  const { rows } = await connection.query({ text: `SELECT "version", "file", "sha256" FROM ${table}` });
+  const shipped = new Map(migrations().map((m) => [m.version, m]));
+  const done = new Set<string>();
+  for (const row of rows) {
+    const version = String(row.version);
+    const migration = shipped.get(version);
+    if (migration === undefined) {
+      throw new MtproofError(
+        'MTP_STORE_SCHEMA_MISMATCH',
+        `schema ${schema} has migration ${String(row.file)} applied, which this version of mtproof does not have: a newer version migrated it`,
+      );
+    }
+    if (row.sha256 === null) {
+      await connection.query({
+        text: `UPDATE ${table} SET "sha256" = $2 WHERE "version" = $1`,
+        values: [version, migration.sha256],
+      });
+    } else if (row.sha256 !== migration.sha256) {
+      throw new MtproofError(
+        'MTP_STORE_SCHEMA_MISMATCH',
+        `schema ${schema}: migration ${migration.file} has changed since it was applied (sha256 then ${String(row.sha256).slice(0, 12)}, now ${migration.sha256.slice(0, 12)}): a change to the schema is a new migration file, never an edit of one that has been applied`,
+      );
+    }
+    done.add(version);
+  }
+  return done;
 }
 
 /** Drops `schema` and everything in it (a test's or a harness run's own schema, when done with it). */

@@ -16,8 +16,8 @@ export interface PostgresStoreOptions extends SqlStoreOptions {
   /** How long to wait for a connection to the server before failing (default 10 s). */
   connectTimeoutMs?: number;
   /**
-   * Migrate `schema` on connect (default true). False: only check that the server answers (a store whose
-   * own schema is not used, only its `sibling`s, as the harness does).
+   * Migrate `schema` on connect (default true). False: only check that the server answers (as the harness
+   * does once, before its runs, each of which then opens a store of its own).
    */
   migrate?: boolean;
   /**
@@ -26,6 +26,8 @@ export interface PostgresStoreOptions extends SqlStoreOptions {
    * harness run's schema, where the disk flush of every commit is most of the time a run takes.
    */
   synchronousCommit?: boolean;
+  /** Drop `schema` when the store closes (a harness run's own: see scenarios/serial-store.ts). */
+  temporary?: boolean;
 }
 
 const INT8 = 20;
@@ -40,23 +42,15 @@ const types = {
 
 export class PostgresStore extends SqlStore {
   readonly pool: pg.Pool;
-  readonly #client: SqlClient;
 
-  private constructor(pool: pg.Pool, client: SqlClient, options: SqlStoreOptions) {
-    super(client, options);
-    this.pool = pool;
-    this.#client = client;
-  }
-
-  /**
-   * A further store on the same pool, in `schema` (created and migrated now). `temporary`: closing it drops
-   * the schema (a test's or a harness run's own). Closing it never ends the pool: `close()` this one.
-   */
-  async sibling(schema: string, options: { temporary?: boolean } = {}): Promise<SqlStore> {
-    await migrate(this.#client, schema);
-    return new SqlStore(this.#client, { schema }, () =>
-      options.temporary === true ? dropSchema(this.#client, schema) : Promise.resolve(),
+  private constructor(pool: pg.Pool, client: SqlClient, options: PostgresStoreOptions) {
+    const schema = options.schema ?? 'public';
+    super(
+      client,
+      options,
+      options.temporary === true ? () => dropSchema(client, schema).finally(() => client.end()) : undefined,
     );
+    this.pool = pool;
   }
 
   /**
@@ -69,6 +63,8 @@ export class PostgresStore extends SqlStore {
       max: options.maxConnections ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
       types,
+      // A transaction's BEGIN goes out with its first statement (sql.ts): one round trip fewer each.
+      pipeline: true,
       ...(options.synchronousCommit === false ? { options: '-c synchronous_commit=off' } : {}),
     });
     // An idle connection the server drops (a restart) is an event on the pool, not a crash of the process:
@@ -80,6 +76,8 @@ export class PostgresStore extends SqlStore {
       else await migrate(client, options.schema ?? 'public');
     } catch (error) {
       await pool.end().catch(() => {});
+      // The server answered, but the schema is not this version's (migrate.ts says which way).
+      if (error instanceof MtproofError) throw error;
       throw new MtproofError(
         'MTP_STORE_UNAVAILABLE',
         `cannot open the Postgres store at ${redact(url)}: ${(error as Error).message}`,
@@ -103,13 +101,22 @@ export function poolClient(pool: pg.Pool): SqlClient {
   return {
     async connect(): Promise<SqlConnection> {
       const client = await pool.connect();
+      // The server dropping a connection that is checked out (a restart, an admin's kill) is an 'error'
+      // event on it, which with no listener would end the process: the statement in flight fails anyway,
+      // and the transaction gives the connection back as broken.
+      const dropped = () => {};
+      client.on('error', dropped);
       return {
         query: (query: SqlQuery) => client.query(query) as unknown as Promise<SqlResult>,
+        pipelined: client.pipeline,
         exec: async (script: string) => {
           // Without parameters pg uses the simple protocol, which runs several statements.
           await client.query(script);
         },
-        release: (error?: unknown) => client.release(error === undefined ? undefined : (error as Error)),
+        release: (error?: unknown) => {
+          client.off('error', dropped);
+          client.release(error === undefined ? undefined : (error as Error));
+        },
       };
     },
     end: () => pool.end(),

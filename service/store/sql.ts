@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { type Clock, SystemClock } from '../../kit/clock.ts';
+import { Random } from '../../kit/random.ts';
 import { type Column, columnOf, columnsOf, INSERT_ORDER_COLUMN, keysOf, TABLES } from './columns.ts';
 import {
   type SelectOptions,
@@ -35,6 +37,11 @@ export interface SqlResult {
 /** One database session, held by one transaction at a time. */
 export interface SqlConnection {
   query(query: SqlQuery): Promise<SqlResult>;
+  /**
+   * True when a statement may be sent before the previous one is answered, the answers coming back in
+   * order (pg's pipeline mode): BEGIN then goes out with the transaction's first statement, one round trip.
+   */
+  readonly pipelined?: boolean;
   /** Runs a script of several statements without parameters (the migrations). */
   exec(script: string): Promise<void>;
   /** Gives the session back; `error`: it may be broken (a failed rollback), so discard it. */
@@ -57,6 +64,10 @@ export interface SqlClient {
 export interface SqlStoreOptions {
   /** The Postgres schema holding the tables (default `public`): several stores can share one database. */
   schema?: string;
+  /** The clock of the pause before a rerun after a conflict (default: the system clock: real time). */
+  clock?: Clock;
+  /** The jitter of that pause (default: a fixed seed; jitter needs spread, not unpredictability). */
+  random?: Random;
 }
 
 /** Postgres error codes the store acts on. */
@@ -65,6 +76,8 @@ const DEADLOCK_DETECTED = '40P01';
 const UNIQUE_VIOLATION = '23505';
 /** Reruns of a transaction that keeps conflicting before its conflict is surfaced (as the memory store). */
 const MAX_RERUNS = 50;
+/** The pause before the n-th rerun after a conflict is drawn from [0, min(2^(n-1), cap)) milliseconds. */
+const RERUN_PAUSE_CAP_MS = 64;
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -86,10 +99,20 @@ export function sqlErrorCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/**
+ * Whether `error` is the database's answer (a SQLSTATE: five digits or capitals), as opposed to a failure of
+ * the connection, whose Node error has a code too (`ECONNRESET`): after the first the session is sound.
+ */
+function fromDatabase(error: unknown): boolean {
+  return /^[0-9A-Z]{5}$/.test(sqlErrorCode(error) ?? '');
+}
+
 export class SqlStore implements Store {
   readonly #client: SqlClient;
   readonly #statements: Statements;
   readonly #onClose: () => Promise<void>;
+  readonly #clock: Clock;
+  readonly #random: Random;
 
   /**
    * A store on `client`, whose schema must already be migrated (see migrate.ts; PostgresStore and
@@ -99,6 +122,8 @@ export class SqlStore implements Store {
     this.#client = client;
     this.#statements = new Statements(assertSchemaName(options.schema ?? 'public'));
     this.#onClose = onClose ?? (() => client.end());
+    this.#clock = options.clock ?? new SystemClock();
+    this.#random = options.random ?? new Random('mtproof-sql-store');
   }
 
   get schema(): string {
@@ -106,10 +131,17 @@ export class SqlStore implements Store {
   }
 
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const exclusive = this.#client.exclusive === true;
     let strict = false;
+    let conflicts = 0;
+    let pauseMs = 0;
     for (let run = 1; ; run++) {
+      // Transactions that conflicted would, rerun at once, meet again and conflict again (on a new database,
+      // where serializable isolation locks whole indexes, until all 50 runs are spent): each waits a random
+      // while first, growing with its conflicts, holding no connection.
+      if (pauseMs > 0) await this.#clock.sleep(pauseMs);
       const connection = await this.#client.connect();
-      const tx = new SqlTx(connection, this.#statements, this.#client.exclusive === true, strict);
+      const tx = new SqlTx(connection, this.#statements, exclusive, strict);
       let broken: unknown;
       try {
         const value = await fn(tx);
@@ -118,7 +150,11 @@ export class SqlStore implements Store {
       } catch (error) {
         broken = await tx.rollback();
         if (!(error instanceof StoreConflictError) || run >= MAX_RERUNS) throw error;
+        // A peek that went on, or a preempted turn on one session (PGlite): nobody to make room for.
+        const contended = !exclusive && !(error instanceof PeekedOutside);
         strict ||= error instanceof PeekedOutside;
+        if (contended) conflicts++;
+        pauseMs = contended ? this.#random.float() * Math.min(2 ** (conflicts - 1), RERUN_PAUSE_CAP_MS) : 0;
       } finally {
         tx.end();
         connection.release(broken);
@@ -216,6 +252,8 @@ class PeekedOutside extends StoreConflictError {
   }
 }
 
+const OVER = 'store: the transaction is over (a Tx was used after its transaction ended)';
+
 /** What a statement needs of the transaction before it runs (see SqlTx.#run). */
 type Needs = 'read' | 'write' | 'nothing';
 
@@ -229,12 +267,22 @@ class SqlTx implements Tx {
   /** Set by a statement that failed: Postgres has aborted the transaction, nothing more may run in it. */
   #aborted: unknown = null;
   #ended = false;
+  /**
+   * Operations started and not yet settled. COMMIT and ROLLBACK wait for them: a statement fn started and
+   * did not wait for belongs to the transaction (as on the memory store, where it is done before fn goes on),
+   * and must not run on the connection after it has been given back.
+   */
+  readonly #pending = new Set<Promise<unknown>>();
   /** BEGIN has been sent: it is sent just before the first statement that needs it, not before. */
   #began = false;
+  /** Counters whose sequence this transaction created: known to exist once it commits. */
+  readonly #createdSequences: string[] = [];
+  /** BEGIN sent on a pipelining connection and not yet answered: its answer comes with the next (#send). */
+  #beginning: Promise<unknown> | undefined;
   /** On a shared session, a claim's peek ran before BEGIN: the transaction may do nothing else. */
   #peekedOutside = false;
   /** What nextJobAtMs answers without asking, when the statement just before found it (a claim of none). */
-  #nextJobAtMs: number | null | undefined;
+  #knownNextJobAtMs: number | null | undefined;
 
   constructor(connection: SqlConnection, statements: Statements, exclusive: boolean, strict: boolean) {
     this.#connection = connection;
@@ -244,7 +292,16 @@ class SqlTx implements Tx {
   }
 
   async #beginNow(): Promise<void> {
-    await this.#query({ text: this.#exclusive ? 'BEGIN' : 'BEGIN ISOLATION LEVEL SERIALIZABLE' });
+    const begin = this.#query({ text: this.#exclusive ? 'BEGIN' : 'BEGIN ISOLATION LEVEL SERIALIZABLE' });
+    if (this.#connection.pipelined === true) {
+      // Not waited for: the statement that needed it follows it on the wire at once (see #send). Begun from
+      // now on, so that a failure rolls back whatever the server did of it.
+      this.#began = true;
+      this.#beginning = begin;
+      begin.catch(() => {});
+      return;
+    }
+    await begin;
     this.#began = true;
   }
 
@@ -256,21 +313,39 @@ class SqlTx implements Tx {
     await this.#beginNow();
   }
 
+  /** Runs one operation of the Tx, counted as pending until it settles. */
+  #op<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#ended) return Promise.reject(new Error(OVER));
+    const promise = work();
+    this.#pending.add(promise);
+    const settled = () => this.#pending.delete(promise);
+    promise.then(settled, settled);
+    return promise;
+  }
+
+  /** Waits until no operation is pending (the continuation of one may have started another). */
+  async #quiesce(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+
   async commit(): Promise<void> {
+    await this.#quiesce();
     // COMMIT of an aborted transaction "succeeds" as a rollback: never send it.
     if (this.#aborted !== null) throw this.#aborted;
     if (!this.#began) return;
     await this.#query({ text: 'COMMIT' });
     this.#began = false;
+    for (const sequence of this.#createdSequences) this.#statements.sequences.add(sequence);
   }
 
   /** Rolls back (after a failure); returns the error if the session could not even do that. */
   async rollback(): Promise<unknown> {
+    await this.#quiesce();
     if (!this.#began) {
       // Nothing to roll back; but a statement that failed without a database error (the connection broke
       // while sending BEGIN or a peek) leaves a session that must not go back to the pool.
       const failed = this.#aborted;
-      const databaseSaid = failed instanceof StoreConflictError || sqlErrorCode(failed) !== undefined;
+      const databaseSaid = failed instanceof StoreConflictError || fromDatabase(failed);
       return failed === null || databaseSaid ? undefined : failed;
     }
     this.#began = false;
@@ -286,7 +361,11 @@ class SqlTx implements Tx {
     this.#ended = true;
   }
 
-  async get<K extends TableName>(table: K, key: string): Promise<Tables[K] | undefined> {
+  get<K extends TableName>(table: K, key: string): Promise<Tables[K] | undefined> {
+    return this.#op(() => this.#get(table, key));
+  }
+
+  async #get<K extends TableName>(table: K, key: string): Promise<Tables[K] | undefined> {
     const t = this.#statements.table(table);
     const statement = this.#statements.get(
       `get ${table}`,
@@ -296,7 +375,11 @@ class SqlTx implements Tx {
     return rows[0] as Tables[K] | undefined;
   }
 
-  async insert<K extends TableName>(table: K, row: Tables[K]): Promise<void> {
+  insert<K extends TableName>(table: K, row: Tables[K]): Promise<void> {
+    return this.#op(() => this.#insert(table, row));
+  }
+
+  async #insert<K extends TableName>(table: K, row: Tables[K]): Promise<void> {
     const t = this.#statements.table(table);
     const statement = this.#statements.get(`insert ${table}`, () => {
       const names = t.columns.map((c) => quote(c.column)).join(', ');
@@ -313,7 +396,11 @@ class SqlTx implements Tx {
     if (rows.length === 0) throw new StoreConstraintError(table, key, await this.#duplicate(t, record));
   }
 
-  async update<K extends TableName>(table: K, key: string, patch: Partial<Tables[K]>): Promise<Tables[K]> {
+  update<K extends TableName>(table: K, key: string, patch: Partial<Tables[K]>): Promise<Tables[K]> {
+    return this.#op(() => this.#update(table, key, patch));
+  }
+
+  async #update<K extends TableName>(table: K, key: string, patch: Partial<Tables[K]>): Promise<Tables[K]> {
     const t = this.#statements.table(table);
     const fields: string[] = [];
     for (const [field, value] of Object.entries(patch as Record<string, unknown>)) {
@@ -346,7 +433,11 @@ class SqlTx implements Tx {
     return updated as unknown as Tables[K];
   }
 
-  async select<K extends TableName>(table: K, where: Where<K>, options: SelectOptions<K> = {}): Promise<Tables[K][]> {
+  select<K extends TableName>(table: K, where: Where<K>, options: SelectOptions<K> = {}): Promise<Tables[K][]> {
+    return this.#op(() => this.#select(table, where, options));
+  }
+
+  async #select<K extends TableName>(table: K, where: Where<K>, options: SelectOptions<K>): Promise<Tables[K][]> {
     const t = this.#statements.table(table);
     const condition = this.#where(t, where as Record<string, unknown>, 1);
     const order = options.orderBy === undefined ? null : t.column(String(options.orderBy));
@@ -355,8 +446,12 @@ class SqlTx implements Tx {
     const key = `select ${table} ${condition.key} ${order?.field ?? ''} ${descending} ${limited}`;
     const statement = this.#statements.get(key, () => {
       // Nulls sort as the smallest value (first ascending, last descending), ties in insertion order: what
-      // the memory store's stable sort of its scan gives.
-      const by = order === null ? '' : `${quote(order.column)} ${descending ? 'DESC NULLS LAST' : 'ASC NULLS FIRST'}, `;
+      // the memory store's stable sort of its scan gives. A column that cannot be null says nothing of them,
+      // so that an index in its default order (nulls last) still serves the ORDER BY: with NULLS FIRST the
+      // outbox relay's next batch would sort the whole backlog, and read all of it (a lock on the table, for
+      // serializable isolation) rather than the first rows of its index.
+      const nulls = order?.nullable === true ? (descending ? ' NULLS LAST' : ' NULLS FIRST') : '';
+      const by = order === null ? '' : `${quote(order.column)} ${descending ? 'DESC' : 'ASC'}${nulls}, `;
       const limit = limited ? ` LIMIT $${condition.values.length + 1}` : '';
       return `SELECT ${t.selectList} FROM ${t.name}${condition.sql} ORDER BY ${by}${quote(INSERT_ORDER_COLUMN)}${limit}`;
     });
@@ -365,7 +460,11 @@ class SqlTx implements Tx {
     return rows as unknown as Tables[K][];
   }
 
-  async count<K extends TableName>(table: K, where: Where<K>): Promise<number> {
+  count<K extends TableName>(table: K, where: Where<K>): Promise<number> {
+    return this.#op(() => this.#count(table, where));
+  }
+
+  async #count<K extends TableName>(table: K, where: Where<K>): Promise<number> {
     const t = this.#statements.table(table);
     const condition = this.#where(t, where as Record<string, unknown>, 1);
     const statement = this.#statements.get(
@@ -376,8 +475,12 @@ class SqlTx implements Tx {
     return Number(rows[0]?.n ?? 0);
   }
 
-  async nextValue(sequence: string): Promise<number> {
-    if (!this.#exclusive) return this.#nextFromSequence(sequence);
+  nextValue(sequence: string): Promise<number> {
+    return this.#op(() => (this.#exclusive ? this.#nextFromRow(sequence) : this.#nextFromSequence(sequence)));
+  }
+
+  /** On one session (PGlite) a counter is a `sequences` row: gap-free, and nothing to conflict with. */
+  async #nextFromRow(sequence: string): Promise<number> {
     const t = this.#statements.table('sequences');
     const statement = this.#statements.get(
       'next value',
@@ -413,10 +516,19 @@ class SqlTx implements Tx {
           this.#statements.get('sequence row', () => `SELECT "value" FROM ${t.name} WHERE "name" = $1::text`),
           [sequence],
         );
-        const start = Number(held.rows[0]?.value ?? 0) + 1;
+        const taken = Number(held.rows[0]?.value ?? 0);
         await this.#ready('write');
         try {
-          await this.#connection.query({ text: `CREATE SEQUENCE IF NOT EXISTS ${name} START WITH ${start}` });
+          await this.#send({ text: `CREATE SEQUENCE IF NOT EXISTS ${name}` });
+          // The next value follows the row's: set as a parameter, no value is ever spelled into SQL text.
+          if (taken > 0) {
+            await this.#send({
+              text: 'SELECT setval($1::regclass, $2::bigint)',
+              values: [name, taken],
+              name: 'mtp_setval',
+            });
+          }
+          this.#createdSequences.push(sequence);
         } catch (error) {
           // Two transactions created it at once: the loser runs again and finds it.
           const conflict = sqlErrorCode(error) === UNIQUE_VIOLATION || sqlErrorCode(error) === SERIALIZATION_FAILURE;
@@ -440,7 +552,11 @@ class SqlTx implements Tx {
     return Number(rows[0]?.value);
   }
 
-  async claimJobs(nowMs: number, owner: string, leaseMs: number, limit: number): Promise<JobRow[]> {
+  claimJobs(nowMs: number, owner: string, leaseMs: number, limit: number): Promise<JobRow[]> {
+    return this.#op(() => this.#claimJobs(nowMs, owner, leaseMs, limit));
+  }
+
+  async #claimJobs(nowMs: number, owner: string, leaseMs: number, limit: number): Promise<JobRow[]> {
     const t = this.#statements.table('jobs');
     if (!this.#began && !this.#strict) {
       // Most claims find nothing (an idle worker's poll): find that out with one read, before BEGIN, which
@@ -457,7 +573,7 @@ class SqlTx implements Tx {
       const { rows } = await this.#run('jobs', '', peek, [nowMs], 'nothing');
       if (rows[0]?.due !== true || limit <= 0) {
         const at = rows[0]?.at;
-        this.#nextJobAtMs = at === null || at === undefined ? null : Number(at);
+        this.#knownNextJobAtMs = at === null || at === undefined ? null : Number(at);
         this.#peekedOutside = !this.#exclusive;
         return [];
       }
@@ -478,8 +594,12 @@ class SqlTx implements Tx {
     return jobs.sort((a, b) => a.runAtMs - b.runAtMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  async nextJobAtMs(): Promise<number | null> {
-    if (this.#nextJobAtMs !== undefined) return this.#nextJobAtMs;
+  nextJobAtMs(): Promise<number | null> {
+    return this.#op(() => this.#nextJobAt());
+  }
+
+  async #nextJobAt(): Promise<number | null> {
+    if (this.#knownNextJobAtMs !== undefined) return this.#knownNextJobAtMs;
     const t = this.#statements.table('jobs');
     const statement = this.#statements.get(
       'next job',
@@ -517,11 +637,11 @@ class SqlTx implements Tx {
   /** Which key an insert collided with, for the error message. */
   async #duplicate(t: TableSql, row: Record<string, unknown>): Promise<string> {
     const key = row[t.primary.field];
-    if ((await this.get(t.table, String(key))) !== undefined) return 'duplicate primary key';
+    if ((await this.#get(t.table, String(key))) !== undefined) return 'duplicate primary key';
     for (const u of t.unique) {
       const value = row[u.field];
       if (value === null || value === undefined) continue;
-      const [holder] = await this.select(t.table, { [u.field]: value } as Where<TableName>, { limit: 1 });
+      const [holder] = await this.#select(t.table, { [u.field]: value } as Where<TableName>, { limit: 1 });
       if (holder !== undefined) {
         const owner = (holder as unknown as Record<string, unknown>)[t.primary.field];
         return `duplicate ${u.field} ${String(value)} (held by ${String(owner)})`;
@@ -535,7 +655,7 @@ class SqlTx implements Tx {
     await this.#ready('write');
     await this.#query({ text: 'SAVEPOINT mtp_unique' });
     try {
-      const result = await this.#connection.query({ ...statement, values });
+      const result = await this.#send({ ...statement, values });
       await this.#query({ text: 'RELEASE SAVEPOINT mtp_unique' });
       return result;
     } catch (error) {
@@ -552,22 +672,37 @@ class SqlTx implements Tx {
     values: unknown[],
     needs: Needs = 'read',
   ): Promise<SqlResult> {
-    if (this.#ended) throw new Error('store: the transaction is over (a Tx was used after its transaction ended)');
+    if (this.#ended) throw new Error(OVER);
     if (this.#aborted !== null) throw this.#aborted;
     await this.#ready(needs);
     return this.#query({ ...statement, values }, table, key);
   }
 
   async #query(query: SqlQuery, table?: TableName, key = ''): Promise<SqlResult> {
-    if (this.#ended) throw new Error('store: the transaction is over (a Tx was used after its transaction ended)');
+    if (this.#ended) throw new Error(OVER);
     if (this.#aborted !== null) throw this.#aborted;
     // Valid only right after the statement that found it: any other may change the jobs.
-    this.#nextJobAtMs = undefined;
+    this.#knownNextJobAtMs = undefined;
     try {
-      return await this.#connection.query(query);
+      return await this.#send(query);
     } catch (error) {
       throw this.#abort(table, key, error);
     }
+  }
+
+  /** Sends a statement; the first after a pipelined BEGIN answers for it too: BEGIN failed, so did this. */
+  async #send(query: SqlQuery): Promise<SqlResult> {
+    const answer = this.#connection.query(query);
+    const beginning = this.#beginning;
+    if (beginning === undefined) return answer;
+    this.#beginning = undefined;
+    try {
+      await beginning;
+    } catch (error) {
+      answer.catch(() => {});
+      throw error;
+    }
+    return answer;
   }
 
   /** A failed statement aborts the Postgres transaction: every later statement fails with the same error. */

@@ -26,14 +26,20 @@ function scratch(): string {
   return dir;
 }
 
-/** Runs `mtproof ...argv` in process with MTPROOF_API_KEY unset for its duration. */
-async function withoutEnvKey<T>(fn: () => Promise<T>): Promise<T> {
-  const saved = process.env.MTPROOF_API_KEY;
-  delete process.env.MTPROOF_API_KEY;
+/** Runs `fn` with the environment variables `vars` set (undefined: unset), restoring them afterwards. */
+async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((name) => [name, process.env[name]]));
+  const set = (values: Record<string, string | undefined>) => {
+    for (const [name, value] of Object.entries(values)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+  set(vars);
   try {
     return await fn();
   } finally {
-    if (saved !== undefined) process.env.MTPROOF_API_KEY = saved;
+    set(saved);
   }
 }
 
@@ -83,7 +89,7 @@ describe('mtproof service keys', () => {
 
 describe('mtproof service', () => {
   it('refuses to start without any API key, saying both ways to get one', async () => {
-    const r = await withoutEnvKey(() => cli('service', '--store', 'memory', '--port', '0'));
+    const r = await withEnv({ MTPROOF_API_KEY: undefined }, () => cli('service', '--store', 'memory', '--port', '0'));
     expect(r.code).toBe(2);
     expect(r.err).toContain('error MTP_NO_API_KEY');
     expect(r.err).toContain('MTPROOF_API_KEY');
@@ -91,17 +97,19 @@ describe('mtproof service', () => {
   });
 
   it('refuses an MTPROOF_API_KEY too short to be a secret', async () => {
-    const saved = process.env.MTPROOF_API_KEY;
-    process.env.MTPROOF_API_KEY = 'hunter2';
-    try {
-      const r = await cli('service', '--store', 'memory', '--port', '0');
-      expect(r.code).toBe(2);
-      expect(r.err).toContain('error MTP_API_KEY_INVALID: MTPROOF_API_KEY must have at least 24 characters');
-      expect(r.err).not.toContain('hunter2');
-    } finally {
-      if (saved === undefined) delete process.env.MTPROOF_API_KEY;
-      else process.env.MTPROOF_API_KEY = saved;
-    }
+    const r = await withEnv({ MTPROOF_API_KEY: 'hunter2' }, () => cli('service', '--store', 'memory', '--port', '0'));
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('error MTP_API_KEY_INVALID: MTPROOF_API_KEY must have at least 24 characters');
+    expect(r.err).not.toContain('hunter2');
+  });
+
+  it('refuses an unknown MTPROOF_LOG_LEVEL with a coded message listing the levels', async () => {
+    const r = await withEnv({ MTPROOF_API_KEY: KEY, MTPROOF_LOG_LEVEL: 'verbose' }, () =>
+      cli('service', '--store', 'memory', '--port', '0'),
+    );
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('error MTP_CLI_BAD_FLAG: MTPROOF_LOG_LEVEL must be one of');
+    expect(r.err).toContain('not verbose');
   });
 
   it('says which port is taken when it cannot listen', async () => {
@@ -109,15 +117,13 @@ describe('mtproof service', () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const { port } = taken.address() as { port: number };
-    const saved = process.env.MTPROOF_API_KEY;
-    process.env.MTPROOF_API_KEY = KEY;
     try {
-      const r = await cli('service', '--store', 'memory', '--port', String(port));
+      const r = await withEnv({ MTPROOF_API_KEY: KEY }, () =>
+        cli('service', '--store', 'memory', '--port', String(port)),
+      );
       expect(r.code).toBe(2);
       expect(r.err).toContain(`error MTP_CLI_BAD_FLAG: cannot listen on 127.0.0.1:${port}`);
     } finally {
-      if (saved === undefined) delete process.env.MTPROOF_API_KEY;
-      else process.env.MTPROOF_API_KEY = saved;
       taken.close();
     }
   });
@@ -178,12 +184,21 @@ describe('mtproof service', () => {
       });
       expect(created.status).toBe(201);
       expect(await created.json()).toMatchObject({ id: 'C0000000001', kyc: 'none' });
+      // PGlite is one process's database: managing keys in it while the service runs is refused, not a corruption.
+      const busy = await cli('service', 'keys', 'list', '--store', 'pglite', '--data', join(cwd, '.mtproof'));
+      expect(busy.code).toBe(2);
+      expect(busy.err).toContain('error MTP_STORE_UNAVAILABLE');
+      expect(busy.err).toContain(`open in process ${child.pid}`);
     } finally {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
     expect(out).toContain('stopped');
     expect(err).not.toContain(KEY);
+    // Stopped, the store is free again and kept the key MTPROOF_API_KEY registered.
+    const listed = await cli('service', 'keys', 'list', '--json', '--store', 'pglite', '--data', join(cwd, '.mtproof'));
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.out)).toMatchObject({ list: [{ name: 'MTPROOF_API_KEY', revokedMs: null }] });
   });
 });
 

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MtproofError } from '../../kit/errors.ts';
 import { Scheduler } from '../../kit/scheduler.ts';
@@ -5,6 +6,8 @@ import { mtproofIntegration } from '../../scenarios/integrations/mtproof.ts';
 import { type HarnessStores, openHarnessStores, SerialStore } from '../../scenarios/serial-store.ts';
 import { MemoryStore } from '../../service/store/memory.ts';
 import type { Store, Tx } from '../../service/store/port.ts';
+import { PostgresStore } from '../../service/store/postgres.ts';
+import type { SqlStore } from '../../service/store/sql.ts';
 import { job } from '../service/store/store.contract.ts';
 import { allPass, incident, run, verdicts } from './helpers.ts';
 
@@ -138,6 +141,19 @@ function describeOnDatabase(kind: 'pglite' | 'postgres') {
       const second = await factory();
       expect(await second.transaction((tx) => tx.count('jobs', {}))).toBe(0);
       await Promise.all([first.close(), second.close()]);
+      if (kind === 'postgres') {
+        const { schema } = first as SqlStore;
+        const admin = new pg.Pool({ connectionString: URL, max: 1 });
+        try {
+          expect((await admin.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rows).toEqual([]);
+        } finally {
+          await admin.end();
+        }
+        // The run's connections closed with it: what the server kept for them (the statements each prepared,
+        // every run's its own) goes with them, rather than piling up on connections shared by all runs.
+        expect(first).toBeInstanceOf(PostgresStore);
+        expect([(first as PostgresStore).pool.ended, (first as PostgresStore).pool.totalCount]).toEqual([true, 0]);
+      }
     });
 
     it.each(['01', '04'])('gives incident %s the trace and verdicts it has on the memory store', async (which) => {

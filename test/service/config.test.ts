@@ -205,6 +205,16 @@ describe('parseBrokerConfig rejects', () => {
     expect(issues[0]?.message).toContain('120004');
   });
 
+  it('a CRM timeout as long as a job lease, at crm.timeoutMs', () => {
+    const crm = { system: 'hubspot', baseUrl: 'https://api.hubapi.com', tokenEnv: 'MTPROOF_CRM_TOKEN' };
+    expect(pathsOf((c) => (c.crm = { ...crm, timeoutMs: 120_000 }))).toEqual(['crm.timeoutMs']);
+    expect(() => parseBrokerConfig(edited((c) => (c.crm = { ...crm, timeoutMs: 119_999 })))).not.toThrow();
+  });
+
+  it('an IB partner on a plan that does not exist, at ib.partners[i].plan', () => {
+    expect(pathsOf((c) => c.ib.partners.push({ id: 'ib-x', plan: 'nope' }))).toEqual(['ib.partners[1].plan']);
+  });
+
   it('an inline password on a server, saying to use passwordEnv', () => {
     const issues = issuesOf((c) => (c.servers[0].password = 'Manager#1'));
     expect(issues.map((i) => i.path)).toEqual(['servers[0].password']);

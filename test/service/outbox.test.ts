@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { PumpEvent } from '../../adapters/port/manager-api.ts';
+import type { Clock } from '../../kit/clock.ts';
 import type { SimWorld } from '../../scenarios/world.ts';
 import { InProcessBus } from '../../service/bus/memory.ts';
-import type { BusMessage, Delivery, EventBus } from '../../service/bus/port.ts';
+import { type BusMessage, type BusResult, busError, type Delivery, type EventBus } from '../../service/bus/port.ts';
 import { type LogEntry, type OutboxRow, type ServicePorts, tradeId } from '../../service/index.ts';
+import { TRADE_QUEUE } from '../../service/outbox.ts';
 import { depositSettled, openAccount, startedWorld } from './helpers.ts';
 
 /**
@@ -102,11 +104,24 @@ async function untilDelivered(world: SimWorld, traders: Trader[], ledger: Ledger
 
 const unique = (ids: string[]) => [...new Set(ids)];
 
+/**
+ * An in-process bus on the world's virtual time (the broker's clock: owned by no service process). The bus
+ * is built before the world it outlives, so the clock finds the world when a wait is first asked for.
+ */
+function busOf(world: () => SimWorld | undefined): InProcessBus {
+  const clock: Clock = {
+    nowMs: () => (world() as SimWorld).scheduler.nowMs(),
+    sleep: (ms) => (world() as SimWorld).scheduler.clock.sleep(ms),
+  };
+  return new InProcessBus({ clock });
+}
+
 describe('trade events to the bus through the outbox', () => {
   it('publishes an open and its close, each with the trade, its account and client, in seq order', async () => {
-    const bus = new InProcessBus();
+    let world: SimWorld | undefined;
+    const bus = busOf(() => world);
     const ledger = await subscribe(bus);
-    const world = startedWorld({ ports: { bus } });
+    world = startedWorld({ ports: { bus } });
     const t = await trader(world, GLOBAL);
     const ticket = open(world, t, 'XAUUSD', 'sell');
     await world.runFor(5_000);
@@ -146,10 +161,11 @@ describe('trade events to the bus through the outbox', () => {
   });
 
   it('publishes each trade exactly once per id through duplicated and lost pump events and a restart', async () => {
-    const bus = new InProcessBus();
+    let world: SimWorld | undefined;
+    const bus = busOf(() => world);
     const ledger = await subscribe(bus);
     const pumped: string[] = [];
-    const world = startedWorld({
+    world = startedWorld({
       ports: {
         bus,
         onPumpEvent: (serverId: string, e: PumpEvent) => {
@@ -206,9 +222,9 @@ describe('trade events to the bus through the outbox', () => {
   });
 
   it('publishes a batch again after a crash between the confirm and the mark, with the same ids', async () => {
-    const inner = new InProcessBus();
+    let world: SimWorld | undefined;
+    const inner = busOf(() => world);
     const ledger = await subscribe(inner);
-    let world: SimWorld | null = null;
     const bus = new CrashAfterConfirm(inner, () => world?.crash());
     world = startedWorld({ ports: { bus } });
     const t = await trader(world, EU);
@@ -236,10 +252,11 @@ describe('trade events to the bus through the outbox', () => {
   });
 
   it('retries with backoff while the broker is unreachable, then publishes everything once', async () => {
-    const bus = new InProcessBus();
+    let world: SimWorld | undefined;
+    const bus = busOf(() => world);
     const ledger = await subscribe(bus);
     const log: LogEntry[] = [];
-    const world = startedWorld({ ports: { bus, log: (e) => log.push(e) } });
+    world = startedWorld({ ports: { bus, log: (e) => log.push(e) } });
     const t = await trader(world, GLOBAL);
     bus.setReachable(false);
     const first = open(world, t);
@@ -268,6 +285,48 @@ describe('trade events to the bus through the outbox', () => {
     expect(ledger.deliveries).toHaveLength(4);
   });
 
+  it("keeps every trade event in the service's own durable queue while no consumer has declared one", async () => {
+    let world: SimWorld | undefined;
+    const bus = busOf(() => world);
+    world = startedWorld({ ports: { bus } });
+    const t = await trader(world, EU);
+    const ticket = open(world, t);
+    await world.runFor(5_000);
+    close(world, t, ticket);
+    await world.runFor(5_000);
+    // Published and marked: the broker took them, into the service's queue.
+    expect((await outbox(world)).map((r) => r.publishedMs !== null)).toEqual([true, true]);
+    expect(bus.depth(TRADE_QUEUE.queue)).toEqual({ ready: 2, unacked: 0 });
+    // A consumer that comes later reads them all from there.
+    const ledger = await subscribe(bus, TRADE_QUEUE.queue);
+    expect(await untilDelivered(world, [t], ledger, 60_000)).toBe(true);
+    expect(ledger.applied.sort()).toEqual(expectedIds(world, [t]));
+  });
+
+  it('declares its queue again when a publish comes back unroutable, and publishes the batch then', async () => {
+    let world: SimWorld | undefined;
+    const bus = new Unroutable(busOf(() => world));
+    const log: LogEntry[] = [];
+    world = startedWorld({ ports: { bus, log: (e) => log.push(e) } });
+    const t = await trader(world, GLOBAL);
+    const allPublished = (n: number) => async () => {
+      const rows = await outbox(world);
+      return rows.length === n && rows.every((r) => r.publishedMs !== null);
+    };
+    open(world, t);
+    expect(await world.until(allPublished(1), 60_000)).toBe(true);
+    expect(bus.declared).toBe(1);
+    // The queue is deleted under the relay: the broker returns the next message.
+    bus.returnNext = true;
+    open(world, t, 'XAUUSD');
+    expect(await world.until(allPublished(2), 60_000)).toBe(true);
+    expect(log.filter((e) => e.msg === 'outbox: publishing failed, retrying').map((e) => e.code)).toEqual([
+      'MTP_BUS_UNROUTABLE',
+    ]);
+    expect(bus.declared).toBe(2);
+    expect(bus.inner.depth(TRADE_QUEUE.queue).ready).toBe(2);
+  });
+
   it('writes outbox rows without a bus; a bus added later publishes all of them, in order', async () => {
     // The world reads its ports at every start: the bus is plugged in for the restart.
     const ports: Partial<ServicePorts> = {};
@@ -283,7 +342,7 @@ describe('trade events to the bus through the outbox', () => {
       ['trade.close', null],
     ]);
 
-    const bus = new InProcessBus();
+    const bus = busOf(() => world);
     const ledger = await subscribe(bus);
     ports.bus = bus;
     world.crash();
@@ -320,4 +379,28 @@ class CrashAfterConfirm implements EventBus {
   declareQueue: EventBus['declareQueue'] = (spec) => this.#inner.declareQueue(spec);
   consume: EventBus['consume'] = (options, handler) => this.#inner.consume(options, handler);
   close: EventBus['close'] = () => this.#inner.close();
+}
+
+/** A bus that answers the next publish MTP_BUS_UNROUTABLE when armed (its queue deleted), counting declarations. */
+class Unroutable implements EventBus {
+  returnNext = false;
+  declared = 0;
+  readonly inner: InProcessBus;
+
+  constructor(inner: InProcessBus) {
+    this.inner = inner;
+  }
+
+  async publish(messages: readonly BusMessage[]): Promise<BusResult> {
+    if (!this.returnNext) return this.inner.publish(messages);
+    this.returnNext = false;
+    return busError('MTP_BUS_UNROUTABLE', 'no queue is bound (a test)');
+  }
+
+  declareQueue: EventBus['declareQueue'] = (spec) => {
+    this.declared++;
+    return this.inner.declareQueue(spec);
+  };
+  consume: EventBus['consume'] = (options, handler) => this.inner.consume(options, handler);
+  close: EventBus['close'] = () => this.inner.close();
 }

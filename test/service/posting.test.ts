@@ -136,8 +136,15 @@ describe('deposits', () => {
       currency: 'USD',
       pspRef: 'P-9',
     });
+    const otherCurrency = await world.service.deposit({
+      accountId: account.id,
+      amountCents: 100_00,
+      currency: 'EUR',
+      pspRef: 'P-9',
+    });
     expect(first.ok && again.ok && first.value.ref === again.value.ref).toBe(true);
     expect(other.ok ? null : other.error.code).toBe('MTP_DUPLICATE_PSP_REF');
+    expect(otherCurrency.ok ? null : otherCurrency.error.code).toBe('MTP_DUPLICATE_PSP_REF');
     await settle(world, must(first).ref);
     expect(balanceOf(world, 'mt4-live-eu', account.login as number)).toBe(100_00);
   });

@@ -1,4 +1,7 @@
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { buildApi } from '../../../service/api/app.ts';
+import { readGauges } from '../../../service/api/metrics.ts';
 import { type ApiKeyRow, MemoryStore } from '../../../service/index.ts';
 import { type ApiWorld, apiWorld, body, openAccountViaApi, transfers } from './helpers.ts';
 
@@ -427,6 +430,16 @@ describe('the HTTP API: idempotency keys', () => {
     const other = await api.app.inject({ method: 'POST', url: '/v1/reconciliations', headers: api.auth() });
     expect(body<{ id: string }>(other).id).not.toBe(body<{ id: string }>(first).id);
   });
+  it('scopes a key to its route: the same key on a deposit and on a withdrawal is two requests', async () => {
+    api = await apiWorld();
+    const accountId = await openAccountViaApi(api, 's');
+    const payload = deposit(accountId, 10_000);
+    const paid = await api.app.inject({ method: 'POST', url: '/v1/deposits', headers: api.auth('same'), payload });
+    const taken = await api.app.inject({ method: 'POST', url: '/v1/withdrawals', headers: api.auth('same'), payload });
+    expect([paid.statusCode, taken.statusCode]).toEqual([202, 202]);
+    expect(taken.headers['idempotent-replayed']).toBeUndefined();
+    expect((await transfers(api)).map((t) => t.kind).sort()).toEqual(['deposit', 'withdrawal']);
+  });
 });
 
 describe('the HTTP API: API keys', () => {
@@ -459,6 +472,31 @@ describe('the HTTP API: API keys', () => {
     expect((await call({ authorization: `Bearer ${rotated.key}` })).statusCode).toBe(404);
     await api.keys.revoke(rotated.info.id);
     expect((await call({ authorization: `Bearer ${rotated.key}` })).statusCode).toBe(401);
+  });
+
+  it('trusts a verified key for authCacheMs at most: a key revoked elsewhere is refused once that has passed', async () => {
+    api = await apiWorld();
+    const clock = api.world.scheduler.clock;
+    const app = buildApi({
+      service: api.world.service,
+      store: api.world.store,
+      clock,
+      secrets: () => undefined,
+      authCacheMs: 2_000,
+    });
+    const get = () => app.inject({ method: 'GET', url: '/v1/clients/C0000000001', headers: api.auth() });
+    try {
+      expect((await get()).statusCode).toBe(404);
+      // Revoked by another process (another ApiKeys on the store): this app's cache does not hear of it.
+      const [info] = await api.keys.list();
+      await api.keys.revoke(info?.id as string);
+      await api.world.runFor(1_999);
+      expect((await get()).statusCode).toBe(404);
+      await api.world.runFor(1);
+      expect((await get()).statusCode).toBe(401);
+    } finally {
+      await app.close();
+    }
   });
 
   it('stores keys hashed, with a short prefix, never the key', async () => {
@@ -552,6 +590,64 @@ describe('the HTTP API: bad input is a coded 4xx', () => {
     expect(body(url)).toMatchObject({ error: { code: 'MTP_BAD_REQUEST' } });
   });
 
+  it('refuses text the store cannot keep (NUL, an unpaired surrogate) naming the field, and takes any other unicode', async () => {
+    api = await apiWorld();
+    const client = { name: 'Zoë Ångström 🚀', email: 'zoe@example.com', country: 'DE' };
+    const cases: [string, string][] = [
+      [JSON.stringify({ ...client, externalId: 'crm\u0000x' }), 'externalId'],
+      ['{"name":"A\\ud800B","email":"a@b.cd","country":"DE"}', 'name'],
+      ['{"name":"A\\udc00","email":"a@b.cd","country":"DE"}', 'name'],
+      [JSON.stringify({ ...client, 'odd\u0000key': 1 }), 'odd\u0000key'],
+    ];
+    for (const [payload, path] of cases) {
+      const r = await post(payload);
+      expect(r.statusCode, payload).toBe(400);
+      expect(body(r), payload).toMatchObject({ error: { code: 'MTP_BAD_REQUEST', issues: [{ path }] } });
+    }
+    const taken = await post(JSON.stringify(client));
+    expect(taken.statusCode).toBe(201);
+    expect(body(taken)).toMatchObject({ name: 'Zoë Ångström 🚀' });
+  });
+
+  it('refuses epoch milliseconds beyond a safe integer in a query, naming the query field', async () => {
+    api = await apiWorld();
+    const r = await api.app.inject({
+      method: 'GET',
+      url: '/v1/ib/partners/ib-acme/statement?toMs=9999999999999999',
+      headers: api.auth(),
+    });
+    expect(r.statusCode).toBe(400);
+    expect(body(r)).toMatchObject({ error: { code: 'MTP_BAD_REQUEST', issues: [{ path: 'query.toMs' }] } });
+  });
+
+  it('answers what is not even HTTP (a garbage request line, headers too large) with a coded JSON body', async () => {
+    api = await apiWorld();
+    await api.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = api.app.server.address() as { port: number };
+    const garbage = await rawHttp(port, 'NOT HTTP AT ALL\r\n\r\n');
+    const huge = await rawHttp(port, `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    for (const [answer, status] of [
+      [garbage, 400],
+      [huge, 431],
+    ] as const) {
+      expect(answer.status).toBe(status);
+      expect(answer.contentType).toMatch(/^application\/json/);
+      expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'MTP_BAD_REQUEST', issues: [] } });
+    }
+    expect((await api.app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
+  });
+
+  it("redacts the Authorization and signature headers from a request's headers logged through the API's logger", async () => {
+    api = await apiWorld();
+    const headers = { authorization: `Bearer ${api.key}`, 'x-mtproof-signature': 't=1,v1=SIGNATURE-HEX' };
+    api.app.log.warn({ req: { headers } }, 'a request logged whole');
+    api.app.log.warn({ headers }, 'its headers alone');
+    const logged = api.logs.slice(-2).join('\n');
+    expect(logged).toContain('[redacted]');
+    expect(logged).not.toContain(api.key);
+    expect(logged).not.toContain('SIGNATURE-HEX');
+  });
+
   it('answers a bug with 500 MTP_INTERNAL, logs it without the API key, and keeps answering', async () => {
     api = await apiWorld();
     // A query that fails the way a bug would: the route has no answer for it.
@@ -580,9 +676,31 @@ describe('the HTTP API: operations', () => {
     expect(samples.get('mtproof_http_requests_total{method="GET",route="/v1/clients/:id",status="404"}')).toBe(1);
     expect(samples.get('mtproof_http_requests_total{method="POST",route="/v1/deposits",status="400"}')).toBe(1);
     expect(samples.get('mtproof_http_request_duration_seconds_count{method="GET",route="/v1/clients/:id"}')).toBe(1);
-    expect(samples.get('mtproof_transfers{state="done"}')).toBe(0);
+    expect(samples.get('mtproof_transfers{state="posting"}')).toBe(0);
+    expect(samples.get('mtproof_transfers{state="review"}')).toBe(0);
     expect(samples.has('mtproof_jobs_queued')).toBe(true);
     expect(samples.get('mtproof_server_connected{server="mt4-live-eu"}')).toBe(0);
+  });
+
+  it('counts at each scrape only the transfers in flight or in review, never the settled ones that pile up', async () => {
+    const counted: Record<string, unknown>[] = [];
+    const store = new MemoryStore();
+    const transaction = store.transaction.bind(store);
+    store.transaction = (fn) =>
+      transaction((tx) => {
+        const count = tx.count.bind(tx);
+        tx.count = (table, filter) => {
+          counted.push({ table, ...filter });
+          return count(table, filter);
+        };
+        return fn(tx);
+      });
+    await readGauges(store);
+    const states = counted.filter((c) => c.table === 'transfers').map((c) => c.state);
+    expect(states).toEqual(expect.arrayContaining(['accepted', 'hold', 'posting', 'posted', 'refunding', 'review']));
+    expect(states).not.toContain('done');
+    expect(states).not.toContain('refunded');
+    expect(states).not.toContain('rejected');
   });
 
   it('is ready when the store answers, and lists each server as connected or not', async () => {
@@ -599,7 +717,6 @@ describe('the HTTP API: operations', () => {
 
   it('is not ready (503, coded) when the store does not answer', async () => {
     api = await apiWorld();
-    const { buildApi } = await import('../../../service/api/app.ts');
     const failing = new MemoryStore();
     failing.transaction = () => Promise.reject(new Error('connection refused'));
     const app = buildApi({
@@ -699,4 +816,24 @@ function parsePrometheus(text: string): Map<string, number> {
     samples.set(`${name}${sample[2] ?? ''}`, Number(sample[3]));
   }
   return samples;
+}
+
+/** Sends `text` on a fresh TCP connection and reads the answer until the server closes it. */
+function rawHttp(port: number, text: string): Promise<{ status: number; contentType: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    let received = '';
+    socket.on('data', (chunk) => {
+      received += chunk.toString('utf8');
+    });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [head = '', body = ''] = received.split('\r\n\r\n');
+      resolve({
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]),
+        contentType: /\r\ncontent-type: ([^\r]+)/i.exec(head)?.[1] ?? '',
+        body,
+      });
+    });
+  });
 }

@@ -3,6 +3,7 @@ import pino from 'pino';
 import type { SimWorld, SimWorldOptions } from '../../../scenarios/world.ts';
 import { buildApi, LOG_REDACT_PATHS } from '../../../service/api/app.ts';
 import { ApiKeys } from '../../../service/api/auth.ts';
+import { signWebhook } from '../../../service/api/webhook.ts';
 import type { BrokerConfigInput, TransferRow } from '../../../service/index.ts';
 import { brokerConfig, startedWorld } from '../helpers.ts';
 
@@ -111,4 +112,25 @@ export async function openAccountViaApi(api: ApiWorld, tag: string): Promise<str
 
 export async function transfers(api: ApiWorld): Promise<TransferRow[]> {
   return api.world.store.transaction((tx) => tx.select('transfers', {}));
+}
+
+/**
+ * Posts `raw` to the provider's webhook as the provider would: signed with `secret` (the test secret) at
+ * `signedAtMs` (the world's clock now), or carrying `signature` as given.
+ */
+export function deliverWebhook(
+  api: ApiWorld,
+  raw: string,
+  options: { secret?: string; signedAtMs?: number; signature?: string } = {},
+): Promise<LightMyRequestResponse> {
+  const t = options.signedAtMs ?? api.world.scheduler.nowMs();
+  return api.app.inject({
+    method: 'POST',
+    url: '/v1/psp/webhook',
+    headers: {
+      'content-type': 'application/json',
+      'x-mtproof-signature': options.signature ?? signWebhook(options.secret ?? WEBHOOK_SECRET, raw, t),
+    },
+    payload: raw,
+  });
 }

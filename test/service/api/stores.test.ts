@@ -1,10 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { signWebhook } from '../../../service/api/webhook.ts';
 import type { Store } from '../../../service/index.ts';
 import { dropSchema } from '../../../service/store/migrate.ts';
 import { PgliteStore } from '../../../service/store/pglite.ts';
 import { PostgresStore, poolClient } from '../../../service/store/postgres.ts';
-import { type ApiWorld, apiWorld, body, transfers, WEBHOOK_SECRET, webhookConfig } from './helpers.ts';
+import { type ApiWorld, apiWorld, body, deliverWebhook, transfers, webhookConfig } from './helpers.ts';
 
 /**
  * Idempotency keys on the SQL stores: kept across a restart, and one transfer for concurrent requests with one
@@ -109,22 +108,32 @@ for (const [name, available, open] of STORES) {
       expect(await transfers(api)).toHaveLength(1);
     });
 
+    it('refuses text the database cannot keep (NUL, an unpaired surrogate) with a coded 400, never a 500', async () => {
+      const client = await api.app.inject({
+        method: 'POST',
+        url: '/v1/clients',
+        headers: { ...api.auth('sql-nul'), 'content-type': 'application/json' },
+        payload: '{"name":"A\\u0000B","email":"a@b.cd","country":"DE","externalId":"crm-\\ud800"}',
+      });
+      expect(client.statusCode).toBe(400);
+      expect(body(client)).toMatchObject({ error: { code: 'MTP_BAD_REQUEST' } });
+      const raw = JSON.stringify({
+        id: 'evt_nul',
+        type: 'payment.confirmed',
+        data: { paymentId: 'pay\u0000', accountId, amountCents: 30_000, currency: 'USD' },
+      });
+      const payment = await deliverWebhook(api, raw);
+      expect(payment.statusCode).toBe(400);
+      expect(body(payment)).toMatchObject({ error: { code: 'MTP_BAD_REQUEST', issues: [{ path: 'data.paymentId' }] } });
+    });
+
     it('answers a webhook delivered three times at once with one transfer', async () => {
       const raw = JSON.stringify({
         id: 'evt_sql',
         type: 'payment.confirmed',
         data: { paymentId: 'pay_sql', accountId, amountCents: 30_000, currency: 'USD' },
       });
-      const deliver = () =>
-        api.app.inject({
-          method: 'POST',
-          url: '/v1/psp/webhook',
-          headers: {
-            'content-type': 'application/json',
-            'x-mtproof-signature': signWebhook(WEBHOOK_SECRET, raw, api.world.scheduler.nowMs()),
-          },
-          payload: raw,
-        });
+      const deliver = () => deliverWebhook(api, raw);
       const answers = await Promise.all([deliver(), deliver(), deliver()]);
       expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200]);
       expect(new Set(answers.map((a) => body<{ transfer: { ref: string } }>(a).transfer.ref)).size).toBe(1);

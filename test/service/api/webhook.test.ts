@@ -1,9 +1,11 @@
+import { createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signWebhook, verifyWebhook } from '../../../service/api/webhook.ts';
 import {
   type ApiWorld,
   apiWorld,
   body,
+  deliverWebhook,
   openAccountViaApi,
   transfers,
   WEBHOOK_SECRET,
@@ -23,19 +25,7 @@ function payment(accountId: string, paymentId = 'pay_1', amountCents = 25_000): 
   });
 }
 
-/** Posts a raw body signed with `secret` at `signedAtMs` (the world's clock now, by default). */
-function deliver(raw: string, options: { secret?: string; signedAtMs?: number; signature?: string } = {}) {
-  const t = options.signedAtMs ?? api.world.scheduler.nowMs();
-  return api.app.inject({
-    method: 'POST',
-    url: '/v1/psp/webhook',
-    headers: {
-      'content-type': 'application/json',
-      'x-mtproof-signature': options.signature ?? signWebhook(options.secret ?? WEBHOOK_SECRET, raw, t),
-    },
-    payload: raw,
-  });
-}
+const deliver = (raw: string, options: Parameters<typeof deliverWebhook>[2] = {}) => deliverWebhook(api, raw, options);
 
 describe('the payment provider webhook', () => {
   it('turns a correctly signed payment.confirmed into a deposit keyed by the payment id, without an API key', async () => {
@@ -69,6 +59,15 @@ describe('the payment provider webhook', () => {
     expect(body<{ transfer: { ref: string } }>(again).transfer.ref).toBe(ref);
     expect(body<{ transfer: { ref: string } }>(resigned).transfer.ref).toBe(ref);
     expect(await transfers(api)).toHaveLength(1);
+  });
+
+  it('checks the signature on the body as sent: its spacing and key order, not JSON written again', async () => {
+    api = await apiWorld({ broker: webhookConfig() });
+    const accountId = await openAccountViaApi(api, 'wraw');
+    const raw = `{\n  "type" : "payment.confirmed",\n  "data": {"currency":"USD", "amountCents": 25000, "accountId": "${accountId}", "paymentId": "pay_raw"},\n  "id": "evt_raw"\n}\n`;
+    const r = await deliver(raw);
+    expect(r.statusCode).toBe(200);
+    expect(body(r)).toMatchObject({ transfer: { pspRef: 'pay_raw', amountCents: 25_000 } });
   });
 
   it('refuses a bad signature, a missing one, a stale one and a tampered body with a coded 401', async () => {
@@ -151,6 +150,31 @@ describe('the payment provider webhook', () => {
 });
 
 describe('verifyWebhook', () => {
+  const raw = '{"a":1}';
+  const mac = (secret: string, signed: string) => createHmac('sha256', secret).update(signed).digest('hex');
+
+  it('checks the timestamp as sent: the signed text, leading zeros included', () => {
+    const header = `t=0001000,v1=${mac('s', `0001000.${raw}`)}`;
+    expect(verifyWebhook({ secret: 's', header, rawBody: raw, nowMs: 1_000, toleranceMs: 10 })).toEqual({
+      ok: true,
+      timestampMs: 1_000,
+    });
+  });
+
+  it.each([
+    ['two timestamps', `t=1000,t=1000,v1=${mac('s', `1000.${raw}`)}`],
+    ['a timestamp beyond a safe integer', `t=9999999999999999,v1=${mac('s', `9999999999999999.${raw}`)}`],
+    ['no timestamp', `v1=${mac('s', `1000.${raw}`)}`],
+    ['no v1', 't=1000'],
+    ['a short v1', 't=1000,v1=abc'],
+    ['no equals sign', 'garbage'],
+  ])('refuses a malformed header: %s', (_what, header) => {
+    expect(verifyWebhook({ secret: 's', header, rawBody: raw, nowMs: 1_000, toleranceMs: 10 })).toMatchObject({
+      ok: false,
+      reason: 'malformed',
+    });
+  });
+
   it('accepts any of several v1 signatures (a secret being rotated)', () => {
     const raw = '{"a":1}';
     const good = signWebhook('s2', raw, 1_000).split(',')[1] as string;

@@ -1,17 +1,49 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { BusMessage, Consumer, Delivery, EventBus, Handler } from '../../../service/bus/port.ts';
+import type { Clock } from '../../../kit/clock.ts';
+import {
+  type BusMessage,
+  type Consumer,
+  DEFAULT_REDELIVERY_DELAY_MS,
+  type Delivery,
+  type EventBus,
+  type Handler,
+} from '../../../service/bus/port.ts';
 
 /**
  * The contract every EventBus adapter passes (in-process, RabbitMQ): publish and consume, batches
- * confirmed, ids preserved, redelivery after a handler failure and after a consumer closes with messages
- * unacknowledged, durable queues keeping what was published while no consumer ran, topic patterns.
+ * confirmed, ids preserved, redelivery after a handler failure (held for a delay first) and after a consumer
+ * closes with messages unacknowledged, durable queues keeping what was published while no consumer ran, topic
+ * patterns, and a message no queue takes failing its publish rather than vanishing.
  *
  * Waits are conditions (`eventually`), never durations: a RabbitMQ delivery takes as long as it takes. What
  * must NOT arrive is shown with a barrier message published last: per queue, delivery keeps publication order.
  */
 
+/**
+ * The bus's clock in the contract: every sleep waits until the test calls `release()`, so a test sees that
+ * a wait was asked for (and for how long) and decides when it ends — no real waiting, no timed assertion.
+ */
+export class ManualClock implements Clock {
+  readonly #sleeps: { ms: number; wake: () => void }[] = [];
+  nowMs(): number {
+    return Date.now();
+  }
+  sleep(ms: number): Promise<void> {
+    return new Promise((wake) => this.#sleeps.push({ ms, wake }));
+  }
+  /** The waits asked for and not yet released, in ms. */
+  get pending(): number[] {
+    return this.#sleeps.map((s) => s.ms);
+  }
+  release(): void {
+    for (const s of this.#sleeps.splice(0)) s.wake();
+  }
+}
+
 export interface BusFixture {
   bus: EventBus;
+  /** The clock the bus was built with. */
+  clock: ManualClock;
   /** A queue name unique to this test (and to this run: tests of parallel files never share one). */
   queue: (name: string) => string;
   /** Releases what the test created (queues, exchange, connections). */
@@ -99,7 +131,7 @@ export function busContract(name: string, open: () => Promise<BusFixture>): void
       expect(await f.bus.publish([])).toEqual({ ok: true, value: undefined });
     });
 
-    it('delivers again, flagged, a message whose handler failed, and acknowledges it once handled', async () => {
+    it('holds a message whose handler failed for the redelivery delay, then delivers it again, flagged', async () => {
       const queue = f.queue('retry');
       let failures = 0;
       const c = await collect(f.bus, queue, ['trade.*'], async (d) => {
@@ -109,6 +141,13 @@ export function busContract(name: string, open: () => Promise<BusFixture>): void
         }
       });
       await mustPublish(f.bus, [message('trade.open', {}, 'fails-once'), message('trade.open', {}, 'fine')]);
+      await eventually(
+        'the failed message held for the default delay while the next one is handled',
+        () => f.clock.pending.includes(DEFAULT_REDELIVERY_DELAY_MS) && c.ids().includes('fine'),
+      );
+      // Held, not handed straight back (a handler that keeps failing would spin).
+      expect(c.ids().filter((id) => id === 'fails-once')).toHaveLength(1);
+      f.clock.release();
       await eventually('the redelivery', () => c.ids().filter((id) => id === 'fails-once').length === 2);
       await mustPublish(f.bus, [message('trade.open', {}, 'end')]);
       await eventually('the barrier', () => c.ids().includes('end'));
@@ -219,6 +258,23 @@ export function busContract(name: string, open: () => Promise<BusFixture>): void
       await eventually('the barrier', () => c.ids().includes('end'));
       expect(c.ids().filter((id) => id === twice.id)).toHaveLength(2);
       expect(effects).toEqual([twice.id, 'other', 'end']);
+    });
+
+    it('fails a publish with MTP_BUS_UNROUTABLE when a message reaches no queue, and delivers the rest', async () => {
+      const c = await collect(f.bus, f.queue('routed'), ['trade.*']);
+      const result = await f.bus.publish([message('trade.open', {}, 'taken'), message('nobody.listens', {}, 'lost')]);
+      expect(result).toEqual({
+        ok: false,
+        error: { code: 'MTP_BUS_UNROUTABLE', message: expect.stringContaining('lost') },
+      });
+      await eventually('the routed message', () => c.ids().includes('taken'));
+      expect(c.ids()).toEqual(['taken']);
+      // Once a queue takes the topic, the same message goes through (the publisher kept it and retries).
+      const late = f.queue('late');
+      expect(await f.bus.declareQueue({ queue: late, topics: ['nobody.#'] })).toEqual({ ok: true, value: undefined });
+      expect(await f.bus.publish([message('nobody.listens', {}, 'lost')])).toEqual({ ok: true, value: undefined });
+      const d = await collect(f.bus, late, ['nobody.#']);
+      await eventually('the kept message', () => d.ids().includes('lost'));
     });
 
     it('refuses to publish once closed, with MTP_BUS_CLOSED', async () => {

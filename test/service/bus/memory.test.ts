@@ -2,14 +2,23 @@ import { describe, expect, it, vi } from 'vitest';
 import { Scheduler } from '../../../kit/scheduler.ts';
 import { InProcessBus } from '../../../service/bus/memory.ts';
 import { topicMatches } from '../../../service/bus/port.ts';
-import { busContract, collect, message, mustPublish } from './bus.contract.ts';
+import { busContract, collect, ManualClock, message, mustPublish } from './bus.contract.ts';
 
 let n = 0;
 busContract('in-process', async () => {
-  const bus = new InProcessBus();
+  const clock = new ManualClock();
+  const bus = new InProcessBus({ clock });
   const prefix = `mem${++n}`;
-  return { bus, queue: (name) => `${prefix}.${name}`, dispose: () => bus.close() };
+  return { bus, clock, queue: (name) => `${prefix}.${name}`, dispose: () => bus.close() };
 });
+
+/** A clock for tests whose handlers never fail: the bus must not wait on it. */
+const UNUSED_CLOCK = {
+  nowMs: () => 0,
+  sleep: (): Promise<void> => {
+    throw new Error('the bus waited, unexpectedly');
+  },
+};
 
 /** Runs promise continuations only (no timer, no I/O): what the in-process bus needs to deliver. */
 async function settle(turns = 50): Promise<void> {
@@ -21,7 +30,7 @@ describe('in-process bus', () => {
     // Timers frozen: were the bus to wait on one, nothing would arrive.
     vi.useFakeTimers();
     try {
-      const bus = new InProcessBus();
+      const bus = new InProcessBus({ clock: UNUSED_CLOCK });
       const c = await collect(bus, 'q', ['trade.*']);
       const published = bus.publish([message('trade.open', {}, 'a'), message('trade.close', {}, 'b')]);
       // Never inline: the publisher's call returns before a handler runs.
@@ -36,7 +45,7 @@ describe('in-process bus', () => {
   });
 
   it('holds at most `prefetch` unacknowledged messages per consumer', async () => {
-    const bus = new InProcessBus();
+    const bus = new InProcessBus({ clock: UNUSED_CLOCK });
     const release: (() => void)[] = [];
     const c = await collect(bus, 'q', ['trade.*'], () => new Promise<void>((r) => release.push(r)), 2);
     await mustPublish(bus, [message('trade.open'), message('trade.open'), message('trade.open')]);
@@ -50,7 +59,7 @@ describe('in-process bus', () => {
   });
 
   it('fails publishing with MTP_BUS_UNAVAILABLE while unreachable, and queues nothing', async () => {
-    const bus = new InProcessBus();
+    const bus = new InProcessBus({ clock: UNUSED_CLOCK });
     await bus.declareQueue({ queue: 'q', topics: ['#'] });
     bus.setReachable(false);
     const result = await bus.publish([message('trade.open')]);
@@ -79,18 +88,22 @@ describe('in-process bus', () => {
     expect(bus.stats).toEqual({ published: 1, acked: 1, redelivered: 2 });
   });
 
-  it('does not copy a message to a queue declared after it was published (as a topic exchange drops it)', async () => {
-    const bus = new InProcessBus();
-    await mustPublish(bus, [message('trade.open')]);
+  it('does not copy a message to a queue declared after it was published (its publish failed)', async () => {
+    const bus = new InProcessBus({ clock: UNUSED_CLOCK });
+    const result = await bus.publish([message('trade.open')]);
+    expect(result.ok ? null : result.error.code).toBe('MTP_BUS_UNROUTABLE');
     await bus.declareQueue({ queue: 'late', topics: ['#'] });
     expect(bus.depth('late')).toEqual({ ready: 0, unacked: 0 });
+    expect(bus.stats.published).toBe(0);
   });
 
-  it('refuses redeliveryDelayMs without a clock (a wiring bug)', async () => {
-    const bus = new InProcessBus();
-    await expect(bus.consume({ queue: 'q', topics: ['#'], redeliveryDelayMs: 10 }, async () => {})).rejects.toThrow(
-      /clock/,
-    );
+  it('refuses a negative or fractional redeliveryDelayMs (a wiring bug)', async () => {
+    const bus = new InProcessBus({ clock: UNUSED_CLOCK });
+    for (const redeliveryDelayMs of [-1, 0.5]) {
+      await expect(bus.consume({ queue: 'q', topics: ['#'], redeliveryDelayMs }, async () => {})).rejects.toThrow(
+        /redeliveryDelayMs/,
+      );
+    }
   });
 });
 

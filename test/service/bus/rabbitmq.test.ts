@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SystemClock } from '../../../kit/clock.ts';
 import { RabbitMqBus } from '../../../service/bus/rabbitmq.ts';
 import type { LogEntry } from '../../../service/log.ts';
-import { busContract, collect, eventually, message, mustPublish } from './bus.contract.ts';
+import { busContract, collect, eventually, ManualClock, message, mustPublish } from './bus.contract.ts';
 
 /**
  * The RabbitMQ adapter against a real broker (`AMQP_URL`; CI sets it, see .ci/run): the bus contract, and
@@ -48,9 +48,11 @@ const TITLE = AMQP_URL === undefined ? 'RabbitMQ bus (skipped: AMQP_URL is not s
 describe.skipIf(AMQP_URL === undefined)(TITLE, () => {
   busContract('RabbitMQ', async () => {
     const n = names();
-    const bus = new RabbitMqBus({ url: AMQP_URL as string, clock: new SystemClock(), exchange: n.exchange });
+    const clock = new ManualClock();
+    const bus = new RabbitMqBus({ url: AMQP_URL as string, clock, exchange: n.exchange });
     return {
       bus,
+      clock,
       queue: n.queue,
       dispose: async () => {
         await bus.close();
@@ -78,6 +80,63 @@ describe.skipIf(AMQP_URL === undefined)(TITLE, () => {
       await mustPublish(bus, [message('trade.open', {}, 'still')]);
       await eventually('the delivery', () => c.ids().includes('still'));
       expect(bus.reconnects).toBe(0);
+    } finally {
+      await bus.close();
+      await cleanUp(n.exchange, n.queues);
+    }
+  });
+
+  it('fails a publish the broker nacks with MTP_BUS_REFUSED (a queue that rejects what overflows it)', async () => {
+    const n = names();
+    const bus = new RabbitMqBus({ url: AMQP_URL as string, clock: new ManualClock(), exchange: n.exchange });
+    const other = await connect(AMQP_URL as string);
+    try {
+      expect((await bus.connect()).ok).toBe(true);
+      // A full queue (length 0) that refuses new messages: the broker nacks each one routed to it.
+      const ch = await other.createChannel();
+      const full = n.queue('full');
+      await ch.assertQueue(full, { durable: true, arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+      await ch.bindQueue(full, n.exchange, 'trade.#');
+      const result = await bus.publish([message('trade.open', {}, 'refused')]);
+      expect(result).toEqual({
+        ok: false,
+        error: { code: 'MTP_BUS_REFUSED', message: expect.stringContaining('nack') },
+      });
+    } finally {
+      await other.close();
+      await bus.close();
+      await cleanUp(n.exchange, n.queues);
+    }
+  });
+
+  it('fails a publish whose channel the broker closes as a value (MTP_BUS_UNAVAILABLE), then recovers', async () => {
+    const n = names();
+    const log: LogEntry[] = [];
+    const bus = new RabbitMqBus({
+      url: AMQP_URL as string,
+      clock: new SystemClock(),
+      exchange: n.exchange,
+      reconnect: { initialDelayMs: 10, maxDelayMs: 50, factor: 2, jitter: 0 },
+      log: (entry) => log.push(entry),
+    });
+    try {
+      const c = await collect(bus, n.queue('after'), ['trade.*']);
+      // The exchange is deleted under the bus: the broker closes the publishing channel (404) on the next
+      // publish, with an 'error' event that, unheard, would crash the process.
+      const other = await connect(AMQP_URL as string);
+      const ch = await other.createChannel();
+      await ch.deleteExchange(n.exchange);
+      await other.close();
+      const result = await bus.publish([message('trade.open', {}, 'lost-channel')]);
+      expect(result).toEqual({
+        ok: false,
+        error: { code: 'MTP_BUS_UNAVAILABLE', message: expect.stringContaining('closed') },
+      });
+      // The bus starts over on a fresh connection: the exchange and the consumer's binding are declared again.
+      await eventually('the reconnect', () => bus.reconnects === 1 && bus.connected);
+      await mustPublish(bus, [message('trade.open', {}, 'lost-channel')]);
+      await eventually('the delivery after the reconnect', () => c.ids().includes('lost-channel'));
+      expect(log.some((e) => e.msg === 'rabbitmq: a channel failed, reconnecting')).toBe(true);
     } finally {
       await bus.close();
       await cleanUp(n.exchange, n.queues);

@@ -2,7 +2,7 @@ import { HttpResponse, http } from 'msw';
 import type { SetupServer } from 'msw/node';
 import { describe, expect, it } from 'vitest';
 import type { Clock } from '../../../kit/clock.ts';
-import type { CrmPort, CrmUpdate } from '../../../service/crm/port.ts';
+import type { CrmFieldNames, CrmPort, CrmUpdate } from '../../../service/crm/port.ts';
 
 /**
  * The CRM adapter contract: what the HubSpot and the Salesforce adapter both do, against msw handlers that
@@ -41,6 +41,23 @@ export class TestClock implements Clock {
   fire(): void {
     for (const wake of this.#sleepers.splice(0)) wake();
   }
+}
+
+/** The values written, by the update's fact names: `written[names.status]` as `status`, and so on. */
+export function byFact(written: Record<string, unknown>, names: Readonly<CrmFieldNames>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(names).map(([fact, name]) => [fact, written[name]]));
+}
+
+/** Answers every PATCH of `path` (below BASE_URL) with `answer`; returns the request bodies as they come. */
+export function capturing(server: SetupServer, path: string, answer: () => Response): unknown[] {
+  const bodies: unknown[] = [];
+  server.use(
+    http.patch(`${BASE_URL}${path}`, async ({ request }) => {
+      bodies.push(await request.json());
+      return answer();
+    }),
+  );
+  return bodies;
 }
 
 export interface CrmContractTarget {

@@ -1,8 +1,8 @@
-import { HttpResponse, http } from 'msw';
+import { HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HUBSPOT_DEFAULT_PROPERTIES, HubSpotCrm } from '../../../service/crm/hubspot.ts';
-import { BASE_URL, describeCrmContract, TestClock, TOKEN, UPDATE } from './crm.contract.ts';
+import { BASE_URL, byFact, capturing, describeCrmContract, TestClock, TOKEN, UPDATE } from './crm.contract.ts';
 
 // One msw server for this file only: it intercepts fetch in this worker while the file runs, and any
 // request no handler expects fails the test instead of reaching the network.
@@ -23,17 +23,7 @@ function hubspotError(status: number, message: string, headers: Record<string, s
 }
 
 function fieldsOf(body: unknown): Record<string, unknown> {
-  const { properties } = body as { properties: Record<string, unknown> };
-  const n = HUBSPOT_DEFAULT_PROPERTIES;
-  return {
-    accountId: properties[n.accountId],
-    status: properties[n.status],
-    onboarding: properties[n.onboarding],
-    login: properties[n.login],
-    serverId: properties[n.serverId],
-    group: properties[n.group],
-    atMs: properties[n.atMs],
-  };
+  return byFact((body as { properties: Record<string, unknown> }).properties, HUBSPOT_DEFAULT_PROPERTIES);
 }
 
 describeCrmContract({
@@ -47,16 +37,8 @@ describeCrmContract({
 });
 
 describe('HubSpot adapter', () => {
-  function capture(answer: () => Response = () => contact({})): unknown[] {
-    const bodies: unknown[] = [];
-    server.use(
-      http.patch(`${BASE_URL}${pathFor(UPDATE.crmClientId)}`, async ({ request }) => {
-        bodies.push(await request.json());
-        return answer();
-      }),
-    );
-    return bodies;
-  }
+  const capture = (answer: () => Response = () => contact({})) =>
+    capturing(server, pathFor(UPDATE.crmClientId), answer);
   const options = { baseUrl: BASE_URL, token: TOKEN, timeoutMs: 1_000, clock: new TestClock() };
 
   it('sends every property as a string under its default name', async () => {

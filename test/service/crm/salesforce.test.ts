@@ -1,8 +1,8 @@
-import { HttpResponse, http } from 'msw';
+import { HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SALESFORCE_DEFAULT_FIELDS, SalesforceCrm } from '../../../service/crm/salesforce.ts';
-import { BASE_URL, describeCrmContract, TestClock, TOKEN, UPDATE } from './crm.contract.ts';
+import { BASE_URL, byFact, capturing, describeCrmContract, TestClock, TOKEN, UPDATE } from './crm.contract.ts';
 
 // One msw server for this file only (see hubspot.test.ts).
 const server = setupServer();
@@ -19,17 +19,7 @@ function salesforceError(status: number, message: string, headers: Record<string
 }
 
 function fieldsOf(body: unknown): Record<string, unknown> {
-  const fields = body as Record<string, unknown>;
-  const n = SALESFORCE_DEFAULT_FIELDS;
-  return {
-    accountId: fields[n.accountId],
-    status: fields[n.status],
-    onboarding: fields[n.onboarding],
-    login: fields[n.login],
-    serverId: fields[n.serverId],
-    group: fields[n.group],
-    atMs: fields[n.atMs],
-  };
+  return byFact(body as Record<string, unknown>, SALESFORCE_DEFAULT_FIELDS);
 }
 
 describeCrmContract({
@@ -43,16 +33,8 @@ describeCrmContract({
 });
 
 describe('Salesforce adapter', () => {
-  function capture(answer: () => Response = () => new HttpResponse(null, { status: 204 })): unknown[] {
-    const bodies: unknown[] = [];
-    server.use(
-      http.patch(`${BASE_URL}${pathFor(UPDATE.crmClientId)}`, async ({ request }) => {
-        bodies.push(await request.json());
-        return answer();
-      }),
-    );
-    return bodies;
-  }
+  const capture = (answer: () => Response = () => new HttpResponse(null, { status: 204 })) =>
+    capturing(server, pathFor(UPDATE.crmClientId), answer);
   const options = { baseUrl: BASE_URL, token: TOKEN, timeoutMs: 1_000, clock: new TestClock() };
 
   it('sends the custom fields of Contact, the login as a number', async () => {

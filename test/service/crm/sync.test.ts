@@ -21,14 +21,22 @@ interface Patch {
   contactId: string;
   properties: Record<string, string>;
   status: number;
+  /** Virtual time of the request. */
+  atMs: number;
+  authorization: string | undefined;
 }
+
+/** A scripted answer: a status, with a Retry-After and an error message if the test wants them. */
+type Scripted = number | { status: number; retryAfter?: string; message?: string };
 
 class FakeHubSpot {
   readonly contacts = new Map<string, Record<string, string>>([[CONTACT, { email: 'anna@example.com' }]]);
   /** Every PATCH, with the status it was answered. */
   readonly patches: Patch[] = [];
-  /** Statuses to answer next, before writing anything; when empty, the contact is updated (200, or 404). */
-  readonly script: number[] = [];
+  /** Answers to give next, before writing anything; when empty, the contact is updated (200, or 404). */
+  readonly script: Scripted[] = [];
+  /** The world's virtual time (set by `withCrm`). */
+  nowMs: () => number = () => 0;
   /** Answer every request 503 from now on. */
   down = false;
   /** Runs before a PATCH is applied (it may wait, in virtual time, or change the service's state). */
@@ -37,20 +45,27 @@ class FakeHubSpot {
   readonly fetch: CrmFetch = async (url, init) => {
     const contactId = decodeURIComponent(url.slice(`${BASE_URL}/crm/v3/objects/contacts/`.length));
     const { properties } = JSON.parse(init.body) as { properties: Record<string, string> };
-    const scripted = this.down ? 503 : this.script.shift();
-    if (scripted !== undefined) return this.#answer(contactId, properties, scripted, { status: 'error' });
+    const seen = { contactId, properties, atMs: this.nowMs(), authorization: init.headers.authorization };
+    const next = this.down ? 503 : this.script.shift();
+    if (next !== undefined) {
+      const scripted = typeof next === 'number' ? { status: next } : next;
+      const headers: Record<string, string> =
+        scripted.retryAfter === undefined ? {} : { 'retry-after': scripted.retryAfter };
+      return this.#answer(seen, scripted.status, { status: 'error', message: scripted.message }, headers);
+    }
     await this.beforeApply?.(properties);
     const contact = this.contacts.get(contactId);
-    if (contact === undefined) {
-      return this.#answer(contactId, properties, 404, { status: 'error', message: 'resource not found' });
-    }
+    if (contact === undefined) return this.#answer(seen, 404, { status: 'error', message: 'resource not found' });
     Object.assign(contact, properties);
-    return this.#answer(contactId, properties, 200, { id: contactId, properties: contact });
+    return this.#answer(seen, 200, { id: contactId, properties: contact });
   };
 
-  #answer(contactId: string, properties: Record<string, string>, status: number, body: unknown): Response {
-    this.patches.push({ contactId, properties, status });
-    return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+  #answer(seen: Omit<Patch, 'status'>, status: number, body: unknown, headers: Record<string, string> = {}): Response {
+    this.patches.push({ ...seen, status });
+    return new Response(JSON.stringify(body), {
+      status,
+      headers: { 'content-type': 'application/json', ...headers },
+    });
   }
 
   /** The contact's mtproof properties. */
@@ -60,15 +75,24 @@ class FakeHubSpot {
   }
 }
 
+/** The token every test's service holds (from MTPROOF_HUBSPOT_TOKEN, like production). */
+const TOKEN = 'pat-na1-5e1f0c1e-7a3b-4b8e-9d2f-0c4a7e9b1d23';
+/** The service's secrets: the CRM token, and the simulator's manager password for every server. */
+const SECRETS: Readonly<Record<string, string>> = new Proxy(
+  {},
+  { get: (_, name) => (name === 'MTPROOF_HUBSPOT_TOKEN' ? TOKEN : 'Manager#1') },
+);
+
 /** startedWorld builds the service from `ports`; the adapter needs the world's clock, so it is set after. */
 function withCrm(hubspot: FakeHubSpot, attempts?: number, logs?: LogEntry[]): SimWorld {
   const broker = brokerConfig((c) => {
     c.crm = { system: 'hubspot', baseUrl: BASE_URL, tokenEnv: 'MTPROOF_HUBSPOT_TOKEN', timeoutMs: 5_000, attempts };
   });
   let world: SimWorld | undefined;
+  hubspot.nowMs = () => (world as SimWorld).scheduler.nowMs();
   const crm = new HubSpotCrm({
     baseUrl: BASE_URL,
-    token: 'pat-test',
+    token: TOKEN,
     timeoutMs: 5_000,
     // The world's own clock (owned by no process): a timeout would be virtual time too.
     clock: {
@@ -77,7 +101,11 @@ function withCrm(hubspot: FakeHubSpot, attempts?: number, logs?: LogEntry[]): Si
     },
     fetch: hubspot.fetch,
   });
-  world = startedWorld({ broker, ports: { crm, ...(logs === undefined ? {} : { log: (entry) => logs.push(entry) }) } });
+  world = startedWorld({
+    broker,
+    secrets: SECRETS,
+    ports: { crm, ...(logs === undefined ? {} : { log: (entry) => logs.push(entry) }) },
+  });
   return world;
 }
 
@@ -237,6 +265,44 @@ describe('CRM write-back', () => {
     expect(applied.slice(-3)).toEqual(['kyc_rejected', 'account_open', 'kyc_rejected']);
     // ...and is overwritten: the CRM ends with what the service has.
     expect(withoutSyncedAt(hubspot.written())).toEqual(await expected(world, account.id, 'kyc_rejected'));
+  });
+
+  it("waits at least the CRM's Retry-After before it tries again", async () => {
+    const hubspot = new FakeHubSpot();
+    // Rate limited for ten minutes: far beyond the service's own first backoff (retry.initialDelayMs, 1 s).
+    hubspot.script.push({ status: 429, retryAfter: '600', message: 'You have reached your secondly limit.' });
+    const world = withCrm(hubspot);
+    const { account } = await openWithCrm(world);
+    await untilSynced(world);
+    const [limited, next] = hubspot.patches as [Patch, Patch];
+    expect(limited.status).toBe(429);
+    expect(next.atMs - limited.atMs).toBeGreaterThanOrEqual(600_000);
+    expect(hubspot.patches.at(-1)?.status).toBe(200);
+    expect(withoutSyncedAt(hubspot.written())).toEqual(await expected(world, account.id, 'account_open'));
+  });
+
+  it('never writes the CRM token to a log, an alert, a job or the audit, even when the CRM echoes it', async () => {
+    const hubspot = new FakeHubSpot();
+    const echo = `Authentication credentials not found: Bearer ${TOKEN}`;
+    hubspot.script.push({ status: 503, message: echo }, { status: 401, message: echo });
+    const logs: LogEntry[] = [];
+    const world = withCrm(hubspot, 10, logs);
+    const { account } = await openWithCrm(world);
+    await untilSynced(world);
+    // The token went where it belongs: the Authorization header.
+    expect(hubspot.patches[0]?.authorization).toBe(`Bearer ${TOKEN}`);
+    const alerts = (await world.service.alerts()).filter((a) => a.kind === 'crm_sync_failed');
+    expect(alerts.map((a) => a.subject)).toContain(account.id);
+    expect(alerts[0]?.message).toContain('HTTP 401: Authentication credentials not found');
+    const stored = await world.store.transaction(async (tx) => ({
+      jobs: await tx.select('jobs', {}),
+      audit: await tx.select('audit', {}),
+      alerts: await tx.select('alerts', {}),
+    }));
+    expect(stored.jobs.some((j) => j.lastError?.includes('Authentication credentials not found'))).toBe(true);
+    for (const [what, value] of Object.entries({ logs, ...stored })) {
+      expect(JSON.stringify(value), what).not.toContain(TOKEN);
+    }
   });
 
   it('skips a client without a CRM id, with a log line', async () => {

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MtproofError } from '../../../kit/errors.ts';
 import { columnsOf, INSERT_ORDER_COLUMN, keysOf, TABLES } from '../../../service/store/columns.ts';
 import { dropSchema, migrate, migrations } from '../../../service/store/migrate.ts';
 import { PgliteStore, pgliteClient } from '../../../service/store/pglite.ts';
@@ -105,6 +106,41 @@ function describeMigrations(name: string, open: () => Promise<{ client: SqlClien
       expect(defs.get('outbox_unpublished_idx')).toMatch(/\(seq\) WHERE \(published_ms IS NULL\)/);
       expect(defs.get('ib_commissions_partner_id_idx')).toMatch(/\(partner_id\)/);
       expect(defs.get('trades_server_id_login_idx')).toMatch(/\(server_id, login\)/);
+      // The CRM write-back: a queued sync of an account, a client's accounts.
+      expect(defs.get('jobs_kind_subject_state_idx')).toMatch(/\(kind, subject, state\)/);
+      expect(defs.get('accounts_client_id_idx')).toMatch(/\(client_id\)/);
+    });
+
+    it('refuses a schema one of whose applied migrations has changed since, naming the file', async () => {
+      const schema = fresh();
+      await migrate(client, schema);
+      await rows(client, `UPDATE "${schema}".schema_migrations SET sha256 = repeat('0', 64) WHERE version = '0001'`);
+      const error = await migrate(client, schema).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MtproofError);
+      expect((error as MtproofError).code).toBe('MTP_STORE_SCHEMA_MISMATCH');
+      expect((error as Error).message).toMatch(/migration 0001_init\.sql has changed since it was applied/);
+    });
+
+    it('refuses a schema a newer version migrated (a migration this version does not have)', async () => {
+      const schema = fresh();
+      await migrate(client, schema);
+      await rows(
+        client,
+        `INSERT INTO "${schema}".schema_migrations (version, file, sha256) VALUES ('9999', '9999_future.sql', 'x')`,
+      );
+      const error = await migrate(client, schema).catch((e: unknown) => e);
+      expect((error as MtproofError).code).toBe('MTP_STORE_SCHEMA_MISMATCH');
+      expect((error as Error).message).toMatch(/9999_future\.sql applied, which this version of mtproof does not have/);
+    });
+
+    it('keeps the checksum of each migration, filling it in on a schema migrated before checksums were kept', async () => {
+      const schema = fresh();
+      await migrate(client, schema);
+      await rows(client, `ALTER TABLE "${schema}".schema_migrations DROP COLUMN sha256`);
+      expect(await migrate(client, schema)).toEqual([]);
+      const recorded = await rows(client, `SELECT version, sha256 FROM "${schema}".schema_migrations ORDER BY version`);
+      expect(recorded.map((r) => [r.version, r.sha256])).toEqual(migrations().map((m) => [m.version, m.sha256]));
+      expect(await migrate(client, schema)).toEqual([]);
     });
 
     it('records each migration once: migrating again applies nothing, and the files themselves re-run harmlessly', async () => {

@@ -4,8 +4,8 @@ import { MtproofError } from '../../../kit/errors.ts';
 import { dropSchema, migrate } from '../../../service/store/migrate.ts';
 import { PostgresStore, poolClient } from '../../../service/store/postgres.ts';
 import type { JobRow } from '../../../service/store/schema.ts';
-import { type SqlClient, SqlStore } from '../../../service/store/sql.ts';
-import { describeStoreContract, job } from './store.contract.ts';
+import { type SqlClient, type SqlQuery, type SqlResult, SqlStore } from '../../../service/store/sql.ts';
+import { describeStoreContract, job, transfer } from './store.contract.ts';
 
 /**
  * The Store contract on a real Postgres server (DATABASE_URL; CI always sets it), each test on a fresh
@@ -23,6 +23,20 @@ function freshSchema(): string {
   const schema = `${PREFIX}_${++schemas}`;
   used.push(schema);
   return schema;
+}
+
+/** `inner`, every statement passing through `watch`, which sends it on. */
+function watched(
+  inner: SqlClient,
+  watch: (query: SqlQuery, send: (query: SqlQuery) => Promise<SqlResult>) => Promise<SqlResult>,
+): SqlClient {
+  return {
+    connect: async () => {
+      const connection = await inner.connect();
+      return { ...connection, query: (query) => watch(query, connection.query) };
+    },
+    end: () => inner.end(),
+  };
 }
 
 afterAll(async () => {
@@ -66,8 +80,7 @@ describe.skipIf(URL === undefined)('PostgresStore (DATABASE_URL)', () => {
         const all = [...fromA, ...fromB].sort();
         expect(new Set(all).size).toBe(all.length);
         expect(all).toHaveLength(24);
-        expect(fromA.length).toBeGreaterThan(0);
-        expect(fromB.length).toBeGreaterThan(0);
+        // Which worker gets how many depends on timing (the next test pins the skipping itself).
         const rows = await a.transaction((tx) => tx.select('jobs', {}, { orderBy: 'id' }));
         for (const row of rows) expect(row.leaseOwner).toBe(fromA.includes(row.id) ? 'w-a' : 'w-b');
       } finally {
@@ -173,19 +186,10 @@ describe.skipIf(URL === undefined)('PostgresStore (DATABASE_URL)', () => {
     const pool = new pg.Pool({ connectionString: URL, max: 1 });
     const sent: string[] = [];
     const inner = poolClient(pool);
-    const counting: SqlClient = {
-      connect: async () => {
-        const connection = await inner.connect();
-        return {
-          ...connection,
-          query: (query) => {
-            sent.push(query.text.split(' ')[0] as string);
-            return connection.query(query);
-          },
-        };
-      },
-      end: () => inner.end(),
-    };
+    const counting = watched(inner, (query, send) => {
+      sent.push(query.text.split(' ')[0] as string);
+      return send(query);
+    });
     try {
       await migrate(inner, schema);
       const store = new SqlStore(counting, { schema }, async () => {});
@@ -204,6 +208,120 @@ describe.skipIf(URL === undefined)('PostgresStore (DATABASE_URL)', () => {
       expect(sent).toEqual(['SELECT', 'BEGIN', 'WITH', 'COMMIT']);
     } finally {
       await pool.end();
+    }
+  });
+
+  it('sends BEGIN with the first statement: a deposit-shaped transaction is five round trips', async () => {
+    const schema = freshSchema();
+    const pool = new pg.Pool({ connectionString: URL, max: 1, pipeline: true });
+    const inner = poolClient(pool);
+    // A round trip: a statement sent while no other is waiting for its answer.
+    let inFlight = 0;
+    const trips: string[][] = [];
+    const counting = watched(inner, (query, send) => {
+      const word = query.text.split(' ')[0] as string;
+      if (inFlight === 0) trips.push([word]);
+      else trips.at(-1)?.push(word);
+      inFlight++;
+      return send(query).finally(() => inFlight--);
+    });
+    try {
+      await migrate(inner, schema);
+      const store = new SqlStore(counting, { schema }, async () => {});
+      await store.transaction((tx) => tx.nextValue('transfers'));
+      trips.length = 0;
+      const deposit = () =>
+        store.transaction(async (tx) => {
+          const [existing] = await tx.select('transfers', { pspRef: 'PSP-1' });
+          if (existing !== undefined) return existing.ref;
+          const ref = `MTP-D${await tx.nextValue('transfers')}`;
+          await tx.insert('transfers', transfer(ref, { pspRef: 'PSP-1' }));
+          await tx.insert('jobs', job(`J-${ref}`, { subject: ref }));
+          return ref;
+        });
+      expect(await deposit()).toBe('MTP-D2');
+      expect(trips).toEqual([['BEGIN', 'SELECT'], ['SELECT'], ['INSERT'], ['INSERT'], ['COMMIT']]);
+      // The same key again: the read answers, nothing is written.
+      trips.length = 0;
+      expect(await deposit()).toBe('MTP-D2');
+      expect(trips).toEqual([['BEGIN', 'SELECT'], ['COMMIT']]);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('discards a connection the server drops mid-transaction: nothing of it commits, the next one gets a fresh one', async () => {
+    const name = `mtp_drop_${process.pid}`;
+    const store = await PostgresStore.connect(`${URL}?application_name=${name}`, {
+      schema: freshSchema(),
+      maxConnections: 1,
+    });
+    const admin = new pg.Pool({ connectionString: URL, max: 1 });
+    try {
+      const failed = await store
+        .transaction(async (tx) => {
+          await tx.insert('jobs', job('J1'));
+          await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [
+            name,
+          ]);
+          await tx.insert('jobs', job('J2'));
+        })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(failed).toBeInstanceOf(Error);
+      // The only connection of the pool was the dropped one: the next transaction works on a new one.
+      await store.transaction((tx) => tx.insert('jobs', job('J3')));
+      const ids = await store.transaction((tx) => tx.select('jobs', {}, { orderBy: 'id' }));
+      expect(ids.map((j) => j.id)).toEqual(['J3']);
+      expect(store.pool.totalCount).toBe(1);
+    } finally {
+      await store.close();
+      await admin.end();
+    }
+  });
+
+  it("reads the outbox relay's next batch from the first rows of its index, not by sorting the backlog", async () => {
+    const schema = freshSchema();
+    const pool = new pg.Pool({ connectionString: URL, max: 1 });
+    const inner = poolClient(pool);
+    let relayQuery = '';
+    const capturing = watched(inner, (query, send) => {
+      if (query.text.includes('"outbox"') && query.text.includes('LIMIT')) relayQuery = query.text;
+      return send(query);
+    });
+    try {
+      await migrate(inner, schema);
+      // A backlog: the bus was away for a while.
+      await pool.query(
+        `INSERT INTO "${schema}".outbox (id, seq, topic, payload, created_ms, published_ms)
+         SELECT 'M' || g, g, 'trade.open', '{}', 0, CASE WHEN g <= 2000 THEN 1 END FROM generate_series(1, 20000) g`,
+      );
+      await pool.query(`ANALYZE "${schema}".outbox`);
+      const store = new SqlStore(capturing, { schema }, async () => {});
+      const batch = await store.transaction((tx) =>
+        tx.select('outbox', { publishedMs: null }, { orderBy: 'seq', limit: 100 }),
+      );
+      expect(batch.map((m) => Number(m.seq))).toEqual(Array.from({ length: 100 }, (_, i) => 2001 + i));
+      await pool.query(`PREPARE relay AS ${relayQuery}`);
+      const plan = (await pool.query('EXPLAIN EXECUTE relay(100)')).rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(plan).toMatch(/Index Scan using outbox_unpublished_idx/);
+      expect(plan).not.toMatch(/Sort Key: seq NULLS FIRST/);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('starts a counter after the value its sequences row holds (a schema an earlier version wrote)', async () => {
+    const store = await PostgresStore.connect(URL as string, { schema: freshSchema() });
+    try {
+      await store.transaction((tx) => tx.insert('sequences', { name: 'transfers', value: 41 }));
+      expect(await store.transaction((tx) => tx.nextValue('transfers'))).toBe(42);
+      expect(await store.transaction((tx) => tx.nextValue('transfers'))).toBe(43);
+      expect(await store.transaction((tx) => tx.nextValue('refs'))).toBe(1);
+    } finally {
+      await store.close();
     }
   });
 

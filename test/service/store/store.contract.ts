@@ -649,6 +649,27 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(error).toBeInstanceOf(StoreConstraintError);
       });
 
+      it('lets a transaction go on after a refused insert or update: what it does next commits', async () => {
+        await tx(async (t) => {
+          await t.insert('transfers', transfer('R1', { pspRef: 'P1' }));
+          await t.insert('transfers', transfer('R2', { pspRef: 'P2' }));
+        });
+        const refused = await tx(async (t) => {
+          const errors: unknown[] = [];
+          await t.insert('transfers', transfer('R1')).catch((e: unknown) => errors.push(e));
+          await t.insert('transfers', transfer('R3', { pspRef: 'P1' })).catch((e: unknown) => errors.push(e));
+          await t.update('transfers', 'R2', { pspRef: 'P1' }).catch((e: unknown) => errors.push(e));
+          await t.insert('jobs', job('J1'));
+          return errors;
+        });
+        expect(refused.map((e) => e instanceof StoreConstraintError)).toEqual([true, true, true]);
+        expect((await get('jobs', 'J1'))?.id).toBe('J1');
+        expect((await all('transfers')).map((r) => [r.ref, r.pspRef])).toEqual([
+          ['R1', 'P1'],
+          ['R2', 'P2'],
+        ]);
+      });
+
       it('does not treat nulls as duplicates of each other', async () => {
         await tx(async (t) => {
           await t.insert('transfers', transfer('R1'));
