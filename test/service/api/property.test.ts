@@ -177,7 +177,9 @@ describe('the HTTP API under random input', () => {
     );
     // The generator reaches past the edge: some requests were accepted, many refused in different ways.
     expect([...statuses.keys()].some((s) => s < 300)).toBe(true);
-    expect([...statuses.keys()].filter((s) => s >= 400).length).toBeGreaterThanOrEqual(4);
+    // (At least three kinds of refusal: 400, 401 and 415 come from a third of the draws each; 404 and 422 only
+    // from some seeds, so asking for more would fail by chance, e.g. seed 1430229519.)
+    expect([...statuses.keys()].filter((s) => s >= 400).length).toBeGreaterThanOrEqual(3);
     expect((await api.app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
   });
 });
