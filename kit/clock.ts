@@ -9,7 +9,11 @@ export interface Clock {
   sleep(ms: number): Promise<void>;
 }
 
-/** The real clock, for real mode (`cli/` chooses it; nothing below `cli/` constructs it). */
+/**
+ * The real clock, for real mode: `cli/` chooses it for the service. The SQL store adapters default to it
+ * for their own real-time waits (rerun pauses, PGlite preemption) when given no clock; the simulator, the
+ * service's logic and the harness never construct it.
+ */
 export class SystemClock implements Clock {
   nowMs(): number {
     return Date.now();
