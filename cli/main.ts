@@ -4,9 +4,14 @@ import { MtproofError } from '../kit/errors.ts';
 import { certifyCommand, runCommand, type Terminal } from './certify.ts';
 import type { Output } from './io.ts';
 import { mutantsCommand } from './mutants.ts';
-import { keysCommand, serviceCommand, storeFlags } from './service.ts';
+import { keysCommand, STORE_KINDS, serviceCommand, storeFlags } from './service.ts';
 import { checkConfig } from './service-config.ts';
 import { simTrace } from './sim-trace.ts';
+
+// `--store` of the service and its `keys` (a lasting store), and of the harness commands (a fresh one per run).
+const SERVICE_STORE_HELP = `${STORE_KINDS.join(' | ')} (default: postgres when DATABASE_URL is set, else pglite)`;
+const HARNESS_STORE_HELP =
+  "the store mtproof's integration runs on, fresh for every run: memory (default), pglite (in memory) or postgres (DATABASE_URL)";
 
 /**
  * The `mtproof` command. Bad flags and bad input files end with a coded message on stderr and exit
@@ -72,7 +77,7 @@ export async function main(
     .option('--servers <file>', 'layout of the simulated cluster the service talks to; default: the embedded one')
     .option('--port <n>', 'TCP port (0: any free one)', '8080')
     .option('--host <host>', 'address to listen on (0.0.0.0: every interface)', '127.0.0.1')
-    .option('--store <kind>', 'memory | pglite | postgres (default: postgres when DATABASE_URL is set, else pglite)')
+    .option('--store <kind>', SERVICE_STORE_HELP)
     .option('--data <dir>', 'the PGlite folder', '.mtproof')
     .option('--containers', 'start Postgres and RabbitMQ with testcontainers (needs Docker)', false)
     .exitOverride()
@@ -95,16 +100,14 @@ export async function main(
     .command('keys')
     .description('API keys of the HTTP API (stored hashed, in the store the service runs on)')
     .exitOverride();
-  const keyCommand = (name: string, description: string, argument?: string) => {
-    const command = keys
+  const keyCommand = (name: string, description: string, argument?: string) =>
+    keys
       .command(argument === undefined ? name : `${name} <${argument}>`)
       .description(description)
-      .option('--store <kind>', 'memory | pglite | postgres (default: postgres when DATABASE_URL is set, else pglite)')
+      .option('--store <kind>', SERVICE_STORE_HELP)
       .option('--data <dir>', 'the PGlite folder', '.mtproof')
       .option('--json', 'print one JSON object', false)
       .exitOverride();
-    return command;
-  };
   keyCommand('create', 'create a key and print it (once: only its hash is stored)')
     .option('--name <name>', 'what the key is for', 'default')
     .action(async (options: Record<string, unknown>) => {
@@ -165,10 +168,7 @@ export async function main(
     .option('--shard <i/n>', 'run only the i-th of n shards of the generated runs (incidents on shard 0)')
     .option('--no-incidents', 'skip the incident library')
     .option('--shrink-runs <n>', 'at most this many runs to shrink a failure', '150')
-    .option(
-      '--store <kind>',
-      "the store mtproof's integration runs on, fresh for every run: memory (default), pglite (in memory) or postgres (DATABASE_URL)",
-    )
+    .option('--store <kind>', HARNESS_STORE_HELP)
     .option('--json', 'print one JSON object', false)
     .exitOverride()
     .action(async (options: Record<string, unknown>) => {
@@ -201,10 +201,7 @@ export async function main(
       )
       .option('--json', 'print one JSON object', false)
       .option('--out <dir>', 'also write result.json, junit.xml and report.html there')
-      .option(
-        '--store <kind>',
-        "the store mtproof's integration runs on, fresh for every run: memory (default), pglite (in memory) or postgres (DATABASE_URL)",
-      )
+      .option('--store <kind>', HARNESS_STORE_HELP)
       .exitOverride();
     if (mode === 'run') {
       command

@@ -287,6 +287,7 @@ export async function serviceCommand(
       containerNote = ' (container)';
     }
     const logger = pino({ level, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } }, pino.destination(2));
+    const log = serviceLogger(logger);
     const clock = new ServiceClock();
     const { store, label: storeLabel } = await openStore(
       { ...flags, store: flags.containers ? 'postgres' : flags.store },
@@ -306,7 +307,7 @@ export async function serviceCommand(
         clock,
         random: new Random(randomBytes(8).toString('hex')),
         connectionName: 'mtproof service',
-        log: serviceLogger(logger),
+        log,
       });
       const connected = await rabbit.connect();
       bus = rabbit;
@@ -358,7 +359,6 @@ export async function serviceCommand(
       return manager.password;
     };
 
-    const log = serviceLogger(logger);
     const service = buildService({
       config,
       clock,

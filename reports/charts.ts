@@ -10,7 +10,7 @@ import { plural, relTime } from './model.ts';
  */
 
 /** The outcomes of a Manager API call, bottom of the stack first; anything else is drawn as `other`. */
-export const OUTCOMES = ['ok', 'rejected', 'unavailable', 'unknown'] as const;
+const OUTCOMES = ['ok', 'rejected', 'unavailable', 'unknown'] as const;
 
 const WIDTH = 960;
 /** Both charts start their time axis here, so a fault lines up with the calls it hit. */

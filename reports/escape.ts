@@ -24,7 +24,7 @@ function allowed(c: number): boolean {
 }
 
 /** Strips what a document may not contain (see `allowed`). */
-export function stripControl(text: string): string {
+function stripControl(text: string): string {
   let out = '';
   // for…of walks code points: a proper surrogate pair comes as one, a lone surrogate alone.
   for (const ch of text) if (allowed(ch.codePointAt(0) as number)) out += ch;

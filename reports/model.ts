@@ -17,7 +17,7 @@ export interface Miss {
 }
 
 /** The verdict a run's script expects of an invariant: pass unless it says otherwise. */
-export function expectedVerdict(run: RunReport, name: InvariantName): Verdict {
+function expectedVerdict(run: RunReport, name: InvariantName): Verdict {
   return run.expected[name] ?? 'pass';
 }
 
@@ -52,7 +52,7 @@ export interface ShownRun {
 }
 
 /** The full run reports of a result: the counterexample's first (it is what a developer opens first). */
-export function fullRuns(result: CertifyResult): ShownRun[] {
+function fullRuns(result: CertifyResult): ShownRun[] {
   const out: ShownRun[] = [];
   if (result.counterexample !== null) {
     out.push({ label: `counterexample ${result.counterexample.run.name}`, run: result.counterexample.run });

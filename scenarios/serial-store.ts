@@ -22,17 +22,13 @@ export type ExternalWork = (work: Promise<unknown>) => void;
 
 export class SerialStore implements Store {
   readonly #inner: Store;
-  #external: ExternalWork | null;
+  /** Null until `attach`: transactions run in order, registered with no scheduler. */
+  #external: ExternalWork | null = null;
   /** Settles when the last transaction asked for has. */
   #tail: Promise<unknown> = Promise.resolve();
 
-  constructor(inner: Store, external: ExternalWork | null = null) {
+  constructor(inner: Store) {
     this.#inner = inner;
-    this.#external = external;
-  }
-
-  get inner(): Store {
-    return this.#inner;
   }
 
   /** Registers transactions from now on with `external` (the scheduler of the run that uses the store). */

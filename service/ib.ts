@@ -113,36 +113,28 @@ export async function ibStatement(
   for (const r of rows) {
     if (range.fromMs !== undefined && r.atMs < range.fromMs) continue;
     if (range.toMs !== undefined && r.atMs >= range.toMs) continue;
-    let line = lines.get(r.accountId);
-    if (line === undefined) {
-      line = {
-        accountId: r.accountId,
-        clientId: r.clientId,
-        serverId: r.serverId,
-        login: r.login,
-        currency: r.currency,
-        closedTrades: 0,
-        volumeCentiLots: 0,
-        commissionCentiCents: 0,
-      };
-      lines.set(r.accountId, line);
+    const line = entry(lines, r.accountId, () => ({
+      accountId: r.accountId,
+      clientId: r.clientId,
+      serverId: r.serverId,
+      login: r.login,
+      currency: r.currency,
+      closedTrades: 0,
+      volumeCentiLots: 0,
+      commissionCentiCents: 0,
+    }));
+    const total = entry(totals, r.currency, () => ({
+      currency: r.currency,
+      closedTrades: 0,
+      volumeCentiLots: 0,
+      commissionCentiCents: 0,
+    }));
+    for (const sum of [line, total]) {
+      sum.closedTrades++;
+      sum.volumeCentiLots += r.volumeCentiLots;
+      sum.commissionCentiCents += r.commissionCentiCents;
     }
-    line.closedTrades++;
-    line.volumeCentiLots += r.volumeCentiLots;
-    line.commissionCentiCents += r.commissionCentiCents;
-    let total = totals.get(r.currency);
-    if (total === undefined) {
-      total = { currency: r.currency, closedTrades: 0, volumeCentiLots: 0, commissionCentiCents: 0 };
-      totals.set(r.currency, total);
-    }
-    total.closedTrades++;
-    total.volumeCentiLots += r.volumeCentiLots;
-    total.commissionCentiCents += r.commissionCentiCents;
   }
-  const byKey =
-    <T>(key: (t: T) => string) =>
-    (a: T, b: T) =>
-      key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
   return {
     partnerId,
     planId,
@@ -187,14 +179,25 @@ export async function accountVolume(tx: Tx, account: AccountRow): Promise<Accoun
     }
     out.closedTrades++;
     out.volumeCentiLots += r.volumeCentiLots;
-    let s = bySymbol.get(r.symbol);
-    if (s === undefined) {
-      s = { symbol: r.symbol, closedTrades: 0, volumeCentiLots: 0 };
-      bySymbol.set(r.symbol, s);
-    }
+    const s = entry(bySymbol, r.symbol, () => ({ symbol: r.symbol, closedTrades: 0, volumeCentiLots: 0 }));
     s.closedTrades++;
     s.volumeCentiLots += r.volumeCentiLots;
   }
-  out.bySymbol = [...bySymbol.values()].sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
+  out.bySymbol = [...bySymbol.values()].sort(byKey((s) => s.symbol));
   return out;
+}
+
+/** The value `map` holds for `key`, made and stored first when it holds none. */
+function entry<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    map.set(key, value);
+  }
+  return value;
+}
+
+/** Orders by a string key (code-unit order, as the store's `orderBy` on the same ids). */
+function byKey<T>(key: (t: T) => string): (a: T, b: T) => number {
+  return (a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
 }

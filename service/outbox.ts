@@ -90,8 +90,6 @@ export interface OutboxRelayOptions {
   bus: EventBus;
   /** Backoff jitter (a fork of the service's random: replayable). */
   random: Random;
-  /** True once the service is stopping. */
-  stopped: () => boolean;
   /** Fires when the service stops: a publish in flight is abandoned (its rows stay unpublished). */
   stopping: Signal;
   batchSize?: number;
@@ -135,7 +133,7 @@ export class OutboxRelay {
     const queue = this.#o.queue ?? TRADE_QUEUE;
     let failures = 0;
     let declared = false;
-    while (!this.#o.stopped()) {
+    while (!this.#o.stopping.fired) {
       this.#pending = false;
       const rows = await store.transaction((tx) =>
         tx.select('outbox', { publishedMs: null }, { orderBy: 'seq', limit: batchSize }),
@@ -148,7 +146,7 @@ export class OutboxRelay {
       const outcome: BusResult | null = await unlessSignalled(this.#publish(bus, queue, declared, rows), [
         this.#o.stopping,
       ]);
-      if (outcome === null || this.#o.stopped()) return;
+      if (outcome === null || this.#o.stopping.fired) return;
       // Declared once per relay; again when a publish finds no queue (deleted under it).
       declared = outcome.ok || (outcome.error.code !== 'MTP_BUS_UNROUTABLE' && declared);
       if (!outcome.ok) {

@@ -46,36 +46,6 @@ export interface ReconcileEngineOptions {
   accountIdAt?: (serverId: string, login: number) => string | undefined;
 }
 
-/** One server's history, or null if it could not be read in full (the server is then not reconciled). */
-export interface ServerHistory {
-  serverId: string;
-  operations: Iterable<BalanceOp> | AsyncIterable<BalanceOp> | null;
-}
-
-export interface ReconcileInputs {
-  servers: Iterable<ServerHistory>;
-  /** The provider's records, or null if they could not be read (the provider's side is not reconciled). */
-  pspRecords: Iterable<PspRecord> | AsyncIterable<PspRecord> | null;
-  transfers: Iterable<TransferRow> | AsyncIterable<TransferRow>;
-}
-
-/** Every input through a fresh engine: the findings, sorted by key. */
-export async function reconcileFindings(options: ReconcileEngineOptions, inputs: ReconcileInputs): Promise<Finding[]> {
-  const engine = new ReconcileEngine(options);
-  for (const server of inputs.servers) {
-    engine.beginServer(server.serverId);
-    if (server.operations !== null) for await (const op of server.operations) engine.addOperation(op);
-    engine.endServer(server.operations !== null);
-  }
-  if (inputs.pspRecords !== null) {
-    engine.beginPsp();
-    for await (const record of inputs.pspRecords) engine.addPspRecord(record);
-    engine.endPsp(true);
-  }
-  for await (const transfer of inputs.transfers) engine.addTransfer(transfer);
-  return engine.finish();
-}
-
 // Operations: 4 float64 words each: login, ticket, amount; then two int32s, the overflow link (index + 1,
 // 0 for none) and META.
 const PAGE_SHIFT = 10;

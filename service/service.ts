@@ -167,7 +167,6 @@ export class Service {
             ctx: this.#ctx,
             bus: ports.bus,
             random: random.fork('outbox'),
-            stopped: () => this.#stopped,
             stopping: this.#stop,
           });
     this.#trades = new TradeSync(this.#ctx, {

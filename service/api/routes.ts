@@ -16,6 +16,7 @@ import { ApiError, answerOf, errorBody } from './errors.ts';
 import { type HttpMetrics, PROMETHEUS_CONTENT_TYPE, readGauges, renderGauges } from './metrics.ts';
 import {
   accountSchema,
+  accountVolumeSchema,
   anything,
   clientSchema,
   commandHeaders,
@@ -343,6 +344,19 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const { id } = request.params as { id: string };
     return (await service.account(id)) ?? notFound('MTP_UNKNOWN_ACCOUNT', `account ${id}`);
   });
+
+  app.get(
+    '/v1/accounts/:id/volume',
+    query(
+      "An account's trading volume: positions opened and closed, closed volume in total and per symbol",
+      accountVolumeSchema,
+      idParams,
+    ),
+    async (request) => {
+      const { id } = request.params as { id: string };
+      return (await service.accountVolume(id)) ?? notFound('MTP_UNKNOWN_ACCOUNT', `account ${id}`);
+    },
+  );
 
   app.get('/v1/clients/:id', query('A client', clientSchema, idParams), async (request) => {
     const { id } = request.params as { id: string };

@@ -243,6 +243,18 @@ export const ibStatementSchema = z.object({
   totals: z.array(z.object({ currency: z.string(), ...commissionTotals })),
 });
 
+export const accountVolumeSchema = z.object({
+  accountId: z.string(),
+  serverId: z.string(),
+  login: z.number().int().nullable(),
+  openedTrades: z.number().int(),
+  closedTrades: z.number().int(),
+  volumeCentiLots: z.number().int(),
+  bySymbol: z.array(
+    z.object({ symbol: z.string(), closedTrades: z.number().int(), volumeCentiLots: z.number().int() }),
+  ),
+});
+
 export const webhookAnswerSchema = z.object({
   received: z.literal(true),
   transfer: transferSchema.optional(),

@@ -180,7 +180,7 @@ export class RabbitMqBus implements EventBus {
       // A channel of its own: a declaration the broker refuses closes only it.
       channel = await ensured.value.model.createChannel();
       channel.on('error', () => {});
-      await this.#declare(channel, spec);
+      await this.declareOn(channel, spec);
       return { ok: true, value: undefined };
     } catch (error) {
       return this.#failure('declaring queue', error);
@@ -217,15 +217,10 @@ export class RabbitMqBus implements EventBus {
     await link?.model.close().catch(() => {});
   }
 
-  /** @internal Declares `spec` on `channel`. */
-  async #declare(channel: Channel, spec: QueueSpec): Promise<void> {
+  /** @internal Declares `spec` on `channel` (declareQueue's, or a consumer's own). */
+  async declareOn(channel: Channel, spec: QueueSpec): Promise<void> {
     await channel.assertQueue(spec.queue, { durable: true });
     for (const topic of spec.topics) await channel.bindQueue(spec.queue, this.exchange, topic);
-  }
-
-  /** @internal For consumers. */
-  declareOn(channel: Channel, spec: QueueSpec): Promise<void> {
-    return this.#declare(channel, spec);
   }
 
   /** @internal */

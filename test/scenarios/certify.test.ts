@@ -16,13 +16,13 @@ import {
 import { profileForRun } from '../../scenarios/generate.ts';
 import type { IntegrationFactory } from '../../scenarios/integration.ts';
 import { mtproofIntegration } from '../../scenarios/integrations/mtproof.ts';
-import { liteIntegration, MUTANTS } from '../../scenarios/mutants/index.ts';
+import { liteIntegration } from '../../scenarios/mutants/index.ts';
 import type { RunReport } from '../../scenarios/result.ts';
 import { runScript } from '../../scenarios/runner.ts';
 import { INVARIANT_NAMES, parseScriptText, type Script, scriptToYaml } from '../../scenarios/script.ts';
 import { DEFAULT_BROKER_CONFIG } from '../../service/default-config.ts';
 import { propertyParams } from '../property.ts';
-import { allPass, CONFIG, wrap } from './helpers.ts';
+import { allPass, CONFIG, mutantEntry, wrap } from './helpers.ts';
 
 /** certify(): the incident library and generated days; the first failure shrunk, saved and replayable. */
 
@@ -105,8 +105,7 @@ describe('certify', () => {
   });
 
   it('hands back a shrunk counterexample of a failing integration that replays to its trace hash', async () => {
-    const blindRetry = MUTANTS.find((m) => m.name === 'blind-retry');
-    if (blindRetry === undefined) throw new Error('no blind-retry mutant');
+    const blindRetry = mutantEntry('blind-retry');
     const result = await certify(options(blindRetry.module, blindRetry.factory, { runs: 1 }));
     expect(result.verdict).toBe('fail');
     const cx = result.counterexample;
@@ -172,8 +171,7 @@ describe('certify', () => {
 
 describe('firstCatch', () => {
   it('runs the incidents first and stops at the first that misses its verdict', async () => {
-    const blindRetry = MUTANTS.find((m) => m.name === 'blind-retry');
-    if (blindRetry === undefined) throw new Error('no blind-retry mutant');
+    const blindRetry = mutantEntry('blind-retry');
     const incidents = loadIncidents();
     const { runs, caught } = await firstCatch({
       integration: blindRetry,

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { loadIncidents } from '../../scenarios/certify.ts';
 import type { Integration, IntegrationFactory, IntegrationRuntime } from '../../scenarios/integration.ts';
+import { type BugName, MUTANTS, type MutantEntry } from '../../scenarios/mutants/index.ts';
 import type { Observation } from '../../scenarios/observation.ts';
 import type { InvariantResult, RunReport, Verdict } from '../../scenarios/result.ts';
 import { type RunOutcome, type RunScriptOptions, runScript } from '../../scenarios/runner.ts';
@@ -37,6 +38,13 @@ export function openedAccount(product: string, country: string, id = 'a1', clien
     { do: 'open', id, client, product },
     { do: 'wait', ms: 60_000 },
   ];
+}
+
+/** The registered mutant that plants `name` (its factory, module and the invariants that should catch it). */
+export function mutantEntry(name: BugName): MutantEntry {
+  const found = MUTANTS.find((m) => m.name === name);
+  if (found === undefined) throw new Error(`no mutant ${name}`);
+  return found;
 }
 
 export function run(s: Script, factory: IntegrationFactory, options: Partial<RunScriptOptions> = {}) {

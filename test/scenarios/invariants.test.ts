@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { IntegrationFactory, TransferView } from '../../scenarios/integration.ts';
 import { mtproofIntegration } from '../../scenarios/integrations/mtproof.ts';
 import { CHECKERS } from '../../scenarios/invariants/index.ts';
-import { MUTANTS } from '../../scenarios/mutants/index.ts';
-import { liteIntegration } from '../../scenarios/mutants/lite.ts';
+import { type BugName, liteIntegration } from '../../scenarios/mutants/lite.ts';
 import type { StepInput } from '../../scenarios/script.ts';
 import {
   accountOf,
@@ -11,6 +10,7 @@ import {
   incident,
   invariant,
   managerOps,
+  mutantEntry,
   openedAccount,
   run,
   script,
@@ -25,10 +25,8 @@ import {
 
 const LITE = liteIntegration();
 
-function mutant(name: string): IntegrationFactory {
-  const found = MUTANTS.find((m) => m.name === name);
-  if (found === undefined) throw new Error(`no mutant ${name}`);
-  return found.factory;
+function mutant(name: BugName): IntegrationFactory {
+  return mutantEntry(name).factory;
 }
 
 /** Runs a script against the correct lite integration and against the faulty one. */

@@ -5,7 +5,7 @@ import { Random } from '../../kit/random.ts';
 import { commentFor, type Leg, makeReference, parseComment } from '../../service/domain/reference.ts';
 import { legEffect } from '../../service/posting.ts';
 import type { PspRecord } from '../../service/psp/port.ts';
-import { ReconcileEngine, reconcileFindings } from '../../service/reconcile-engine.ts';
+import { ReconcileEngine } from '../../service/reconcile-engine.ts';
 import type { Finding, TransferKind, TransferRow, TransferState } from '../../service/store/schema.ts';
 import { propertyParams } from '../property.ts';
 
@@ -468,24 +468,6 @@ describe('reconciliation engine', () => {
     );
   });
 
-  it('finds the same with the inputs given as async iterables', async () => {
-    const w = fc.sample(world, { seed: 7, numRuns: 40 });
-    for (const one of w) {
-      const complete = one.histories.filter((h) => h.complete);
-      // reconcileFindings takes a whole history or none: only complete ones, and each server once.
-      const servers = [...new Map(complete.map((h) => [h.serverId, h])).values()];
-      const found = await reconcileFindings(
-        { prefix: PREFIX, settledBeforeMs: SETTLED_BEFORE_MS },
-        {
-          servers: servers.map((h) => ({ serverId: h.serverId, operations: asAsync(h.ops) })),
-          pspRecords: one.records === null ? null : asAsync(one.records),
-          transfers: asAsync(one.transfers),
-        },
-      );
-      expectSame(found, viaOracle({ ...one, owners: [], histories: servers }));
-    }
-  });
-
   it('finds the same at scale: operations stored in several flushes, ids over several arena chunks, a server dropped after its whole history', () => {
     const w = bigWorld(new Random('reconcile-engine-big'), 80_000);
     expectSame(viaEngine(w), viaOracle(w));
@@ -500,10 +482,6 @@ describe('reconciliation engine', () => {
     expect(() => engine.finish()).toThrow(/phase done/);
   });
 });
-
-async function* asAsync<T>(items: readonly T[]): AsyncIterable<T> {
-  for (const item of items) yield item;
-}
 
 /**
  * Many transfers, their operations and records, with discrepancies of every kind sprinkled in, ids long

@@ -211,6 +211,24 @@ describe('the HTTP API: introducing brokers', () => {
       headers: api.auth(),
     });
     expect(body(later)).toMatchObject({ accounts: [], totals: [] });
+    const volume = await api.app.inject({
+      method: 'GET',
+      url: `/v1/accounts/${account.id}/volume`,
+      headers: api.auth(),
+    });
+    expect(volume.statusCode).toBe(200);
+    expect(body(volume)).toEqual({
+      accountId: account.id,
+      serverId: 'mt4-live-eu',
+      login,
+      openedTrades: 1,
+      closedTrades: 1,
+      volumeCentiLots: 37,
+      bySymbol: [{ symbol: 'EURUSD', closedTrades: 1, volumeCentiLots: 37 }],
+    });
+    const nobody = await api.app.inject({ method: 'GET', url: '/v1/accounts/MTP-A9/volume', headers: api.auth() });
+    expect(nobody.statusCode).toBe(404);
+    expect(body(nobody)).toMatchObject({ error: { code: 'MTP_UNKNOWN_ACCOUNT' } });
   });
 
   it('answers an unknown partner with 404 and a bad range with a coded 400 naming the query field', async () => {
@@ -747,6 +765,7 @@ describe('the HTTP API: operations', () => {
         '/ready',
         '/v1/accounts',
         '/v1/accounts/{id}',
+        '/v1/accounts/{id}/volume',
         '/v1/clients',
         '/v1/clients/{id}',
         '/v1/clients/{id}/kyc',
