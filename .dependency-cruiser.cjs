@@ -48,7 +48,7 @@ module.exports = {
         'simulator/ plays the MetaTrader servers and knows nothing of who talks to it: it may import kit/ and ' +
         'metatrader/ only, never adapters/, service/, scenarios/, reports/, cli/ or bench/.',
       severity: 'error',
-      from: { path: '^simulator/' },
+      from: { path: '^simulator/', pathNot: '^simulator/(http|msw|proxy)/' },
       to: project(under('simulator', 'kit', 'metatrader')),
     },
     {
@@ -88,6 +88,17 @@ module.exports = {
       severity: 'error',
       from: { path: '^adapters/[^/]+$' },
       to: { path: under('service', 'scenarios', 'reports', 'cli', 'bench') },
+    },
+    {
+      name: 'served-simulator-imports-only-simulator-and-sim-adapter',
+      comment:
+        'simulator/http/, simulator/msw/ and simulator/proxy/ put the simulator on the wire (native JSON, control ' +
+        'and MT5 Web API surfaces, msw handlers, the TCP fault proxy). The native surface mirrors the ManagerApi ' +
+        'port through the in-process adapter, so besides the simulator, kit/ and metatrader/ they may import ' +
+        'adapters/port/ and adapters/sim/ — never the service, the harness, reports or cli.',
+      severity: 'error',
+      from: { path: '^simulator/(http|msw|proxy)/' },
+      to: project(under('simulator', 'adapters/port', 'adapters/sim', 'kit', 'metatrader')),
     },
     {
       name: 'service-imports-only-port',

@@ -20,7 +20,7 @@ import { PostgresStore, redact } from '../service/store/postgres.ts';
 import { type ClusterConfig, DEFAULT_CLUSTER, parseClusterConfig, SimCluster } from '../simulator/index.ts';
 import { readBroker, readConfigFile } from './config-files.ts';
 import type { Output } from './io.ts';
-import { RealtimeDriver } from './realtime.ts';
+import { RealtimeDriver } from '../simulator/http/realtime.ts';
 
 /**
  * `mtproof service`: the integration service as a process — its HTTP API on a port, its loops running, on

@@ -114,11 +114,11 @@ interface ServerFaultState {
 
 export class SimCluster {
   readonly config: Readonly<ClusterConfig>;
-  readonly faultConfig: Readonly<FaultConfig>;
+  faultConfig: Readonly<FaultConfig>;
   readonly scheduler: Scheduler;
   readonly trace: Trace;
   readonly random: Random;
-  readonly plan: FaultPlan;
+  plan: FaultPlan;
   readonly prices: PriceFeed;
   readonly servers = new Map<string, SimServer>();
   readonly baseLatencyMs: number;
@@ -128,11 +128,13 @@ export class SimCluster {
   #randomFaults = true;
   readonly #faults = new Map<string, ServerFaultState>();
   /** The random request and server faults, one table for every server. */
-  readonly #faultTable: FaultTable;
+  #faultTable: FaultTable;
   /** The random pump faults, drawn once per pumped event. */
-  readonly #pumpTable: FaultTable;
+  #pumpTable: FaultTable;
   readonly #sessions = new Map<string, Set<SimSession>>();
-  readonly #stepSchedule: ScheduledFault[];
+  #stepSchedule: ScheduledFault[];
+  /** Fault configurations applied after construction (`reconfigureFaults`), for their random streams. */
+  #reconfigurations = 0;
   readonly #pumpFaults: Random;
   /** Pumps with events waiting for the next delivery timer, and whether that timer is set. */
   #pendingPumps: PumpSubscription[] = [];
@@ -170,20 +172,49 @@ export class SimCluster {
         listening: false,
       });
     }
-    this.plan.schedule.forEach((entry, i) => {
+    this.#stepSchedule = this.#schedule(this.plan, 0);
+    for (const kind of this.plan.swarmedOff) this.trace.state('cluster', 'swarm.off', kind);
+  }
+
+  /**
+   * Replaces the fault configuration of a running cluster (the control API): new probabilities, swarm and
+   * schedule, planned from a random stream of their own. A schedule's `atStep` counts from the cluster's
+   * current request, `atMs` from now. Faults already armed and effects under way are kept. Throws
+   * MTP_FAULTS_INVALID (naming the path) for a bad configuration, leaving the old one in place.
+   */
+  reconfigureFaults(input: FaultConfigInput | Readonly<FaultConfig>): void {
+    const config = parseFaultConfig(input);
+    const plan = planFaults(config, this.random.fork('faults').fork(`reconfigured-${++this.#reconfigurations}`));
+    this.#checkSchedule(plan);
+    this.faultConfig = config;
+    this.plan = plan;
+    this.#faultTable = new FaultTable(plan, ['request', 'server']);
+    this.#pumpTable = new FaultTable(plan, ['pump']);
+    this.#stepSchedule = this.#schedule(plan, this.step);
+    this.trace.state('cluster', 'faults.reconfigured', `${this.#reconfigurations}`);
+    for (const kind of plan.swarmedOff) this.trace.state('cluster', 'swarm.off', kind);
+  }
+
+  #checkSchedule(plan: FaultPlan): void {
+    plan.schedule.forEach((entry, i) => {
       if (!this.servers.has(entry.server)) {
         throw new MtproofError('MTP_FAULTS_INVALID', 'fault schedule names an unknown server', [
           { path: `schedule[${i}].server`, message: `no server "${entry.server}" in the cluster` },
         ]);
       }
     });
-    this.#stepSchedule = this.plan.schedule
-      .filter((e) => e.atStep !== undefined)
-      .sort((a, b) => (a.atStep as number) - (b.atStep as number));
-    for (const entry of this.plan.schedule) {
+  }
+
+  /** Sets the timers of a plan's timed faults and returns its step-triggered ones, in step order. */
+  #schedule(plan: FaultPlan, fromStep: number): ScheduledFault[] {
+    this.#checkSchedule(plan);
+    for (const entry of plan.schedule) {
       if (entry.atMs !== undefined) this.scheduler.after(entry.atMs, () => this.#fireAt(entry));
     }
-    for (const kind of this.plan.swarmedOff) this.trace.state('cluster', 'swarm.off', kind);
+    return plan.schedule
+      .filter((e) => e.atStep !== undefined)
+      .map((e) => (fromStep === 0 ? e : { ...e, atStep: (e.atStep as number) + fromStep }))
+      .sort((a, b) => (a.atStep as number) - (b.atStep as number));
   }
 
   /**

@@ -1,10 +1,9 @@
-import { STATUS_CODES } from 'node:http';
-import type { Socket } from 'node:net';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Clock } from '../../kit/clock.ts';
 import type { Issue } from '../../kit/errors.ts';
+import { answerClientError, edgeRefusal, UNSTORABLE, unstorableString } from '../../kit/http.ts';
 import { canonicalJson } from '../idempotency.ts';
 import type { Service } from '../service.ts';
 import { type Store, StoreConflictError } from '../store/port.ts';
@@ -12,7 +11,7 @@ import { ApiKeys, bearerKey } from './auth.ts';
 import { ApiError, errorBody, statusOf } from './errors.ts';
 import { HttpMetrics } from './metrics.ts';
 import { type ReadinessCheck, registerRoutes } from './routes.ts';
-import { ValidationFailure, validator } from './schemas.ts';
+import { validator } from './schemas.ts';
 
 /**
  * The service's HTTP API as a fastify instance that is built, not started: `mtproof service` listens on it,
@@ -64,7 +63,8 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     frameworkErrors: (error, _request, reply) => {
       (reply as unknown as FastifyReply).code(400).send(errorBody('MTP_BAD_REQUEST', `bad request: ${error.message}`));
     },
-    clientErrorHandler: answerClientError,
+    clientErrorHandler: (error, socket) =>
+      answerClientError(error, socket, (code, message) => canonicalJson(errorBody(code, message))),
   }) as unknown as FastifyInstance;
 
   const keys = new ApiKeys({ store, clock, cacheMs: options.authCacheMs ?? 0 });
@@ -181,29 +181,6 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   return app;
 }
 
-/**
- * A request node's HTTP parser refuses (a malformed request line, headers beyond the size limit, a request
- * that took too long) never reaches fastify's routes nor its error handler: it is answered here, on the
- * socket, still as a coded JSON body (fastify's default answers its own shape), and the socket is closed.
- */
-function answerClientError(error: Error & { code?: string }, socket: Socket): void {
-  // A connection reset: nobody is left to answer.
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, message] =
-    error.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'the request headers are larger than the server accepts']
-      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'the request was not received in time']
-        : [400, 'the request is not valid HTTP'];
-  const text = canonicalJson(errorBody('MTP_BAD_REQUEST', message));
-  if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
-    );
-  }
-  socket.destroy(error);
-}
-
 interface Classified {
   status: number;
   code: Parameters<typeof errorBody>[0];
@@ -230,36 +207,12 @@ function classify(error: FastifyError): Classified {
       headers: error.headers,
     };
   }
-  const context = (error as { validationContext?: string }).validationContext;
-  if (error instanceof ValidationFailure || error.code === 'FST_ERR_VALIDATION') {
-    const issues = error instanceof ValidationFailure ? error.issues : [{ path: '(root)', message: error.message }];
-    const part = context === 'querystring' ? 'query' : context;
-    // Body fields are named as they are; path parameters and headers with their part (`params.id`).
-    const named =
-      part === undefined || part === 'body' ? issues : issues.map((i) => ({ ...i, path: prefix(part, i.path) }));
-    return plain('MTP_BAD_REQUEST', `bad request: ${named.map((i) => `${i.path}: ${i.message}`).join('; ')}`, named);
-  }
-  switch (error.code) {
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return plain('MTP_UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json', [
-        { path: 'headers.content-type', message: 'must be application/json' },
-      ]);
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return plain('MTP_PAYLOAD_TOO_LARGE', 'the body is larger than the API accepts');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return plain('MTP_MALFORMED_JSON', 'the body is empty although Content-Type is application/json', [
-        { path: '(body)', message: 'empty' },
-      ]);
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      // Also a body with __proto__ or constructor.prototype keys (prototype poisoning), refused as such.
-      return plain('MTP_MALFORMED_JSON', 'the body is not valid JSON', [{ path: '(body)', message: 'not valid JSON' }]);
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return plain('MTP_BAD_REQUEST', 'the Content-Length does not match the body');
-  }
-  if (error instanceof SyntaxError || (error.statusCode === 400 && error.code === undefined)) {
-    return plain('MTP_MALFORMED_JSON', `the body is not valid JSON: ${error.message}`, [
-      { path: '(body)', message: 'not valid JSON' },
-    ]);
+  const refusal = edgeRefusal(error);
+  if (refusal !== null) {
+    return {
+      ...plain(refusal.code, refusal.message, refusal.issues),
+      status: refusal.status ?? statusOf(refusal.code),
+    };
   }
   if (error instanceof StoreConflictError) {
     // A transaction that lost every rerun to concurrent ones committed nothing: the client may send the same
@@ -269,45 +222,5 @@ function classify(error: FastifyError): Classified {
       headers: { 'retry-after': '1' },
     };
   }
-  const status = error.statusCode ?? 500;
-  if (status >= 400 && status < 500) return { ...plain('MTP_BAD_REQUEST', error.message), status };
   return plain('MTP_INTERNAL', error.message);
-}
-
-const UNSTORABLE = 'a NUL character (\\u0000) or an unpaired surrogate: text the store cannot keep';
-
-/**
- * The path (`name`, `data.paymentId`, `items[2]`) of the first string, or object key, in `value` that
- * contains a NUL character or an unpaired UTF-16 surrogate, or null. Postgres cannot store either (text
- * refuses NUL, jsonb both), so such a body would fail deep in a transaction as a 500: it is refused at the
- * edge instead. Iterative, so that a deeply nested body cannot exhaust the stack.
- */
-function unstorableString(value: unknown): string | null {
-  const stack: [unknown, string][] = [[value, '']];
-  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
-    const [item, at] = next;
-    if (typeof item === 'string') {
-      if (!storable(item)) return at === '' ? '(body)' : at;
-    } else if (Array.isArray(item)) {
-      for (let i = item.length - 1; i >= 0; i--) stack.push([item[i], `${at}[${i}]`]);
-    } else if (item !== null && typeof item === 'object') {
-      for (const [key, member] of Object.entries(item).reverse()) {
-        const path = at === '' ? key : `${at}.${key}`;
-        if (!storable(key)) return path;
-        stack.push([member, path]);
-      }
-    }
-  }
-  return null;
-}
-
-/** A high surrogate not followed by a low one, or a low one not after a high one (UTF-16 code units). */
-const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
-function storable(text: string): boolean {
-  return !text.includes('\u0000') && !UNPAIRED_SURROGATE.test(text);
-}
-
-function prefix(part: string, path: string): string {
-  return path === '(root)' ? part : `${part}.${path}`;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RealtimeDriver } from '../../cli/realtime.ts';
-import { Scheduler } from '../../kit/scheduler.ts';
+import { RealtimeDriver } from '../../../simulator/http/realtime.ts';
+import { Scheduler } from '../../../kit/scheduler.ts';
 
 describe('RealtimeDriver', () => {
   it("fires the simulator's timers when the real clock reaches them, not before", async () => {
@@ -36,5 +36,41 @@ describe('RealtimeDriver', () => {
     expect(ran).toBe(true);
     expect(String(errors[0])).toContain('a simulator bug');
     expect(driver.ticks).toBeGreaterThan(0);
+  });
+});
+
+describe('RealtimeDriver time control', () => {
+  it('advances virtual time ahead of the real clock and keeps the lead', async () => {
+    let nowMs = 1_000;
+    const scheduler = new Scheduler({ startMs: 1_000 });
+    const driver = new RealtimeDriver(scheduler, { now: () => nowMs });
+    const fired: number[] = [];
+    scheduler.after(60_000, () => fired.push(scheduler.nowMs()));
+    await driver.advance(60_000);
+    expect(fired).toEqual([61_000]);
+    expect(driver.offsetMs).toBe(60_000);
+    nowMs = 1_010;
+    await driver.catchUp();
+    expect(scheduler.nowMs()).toBe(61_010);
+  });
+
+  it('stands still while frozen and resumes from the frozen instant', async () => {
+    let nowMs = 1_000;
+    const scheduler = new Scheduler({ startMs: 1_000 });
+    const driver = new RealtimeDriver(scheduler, { now: () => nowMs });
+    const fired: number[] = [];
+    scheduler.after(50, () => fired.push(scheduler.nowMs()));
+    driver.freeze();
+    nowMs = 5_000;
+    await driver.catchUp();
+    expect(scheduler.nowMs()).toBe(1_000);
+    expect(fired).toEqual([]);
+    await driver.advance(100);
+    expect(fired).toEqual([1_050]);
+    expect(scheduler.nowMs()).toBe(1_100);
+    driver.unfreeze();
+    nowMs = 5_020;
+    await driver.catchUp();
+    expect(scheduler.nowMs()).toBe(1_120);
   });
 });
