@@ -46,6 +46,12 @@ export const ERROR_CODES = {
   MTP_IDEMPOTENCY_KEY_MISSING: 'a POST that moves money or creates something needs an Idempotency-Key header',
   MTP_IDEMPOTENCY_CONFLICT: 'this Idempotency-Key was first used with a different request body',
   MTP_NOT_FOUND: 'no such route in the HTTP API',
+  MTP_SIM_UNKNOWN_SERVER: 'the served simulator has no server of that id',
+  MTP_SIM_NOT_MT5: 'the MT5 Web API is served only for MT5 servers of the cluster',
+  MTP_SIM_UNKNOWN_SESSION: "the served simulator's native API has no such session (closed, idle too long, or the world was reset)",
+  MTP_SIM_UNKNOWN_SUBSCRIPTION: 'the native session has no such event subscription',
+  MTP_SIM_FAILED: 'the simulated world stopped on a simulator bug: reset it through the control API',
+  MTP_SIM_TOKEN_REQUIRED: 'the served simulator listens beyond loopback: a control token is required (--token-env)',
   MTP_UNKNOWN_RECONCILIATION: 'no reconciliation run with this id',
   MTP_MALFORMED_JSON: 'the request body is not valid JSON',
   MTP_UNSUPPORTED_MEDIA_TYPE: 'the request body is not application/json',
@@ -60,6 +66,13 @@ export const ERROR_CODES = {
   MTP_STORE_UNAVAILABLE: 'the selected store cannot be opened (DATABASE_URL unset, or the database refused)',
   MTP_STORE_SCHEMA_MISMATCH:
     "the database's schema is not this version's: a migration it applied has changed since, or it is newer",
+  MTP_PROXY_UNKNOWN: 'no fault proxy with this name',
+  MTP_PROXY_EXISTS: 'a fault proxy with this name exists already',
+  MTP_PROXY_LISTEN_FAILED: 'the fault proxy cannot listen on its address (in use, not local, or not allowed)',
+  MTP_PROXY_TOXIC_UNKNOWN: 'the fault proxy has no toxic with this name',
+  MTP_PROXY_TOXIC_EXISTS: 'the fault proxy has a toxic with this name already',
+  MTP_PROXY_LIMIT: 'too many fault proxies, or too many toxics on one proxy',
+  MTP_PROXY_NO_TOKEN: "the fault proxy's control API would listen beyond loopback without a token (--token-env)",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

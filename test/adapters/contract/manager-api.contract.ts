@@ -172,6 +172,15 @@ export function describeManagerApiContract(name: string, makeFixture: () => Prom
 
     const starting = (f: ContractFixture): number => f.startingBalanceCents ?? 0;
 
+    /**
+     * Lets the fixture's time pass until `check` holds, or 40 steps: the simulator delivers an event after one
+     * scheduler turn, an adapter over a socket after a network hop (or a poll), so an event test waits for it
+     * rather than for a fixed time.
+     */
+    const eventually = async (f: ContractFixture, check: () => boolean): Promise<void> => {
+      for (let step = 0; step < 40 && !check(); step++) await f.advance(step < 5 ? 1 : 50);
+    };
+
     /** An account with `cents` deposited on top of what it starts with. */
     const fundedAccount = async (f: ContractFixture, cents: number): Promise<number> => {
       const login = await newAccount(f);
@@ -633,7 +642,7 @@ export function describeManagerApiContract(name: string, makeFixture: () => Prom
         const sub = must(await f.api.subscribe((e) => events.push(e)), 'subscribe');
         const comment = unique('ev');
         const receipt = await post(f, login, 42_00, 'balance', comment);
-        await f.advance(1);
+        await eventually(f, () => events.some((e) => e.type === 'balance' && e.ticket === receipt.ticket));
         const balance = events.filter((e) => e.type === 'balance' && e.ticket === receipt.ticket);
         expect(balance.length, 'one balance event for the deposit').toBeGreaterThanOrEqual(1);
         expect(balance[0]).toEqual({
@@ -654,7 +663,7 @@ export function describeManagerApiContract(name: string, makeFixture: () => Prom
         const events: PumpEvent[] = [];
         const sub = must(await f.api.subscribe((e) => events.push(e)), 'subscribe');
         const first = await post(f, login, 10_00, 'balance', unique('ev1'));
-        await f.advance(1);
+        await eventually(f, () => events.some((e) => e.type === 'balance' && e.ticket === first.ticket));
         expect(events.some((e) => e.type === 'balance' && e.ticket === first.ticket)).toBe(true);
         sub.close();
         const seen = events.length;
@@ -670,10 +679,10 @@ export function describeManagerApiContract(name: string, makeFixture: () => Prom
         const events: PumpEvent[] = [];
         const sub = must(await f.api.subscribe((e) => events.push(e)), 'subscribe');
         const login = await newAccount(f);
-        await f.advance(1);
+        await eventually(f, () => events.some((e) => e.type === 'user' && e.action === 'add' && e.login === login));
         expect(events).toContainEqual({ type: 'user', action: 'add', login });
         must(await f.api.updateAccount(login, { leverage: 20 }), 'updateAccount');
-        await f.advance(1);
+        await eventually(f, () => events.some((e) => e.type === 'user' && e.action === 'update' && e.login === login));
         expect(events).toContainEqual({ type: 'user', action: 'update', login });
         sub.close();
       });
@@ -707,6 +716,7 @@ export function describeManagerApiContract(name: string, makeFixture: () => Prom
         const sub = must(await f.api.subscribe((e) => fresh.push(e)), 'subscribe again');
         const receipt = await post(f, login, 10_00, 'balance', unique('ev-reconn'));
         await f.advance(1_000);
+        await eventually(f, () => fresh.some((e) => e.type === 'balance' && e.ticket === receipt.ticket));
         expect(fresh.some((e) => e.type === 'balance' && e.ticket === receipt.ticket)).toBe(true);
         expect(
           old.some((e) => e.type === 'balance' && e.ticket === receipt.ticket),
@@ -859,10 +869,12 @@ export function describeManagerApiContract(name: string, makeFixture: () => Prom
           const events: PumpEvent[] = [];
           const sub = must(await f.api.subscribe((e) => events.push(e)), 'subscribe');
           const ticket = await trade.open(login, SYMBOL, 'buy', 10);
-          await f.advance(1);
+          const seen = (action: string) => () =>
+            events.some((e) => e.type === 'trade' && e.action === action && e.ticket === ticket);
+          await eventually(f, seen('open'));
           expect(events).toContainEqual({ type: 'trade', action: 'open', login, ticket });
           await trade.close(ticket);
-          await f.advance(1);
+          await eventually(f, seen('close'));
           expect(events).toContainEqual({ type: 'trade', action: 'close', login, ticket });
           // Closing a trade is not a balance operation on the stream.
           expect(events.filter((e) => e.type === 'balance' && e.ticket === ticket)).toEqual([]);
