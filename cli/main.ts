@@ -6,6 +6,7 @@ import type { Output } from './io.ts';
 import { mutantsCommand } from './mutants.ts';
 import { keysCommand, STORE_KINDS, serviceCommand, storeFlags } from './service.ts';
 import { checkConfig } from './service-config.ts';
+import { simServeCommand } from './sim-serve.ts';
 import { simTrace } from './sim-trace.ts';
 
 // `--store` of the service and its `keys` (a lasting store), and of the harness commands (a fresh one per run).
@@ -62,6 +63,43 @@ export async function main(
           json: options.json === true,
         },
         io,
+      );
+    });
+
+  sim
+    .command('serve')
+    .description(
+      'serve the simulated cluster over HTTP: the native JSON API (the ManagerApi port), the control API (faults, time, journal, reset) with OpenAPI at /docs, and the MT5 Web API of each MT5 server on its own port',
+    )
+    .option('--config <file>', 'cluster layout (YAML or JSON): servers, groups, managers; default: the embedded one')
+    .option('--faults <file>', 'fault configuration to start with (default: none; switch faults on through /control)')
+    .option('--host <host>', 'address to listen on (beyond loopback a token is required)', '127.0.0.1')
+    .option('--port <n>', 'port of the native and control APIs (0: any free one)', '7070')
+    .option(
+      '--mt5-webapi-port <base>',
+      "the first MT5 server's Web API port, the next at +1 … (0: any free; off: none)",
+      '7080',
+    )
+    .option('--token-env <var>', 'environment variable holding the bearer token the native and control APIs require')
+    .option('--seed <seed>', 'seed of the simulated world (default: a random one, printed)')
+    .option('--timeout-ms <ms>', "the simulated manager library's answer timeout (default 10000)")
+    .option('--frozen', 'start with virtual time frozen (move it with POST /control/time)', false)
+    .exitOverride()
+    .action(async (options: Record<string, unknown>) => {
+      exitCode = await simServeCommand(
+        {
+          config: options.config as string | undefined,
+          faults: options.faults as string | undefined,
+          host: String(options.host),
+          port: String(options.port),
+          mt5WebapiPort: String(options.mt5WebapiPort),
+          tokenEnv: options.tokenEnv as string | undefined,
+          seed: options.seed as string | undefined,
+          timeoutMs: options.timeoutMs as string | undefined,
+          frozen: options.frozen === true,
+        },
+        io,
+        { cwd: term.cwd, env: process.env },
       );
     });
 

@@ -17,10 +17,10 @@ import { type BrokerConfig, buildService, type LogEntry, MemoryStore, type Store
 import { TRADE_QUEUE } from '../service/outbox.ts';
 import { PgliteStore } from '../service/store/pglite.ts';
 import { PostgresStore, redact } from '../service/store/postgres.ts';
+import { RealtimeDriver } from '../simulator/http/realtime.ts';
 import { type ClusterConfig, DEFAULT_CLUSTER, parseClusterConfig, SimCluster } from '../simulator/index.ts';
 import { readBroker, readConfigFile } from './config-files.ts';
-import type { Output } from './io.ts';
-import { RealtimeDriver } from '../simulator/http/realtime.ts';
+import { type Output, processSignal } from './io.ts';
 
 /**
  * `mtproof service`: the integration service as a process — its HTTP API on a port, its loops running, on
@@ -449,19 +449,6 @@ function describeServers(config: Readonly<BrokerConfig>, cluster: Readonly<Clust
 
 function redactAmqp(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
-}
-
-/** The first SIGINT or SIGTERM (a second one while stopping kills the process the default way). */
-function processSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (signal: string) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(signal);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
 }
 
 // ---- keys ----
