@@ -6,6 +6,7 @@ import type { Output } from './io.ts';
 import { mutantsCommand } from './mutants.ts';
 import { keysCommand, STORE_KINDS, serviceCommand, storeFlags } from './service.ts';
 import { checkConfig } from './service-config.ts';
+import { addProxyCommand } from './sim-proxy.ts';
 import { simServeCommand } from './sim-serve.ts';
 import { simTrace } from './sim-trace.ts';
 
@@ -66,6 +67,7 @@ export async function main(
       );
     });
 
+  addProxyCommand(sim);
   sim
     .command('serve')
     .description(
@@ -118,6 +120,13 @@ export async function main(
     .option('--store <kind>', SERVICE_STORE_HELP)
     .option('--data <dir>', 'the PGlite folder', '.mtproof')
     .option('--containers', 'start Postgres and RabbitMQ with testcontainers (needs Docker)', false)
+    .option(
+      '--sim-url <url>',
+      'talk to a served simulator (mtproof sim serve) through its native API instead of the embedded one',
+    )
+    .option('--sim-token-env <var>', "environment variable holding the served simulator's token")
+    .option('--mt5-webapi', "MT5 servers through the MT5 Web API at their config 'address'", false)
+    .option('--mt5-webapi-scheme <scheme>', 'http or https (default https; the simulator serves http)')
     .exitOverride()
     .action(async (options: Record<string, unknown>) => {
       exitCode = await serviceCommand(
@@ -128,6 +137,10 @@ export async function main(
           port: String(options.port),
           host: String(options.host),
           containers: options.containers === true,
+          simUrl: options.simUrl as string | undefined,
+          simTokenEnv: options.simTokenEnv as string | undefined,
+          mt5WebApi: options.mt5Webapi === true,
+          mt5WebApiScheme: options.mt5WebapiScheme as string | undefined,
         },
         io,
         process.env,

@@ -2,9 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
+import { HttpManagerApi } from '../adapters/http/index.ts';
+import { createMt5WebApiManagerApi } from '../adapters/mt5-webapi/index.ts';
+import type { ManagerApi } from '../adapters/port/manager-api.ts';
 import { createSimManagerApi } from '../adapters/sim/index.ts';
 import { assertWait, SystemClock } from '../kit/clock.ts';
-import { MtproofError } from '../kit/errors.ts';
+import { type Issue, MtproofError } from '../kit/errors.ts';
 import { Random } from '../kit/random.ts';
 import { Scheduler } from '../kit/scheduler.ts';
 import { checkBrokerAgainstCluster } from '../scenarios/config-check.ts';
@@ -13,6 +16,7 @@ import { type ApiKeyInfo, ApiKeys } from '../service/api/auth.ts';
 import { InProcessBus } from '../service/bus/memory.ts';
 import type { EventBus } from '../service/bus/port.ts';
 import { RabbitMqBus } from '../service/bus/rabbitmq.ts';
+import type { ServerConfig } from '../service/config.ts';
 import { type BrokerConfig, buildService, type LogEntry, MemoryStore, type Store } from '../service/index.ts';
 import { TRADE_QUEUE } from '../service/outbox.ts';
 import { PgliteStore } from '../service/store/pglite.ts';
@@ -44,6 +48,123 @@ export interface ServiceFlags extends StoreFlags {
   port?: string;
   host?: string;
   containers: boolean;
+  /** A served simulator's URL (`mtproof sim serve`): every server through its native API. */
+  simUrl?: string;
+  /** Environment variable holding the served simulator's token. */
+  simTokenEnv?: string;
+  /** MT5 servers through the MT5 Web API at their `address`. */
+  mt5WebApi?: boolean;
+  /** Scheme of the Web API addresses (default https, as real servers serve it). */
+  mt5WebApiScheme?: string;
+}
+
+/** Where the service finds its MetaTrader servers when they are not the embedded cluster. */
+interface RemoteServers {
+  simUrl: string | null;
+  simToken: string | undefined;
+  mt5WebApi: boolean;
+  scheme: 'http' | 'https';
+}
+
+function remoteFlags(
+  flags: ServiceFlags,
+  config: Readonly<BrokerConfig>,
+  env: NodeJS.ProcessEnv,
+): RemoteServers | null {
+  if (flags.simUrl === undefined && flags.mt5WebApi !== true) {
+    if (flags.simTokenEnv !== undefined || flags.mt5WebApiScheme !== undefined) {
+      throw new MtproofError(
+        'MTP_CLI_BAD_FLAG',
+        '--sim-token-env and --mt5-webapi-scheme go with --sim-url or --mt5-webapi',
+        [
+          {
+            path: flags.simTokenEnv !== undefined ? '--sim-token-env' : '--mt5-webapi-scheme',
+            message: 'nothing to apply it to',
+          },
+        ],
+      );
+    }
+    return null;
+  }
+  let simUrl: string | null = null;
+  if (flags.simUrl !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(flags.simUrl);
+    } catch {
+      url = new URL('invalid:');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new MtproofError('MTP_CLI_BAD_FLAG', `--sim-url must be an http(s) URL, not ${flags.simUrl}`, [
+        { path: '--sim-url', message: 'not an http(s) URL' },
+      ]);
+    }
+    simUrl = url.toString().replace(/\/+$/, '');
+  }
+  const scheme = flags.mt5WebApiScheme ?? 'https';
+  if (scheme !== 'http' && scheme !== 'https') {
+    throw new MtproofError('MTP_CLI_BAD_FLAG', `--mt5-webapi-scheme must be http or https, not ${scheme}`, [
+      { path: '--mt5-webapi-scheme', message: 'not http or https' },
+    ]);
+  }
+  const issues: Issue[] = [];
+  config.servers.forEach((server, i) => {
+    const viaWebApi = flags.mt5WebApi === true && server.platform === 'mt5';
+    if (viaWebApi && server.address === undefined) {
+      issues.push({
+        path: `servers[${i}].address`,
+        message: 'an MT5 server reached through the Web API needs its HOST:PORT',
+      });
+    }
+    if (!viaWebApi && simUrl === null) {
+      issues.push({
+        path: `servers[${i}]`,
+        message: `${server.id} (${server.platform}) has no adapter: give --sim-url (the MT4/MT5 DLL adapters are not built yet)`,
+      });
+    }
+  });
+  if (issues.length > 0) {
+    throw new MtproofError(
+      'MTP_CONFIG_INVALID',
+      'the broker config names servers the chosen adapters cannot reach',
+      issues,
+    );
+  }
+  const simToken = flags.simTokenEnv === undefined ? undefined : env[flags.simTokenEnv];
+  if (flags.simTokenEnv !== undefined && (simToken === undefined || simToken === '')) {
+    throw new MtproofError('MTP_CLI_BAD_FLAG', `--sim-token-env ${flags.simTokenEnv}: that variable is unset`, [
+      { path: '--sim-token-env', message: 'unset' },
+    ]);
+  }
+  return { simUrl, simToken, mt5WebApi: flags.mt5WebApi === true, scheme };
+}
+
+/** The adapter for one server: the MT5 Web API at its address, else the served simulator's native API. */
+function remoteManagerApi(server: ServerConfig, remote: RemoteServers): ManagerApi {
+  if (remote.mt5WebApi && server.platform === 'mt5') {
+    return createMt5WebApiManagerApi({
+      serverId: server.id,
+      url: `${remote.scheme}://${server.address as string}`,
+      timeoutMs: server.timeoutMs,
+    });
+  }
+  return new HttpManagerApi({
+    url: remote.simUrl as string,
+    serverId: server.id,
+    platform: server.platform,
+    timeoutMs: server.timeoutMs,
+    ...(remote.simToken === undefined ? {} : { token: remote.simToken }),
+  });
+}
+
+function describeRemote(config: Readonly<BrokerConfig>, remote: RemoteServers): string {
+  return config.servers
+    .map((s) =>
+      remote.mt5WebApi && s.platform === 'mt5'
+        ? `${s.id} (MT5 Web API at ${remote.scheme}://${s.address})`
+        : `${s.id} (${s.platform}, native API of ${remote.simUrl})`,
+    )
+    .join(', ');
 }
 
 export interface ServiceTerminal {
@@ -264,7 +385,8 @@ export async function serviceCommand(
       : (await readConfigFile(resolve(term.cwd, flags.servers), 'servers file')).value,
     flags.servers ?? 'embedded cluster',
   );
-  const issues = checkBrokerAgainstCluster(config, clusterConfig);
+  const remote = remoteFlags(flags, config, env);
+  const issues = remote === null ? checkBrokerAgainstCluster(config, clusterConfig) : [];
   if (issues.length > 0) {
     throw new MtproofError(
       'MTP_CONFIG_INVALID',
@@ -327,28 +449,44 @@ export async function serviceCommand(
     }
     cleanup.push(() => bus.close());
 
-    // The simulated cluster, in real time: its scheduler starts now and follows the wall clock.
+    // The MetaTrader side: the embedded simulated cluster at real-time pace, or servers over the network.
     const seed = randomBytes(8).toString('hex');
-    const scheduler = new Scheduler({ startMs: clock.nowMs() });
-    const cluster = new SimCluster({ seed, config: clusterConfig, scheduler, faults: { intensity: 0, swarm: false } });
     let failure: unknown = null;
     let fail: (reason: string) => void = () => {};
     const failed = new Promise<string>((resolve) => {
       fail = resolve;
     });
-    const driver = new RealtimeDriver(scheduler, {
-      onError: (error) => {
-        failure = error;
-        fail('simulator failure');
-      },
-    });
-    driver.start();
-    cleanup.push(() => driver.stop());
-
     const simulatedPasswords: string[] = [];
+    let managers: (server: ServerConfig) => ManagerApi;
+    let serversLabel: string;
+    if (remote === null) {
+      const scheduler = new Scheduler({ startMs: clock.nowMs() });
+      const cluster = new SimCluster({
+        seed,
+        config: clusterConfig,
+        scheduler,
+        faults: { intensity: 0, swarm: false },
+      });
+      const driver = new RealtimeDriver(scheduler, {
+        onError: (error) => {
+          failure = error;
+          fail('simulator failure');
+        },
+      });
+      driver.start();
+      cleanup.push(() => driver.stop());
+      managers = (server) => createSimManagerApi(cluster, server.id, { clock, timeoutMs: server.timeoutMs });
+      serversLabel = describeServers(config, clusterConfig);
+    } else {
+      managers = (server) => remoteManagerApi(server, remote);
+      serversLabel = describeRemote(config, remote);
+    }
+
     const secrets = (name: string): string | undefined => {
       const value = runEnv[name];
       if (value !== undefined && value !== '') return value;
+      // Only the embedded cluster's passwords are known here; remote servers' come from the environment.
+      if (remote !== null) return undefined;
       const server = config.servers.find((s) => s.passwordEnv === name);
       if (server === undefined) return undefined;
       const manager = clusterConfig.servers
@@ -365,7 +503,7 @@ export async function serviceCommand(
       random: new Random(seed).fork('service'),
       ports: {
         store,
-        managers: (server) => createSimManagerApi(cluster, server.id, { clock, timeoutMs: server.timeoutMs }),
+        managers,
         secrets,
         log,
         bus,
@@ -416,7 +554,7 @@ export async function serviceCommand(
       `mtproof service listening on ${url}`,
       `  store:   ${storeLabel}`,
       `  bus:     ${busLabel}`,
-      `  servers: ${describeServers(config, clusterConfig)}`,
+      `  servers: ${serversLabel}`,
       ...(simulatedPasswords.length > 0
         ? [
             `  manager passwords: ${SIMULATOR_PASSWORD_NOTE} (simulated servers; ${simulatedPasswords.join(', ')} unset)`,

@@ -48,10 +48,12 @@ export const ERROR_CODES = {
   MTP_NOT_FOUND: 'no such route in the HTTP API',
   MTP_SIM_UNKNOWN_SERVER: 'the served simulator has no server of that id',
   MTP_SIM_NOT_MT5: 'the MT5 Web API is served only for MT5 servers of the cluster',
-  MTP_SIM_UNKNOWN_SESSION: "the served simulator's native API has no such session (closed, idle too long, or the world was reset)",
+  MTP_SIM_UNKNOWN_SESSION:
+    "the served simulator's native API has no such session (closed, idle too long, or the world was reset)",
   MTP_SIM_UNKNOWN_SUBSCRIPTION: 'the native session has no such event subscription',
   MTP_SIM_FAILED: 'the simulated world stopped on a simulator bug: reset it through the control API',
-  MTP_SIM_TOKEN_REQUIRED: 'the served simulator listens beyond loopback: a control token is required (--token-env)',
+  MTP_SIM_TOKEN_REQUIRED:
+    'the served simulator or the fault proxy would listen beyond loopback without a token (--token-env)',
   MTP_UNKNOWN_RECONCILIATION: 'no reconciliation run with this id',
   MTP_MALFORMED_JSON: 'the request body is not valid JSON',
   MTP_UNSUPPORTED_MEDIA_TYPE: 'the request body is not application/json',

@@ -52,7 +52,7 @@ describe('MtproofError', () => {
 
   it('describes every code in the registry', () => {
     for (const [code, description] of Object.entries(ERROR_CODES)) {
-      expect(code).toMatch(/^MTP_[A-Z_]+$/);
+      expect(code).toMatch(/^MTP_[A-Z0-9_]+$/);
       expect(description.length).toBeGreaterThan(0);
     }
     expect(Object.keys(ERROR_CODES)).toContain('MTP_CONFIG_INVALID');
