@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RealtimeDriver } from '../../../simulator/http/realtime.ts';
 import { Scheduler } from '../../../kit/scheduler.ts';
+import { RealtimeDriver } from '../../../simulator/http/realtime.ts';
 
 describe('RealtimeDriver', () => {
   it("fires the simulator's timers when the real clock reaches them, not before", async () => {
