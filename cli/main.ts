@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { WORKLOAD_MIXES, type WorkloadMix } from '../adapters/sim/workload.ts';
 import { MtproofError } from '../kit/errors.ts';
 import { certifyCommand, runCommand, type Terminal } from './certify.ts';
+import { blackBoxCommand, realStackCommand } from './certify-wire.ts';
 import type { Output } from './io.ts';
 import { mutantsCommand } from './mutants.ts';
 import { keysCommand, STORE_KINDS, serviceCommand, storeFlags } from './service.ts';
@@ -127,6 +128,11 @@ export async function main(
     .option('--sim-token-env <var>', "environment variable holding the served simulator's token")
     .option('--mt5-webapi', "MT5 servers through the MT5 Web API at their config 'address'", false)
     .option('--mt5-webapi-scheme <scheme>', 'http or https (default https; the simulator serves http)')
+    .option(
+      '--harness-contract',
+      'also serve the black-box harness contract under /harness/v1 (for mtproof certify --integration-url)',
+      false,
+    )
     .exitOverride()
     .action(async (options: Record<string, unknown>) => {
       exitCode = await serviceCommand(
@@ -141,6 +147,7 @@ export async function main(
           simTokenEnv: options.simTokenEnv as string | undefined,
           mt5WebApi: options.mt5Webapi === true,
           mt5WebApiScheme: options.mt5WebapiScheme as string | undefined,
+          harnessContract: options.harnessContract === true,
         },
         io,
         process.env,
@@ -221,8 +228,75 @@ export async function main(
     .option('--shrink-runs <n>', 'at most this many runs to shrink a failure', '150')
     .option('--store <kind>', HARNESS_STORE_HELP)
     .option('--json', 'print one JSON object', false)
+    .addOption(
+      new Option(
+        '--stack <stack>',
+        'in-process (default: virtual time) or real: separate processes, sockets, kill -9',
+      ).choices(['in-process', 'real']),
+    )
+    .option('--clients <n>', '(--stack real) clients, each with an account', '6')
+    .option('--ops <n>', '(--stack real) deposits and withdrawals in the day', '40')
+    .option('--concurrency <n>', '(--stack real) operations in flight at once', '4')
+    .option('--kills <n>', '(--stack real) SIGKILLs of the service during the day', '2')
+    .option('--toxics <n>', '(--stack real) toxic episodes on the fault proxies', '3')
+    .option('--fault-intensity <x>', "(--stack real) the simulator's random fault intensity during the day", '0.5')
+    .option(
+      '--settle-ms <ms>',
+      '(--stack real, --integration-url) how long every transfer has to settle after healing',
+      '90000',
+    )
+    .option(
+      '--integration-url <url>',
+      'certify an external integration over the documented HTTP contract (scenarios/README.md)',
+    )
+    .option(
+      '--integration-token-env <var>',
+      "(--integration-url) environment variable holding the integration's bearer token",
+    )
+    .option('--sim-port <n>', "(--integration-url) port of the simulator's native and control APIs", '7070')
+    .option('--mt5-webapi-port <base>', '(--integration-url) port of the first MT5 Web API (the next at +1 …)', '7080')
+    .option('--health-wait-ms <ms>', '(--integration-url) how long to wait for the integration to be healthy', '60000')
     .exitOverride()
     .action(async (options: Record<string, unknown>) => {
+      const wire = {
+        seed: options.seed as string | undefined,
+        out: options.out as string | undefined,
+        json: options.json === true,
+        clients: String(options.clients),
+        ops: String(options.ops),
+        concurrency: String(options.concurrency),
+        kills: String(options.kills),
+        toxics: String(options.toxics),
+        faultIntensity: String(options.faultIntensity),
+        settleMs: String(options.settleMs),
+      };
+      if (options.integrationUrl !== undefined) {
+        if (options.stack === 'real') {
+          throw new MtproofError(
+            'MTP_CLI_BAD_FLAG',
+            '--integration-url certifies an integration the harness does not run: it cannot go with --stack real',
+            [{ path: '--stack', message: 'contradicts --integration-url' }],
+          );
+        }
+        exitCode = await blackBoxCommand(
+          {
+            ...wire,
+            integrationUrl: String(options.integrationUrl),
+            integrationTokenEnv: options.integrationTokenEnv as string | undefined,
+            simPort: String(options.simPort),
+            mt5WebapiPort: String(options.mt5WebapiPort),
+            healthWaitMs: String(options.healthWaitMs),
+          },
+          io,
+          process.env,
+          term.cwd,
+        );
+        return;
+      }
+      if (options.stack === 'real') {
+        exitCode = await realStackCommand(wire, io, process.env, term.cwd);
+        return;
+      }
       exitCode = await certifyCommand(
         {
           config: options.config as string | undefined,

@@ -56,6 +56,8 @@ export interface ServiceFlags extends StoreFlags {
   mt5WebApi?: boolean;
   /** Scheme of the Web API addresses (default https, as real servers serve it). */
   mt5WebApiScheme?: string;
+  /** Also serve the black-box harness contract under /harness/v1 (`mtproof certify --integration-url`). */
+  harnessContract?: boolean;
 }
 
 /** Where the service finds its MetaTrader servers when they are not the embedded cluster. */
@@ -528,6 +530,7 @@ export async function serviceCommand(
       secrets,
       logger,
       authCacheMs: 2_000,
+      harnessContract: flags.harnessContract === true,
       readiness: async () => [
         { name: 'bus', ok: busConnected(), required: false, detail: busConnected() ? 'connected' : 'reconnecting' },
       ],
@@ -562,6 +565,9 @@ export async function serviceCommand(
         : []),
       `  API keys: ${keysNote}`,
       `  docs:    ${url}/docs (OpenAPI: ${url}/docs/json)`,
+      ...(flags.harnessContract === true
+        ? [`  harness contract: ${url}/harness/v1 (for mtproof certify --integration-url)`]
+        : []),
     ];
     io.out(`${banner.join('\n')}\n`);
 

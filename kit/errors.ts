@@ -38,6 +38,13 @@ export const ERROR_CODES = {
   MTP_SCRIPT_INVALID: 'a scenario script failed validation',
   MTP_SCRIPT_UNREADABLE: 'a scenario script file could not be read',
   MTP_INTEGRATION_INVALID: 'an integration module could not be loaded or does not export a factory',
+  MTP_INTEGRATION_URL_INVALID: '--integration-url is not an http(s) base URL without query or fragment',
+  MTP_INTEGRATION_UNREACHABLE:
+    'the integration under black-box certification did not answer (network error, timeout, 408, 429 or 5xx)',
+  MTP_INTEGRATION_REFUSED: 'the integration refused a harness request by a rule of its own (422): nothing was moved',
+  MTP_CONTRACT_VIOLATION: "the integration's answer breaks the harness contract (scenarios/README.md)",
+  MTP_RECONCILIATION_PARTIAL:
+    'the reconciliation could not read every server (or the provider): its findings are incomplete, retry',
   MTP_OUT_DIR: 'the report folder could not be written',
   MTP_UNAUTHORIZED: 'the HTTP API request has no valid API key (Authorization: Bearer KEY)',
   MTP_NO_API_KEY: 'the service has no API key: set MTPROOF_API_KEY or run `mtproof service keys create`',

@@ -9,6 +9,7 @@ import type { Service } from '../service.ts';
 import { type Store, StoreConflictError } from '../store/port.ts';
 import { ApiKeys, bearerKey } from './auth.ts';
 import { ApiError, errorBody, statusOf } from './errors.ts';
+import { registerHarnessContract } from './harness-contract.ts';
 import { HttpMetrics } from './metrics.ts';
 import { type ReadinessCheck, registerRoutes } from './routes.ts';
 import { validator } from './schemas.ts';
@@ -42,6 +43,11 @@ export interface ApiOptions {
   /** Serve /docs (Swagger UI) and /docs/json (default true). */
   docs?: boolean;
   version?: string;
+  /**
+   * Also serve the black-box harness contract under /harness/v1 (`harness-contract.ts`; for `mtproof certify
+   * --integration-url`). Default false.
+   */
+  harnessContract?: boolean;
 }
 
 /** pino `redact` paths for the logger given to the API: secrets carried in headers never reach a log line. */
@@ -177,6 +183,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       extraMetrics: options.extraMetrics ?? (async () => ''),
       readyTimeoutMs: options.readyTimeoutMs ?? 2_000,
     });
+    if (options.harnessContract === true) registerHarnessContract(scope, { service, store });
   });
   return app;
 }
