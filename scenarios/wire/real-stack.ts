@@ -50,7 +50,7 @@ const API_KEY = 'mtproof-real-stack-key-0123456789';
 const MANAGER_PASSWORD = 'Manager#1';
 
 /** A short day's service settings: the same code, shorter waits, so that a killed service's work resumes in seconds. */
-function brokerConfig(webApiAddress: string): BrokerConfigInput {
+export function shortDayBrokerConfig(webApiAddress: string): BrokerConfigInput {
   const base = structuredClone(DEFAULT_BROKER_CONFIG) as BrokerConfigInput & Record<string, unknown>;
   return {
     ...base,
@@ -148,7 +148,7 @@ export async function certifyRealStack(options: RealStackOptions): Promise<RealS
     }
     const busLabel = env.AMQP_URL !== undefined && env.AMQP_URL !== '' ? 'RabbitMQ (AMQP_URL)' : 'in-process';
     const configPath = join(dir, 'broker.json');
-    await writeFile(configPath, JSON.stringify(brokerConfig(proxied(webApiProxy))));
+    await writeFile(configPath, JSON.stringify(shortDayBrokerConfig(proxied(webApiProxy))));
 
     // ---- the service, killable ----
     const port = await freePort();
