@@ -1,4 +1,5 @@
 import {
+  IntegrationRefused,
   IntegrationUnreachable,
   type WireAccount,
   type WireFinding,
@@ -58,7 +59,7 @@ export class MtproofServiceIntegration implements WireIntegration {
       email: input.email,
       country: input.country,
     });
-    await this.#post('/v1/clients/' + client.id + '/kyc', `kyc-${input.clientRef}`, { state: 'approved' });
+    await this.#post(`/v1/clients/${client.id}/kyc`, `kyc-${input.clientRef}`, { state: 'approved' });
     const account = await this.#post<Record<string, unknown>>('/v1/accounts', `account-${input.clientRef}`, {
       clientId: client.id,
       productId: this.#options.productId,
@@ -137,6 +138,19 @@ export class MtproofServiceIntegration implements WireIntegration {
     // 503: not ready, store busy, closing — the same request later is right.
     if (res.status >= 500 || res.status === 408 || res.status === 429) {
       throw new IntegrationUnreachable(`${method} ${path}`, 'no usable answer now', res.status, text);
+    }
+    if (res.status === 422) {
+      // A rule of the service (amount out of range, account not open): nothing recorded, nothing moved.
+      let code = 'MTP_REFUSED';
+      let message = text;
+      try {
+        const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
+        code = body.error?.code ?? code;
+        message = body.error?.message ?? text;
+      } catch {
+        // Not JSON: the text says it.
+      }
+      throw new IntegrationRefused(`${method} ${path}`, code, message);
     }
     if (res.status >= 400) throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
     return JSON.parse(text) as T;

@@ -149,7 +149,7 @@ export async function runWireCertification(options: WireRunOptions): Promise<Wir
       reference: `${options.seed}-t${j}`,
       kind: withdrawal ? 'withdrawal' : 'deposit',
       client: open.length === 0 ? 0 : picks.int(0, open.length - 1),
-      amountCents: withdrawal ? amounts.int(1, 200) * 100 : amounts.int(20, 2_000) * 100,
+      amountCents: withdrawal ? amounts.int(10, 200) * 100 : amounts.int(20, 2_000) * 100,
     });
   }
   const dealerAt = new Set<number>();

@@ -309,7 +309,7 @@ export function registerControlRoutes(app: FastifyInstance, host: SimHost): void
       try {
         await host.reset(body);
       } catch (error) {
-        throw asBadInput(error, 'faults');
+        throw asBadInput(error, error instanceof MtproofError && error.code === 'MTP_FAULTS_INVALID' ? 'faults' : '');
       }
       return state(host);
     },
@@ -332,7 +332,10 @@ function asBadInput(error: unknown, under: string): unknown {
   return new SimApiError(
     error.code,
     error.message.split('\n')[0] as string,
-    error.issues.map((i) => ({ path: i.path === '(root)' ? under : `${under}.${i.path}`, message: i.message })),
+    error.issues.map((i) => ({
+      path: under === '' ? i.path : i.path === '(root)' ? under : `${under}.${i.path}`,
+      message: i.message,
+    })),
   );
 }
 

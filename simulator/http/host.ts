@@ -1,4 +1,5 @@
 import type { Clock } from '../../kit/clock.ts';
+import { MtproofError } from '../../kit/errors.ts';
 import { Scheduler } from '../../kit/scheduler.ts';
 import {
   type ClusterConfig,
@@ -62,7 +63,8 @@ export class SimHost {
     this.#tickMs = options.tickMs ?? 10;
     this.#seed = options.seed;
     this.#faults = options.faults ?? QUIET_FAULTS;
-    const world = this.#build();
+    const world = this.#build(this.#seed, this.#faults);
+    this.#generation = 1;
     this.#cluster = world.cluster;
     this.#driver = world.driver;
     if (options.frozen === true) this.#driver.freeze();
@@ -144,11 +146,15 @@ export class SimHost {
    * again, not frozen. Every session on every surface ends.
    */
   async reset(options: { seed?: string; faults?: FaultConfigInput } = {}): Promise<void> {
+    // The new world is built first: a bad seed or fault configuration throws here and leaves the old one running.
+    const seed = options.seed ?? this.#seed;
+    const faults = options.faults ?? this.#faults;
+    const world = this.#build(seed, faults);
     const wasStarted = this.#started;
     await this.#driver.stop();
-    if (options.seed !== undefined) this.#seed = options.seed;
-    if (options.faults !== undefined) this.#faults = options.faults;
-    const world = this.#build();
+    this.#seed = seed;
+    this.#faults = faults;
+    this.#generation++;
     this.#cluster = world.cluster;
     this.#driver = world.driver;
     this.#failure = null;
@@ -168,15 +174,10 @@ export class SimHost {
     return () => this.#failureListeners.delete(listener);
   }
 
-  #build(): { cluster: SimCluster; driver: RealtimeDriver } {
-    this.#generation++;
+  #build(seed: string, faults: FaultConfigInput): { cluster: SimCluster; driver: RealtimeDriver } {
+    checkSeed(seed);
     const scheduler = new Scheduler({ startMs: Math.floor(this.#now()) });
-    const cluster = new SimCluster({
-      seed: `${this.#seed}`,
-      config: this.config,
-      scheduler,
-      faults: this.#faults,
-    });
+    const cluster = new SimCluster({ seed, config: this.config, scheduler, faults });
     const driver = new RealtimeDriver(scheduler, {
       tickMs: this.#tickMs,
       now: this.#now,
@@ -186,5 +187,16 @@ export class SimHost {
       },
     });
     return { cluster, driver };
+  }
+}
+
+/** What `Random` takes as a seed (it forks sub-streams by `/`-joined names): refused as bad input, not a crash. */
+export const SEED_PATTERN = /^[^/]{1,128}$/;
+
+function checkSeed(seed: string): void {
+  if (!SEED_PATTERN.test(seed)) {
+    throw new MtproofError('MTP_BAD_REQUEST', `bad seed ${JSON.stringify(seed.slice(0, 40))}`, [
+      { path: 'seed', message: '1 to 128 characters, without /' },
+    ]);
   }
 }

@@ -142,7 +142,13 @@ export const controlTimeBody = z.discriminatedUnion('action', [
   }),
 ]);
 export const controlResetBody = z
-  .strictObject({ seed: z.string().min(1).max(128).optional(), faults: z.record(z.string(), z.unknown()).optional() })
+  .strictObject({
+    seed: z
+      .string()
+      .regex(/^[^/]{1,128}$/, '1 to 128 characters, without /')
+      .optional(),
+    faults: z.record(z.string(), z.unknown()).optional(),
+  })
   .nullish();
 export const controlJournalQuery = z.strictObject({
   surface: z.enum(['native', 'control', 'webapi']).optional(),
