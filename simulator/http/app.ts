@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { answerClientError, edgeRefusal, UNSTORABLE, unstorableString, validator } from '../../kit/http.ts';
+import { answerClientError, edgeRefusal, parseStorableJson, validator } from '../../kit/http.ts';
 import { registerControlRoutes } from './control.ts';
 import { SimApiError, simErrorBody, simStatusOf } from './errors.ts';
 import type { SimHost } from './host.ts';
@@ -58,36 +58,28 @@ export function buildSimApp(host: SimHost, options: SimAppOptions = {}): SimApp 
   app.setValidatorCompiler(validator);
 
   // Text a MetaTrader server would cut at NUL is refused at the edge, as the service's API does.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    parseJson(request, body as string, (error, value) => {
-      if (error !== null) return done(error, undefined);
-      const bad = unstorableString(value);
-      if (bad === null) return done(null, value);
-      done(
-        new SimApiError('MTP_BAD_REQUEST', `bad request: ${bad}: ${UNSTORABLE}`, [{ path: bad, message: UNSTORABLE }]),
-        undefined,
-      );
-    });
-  });
+  parseStorableJson(
+    app,
+    (path, message) => new SimApiError('MTP_BAD_REQUEST', `bad request: ${path}: ${message}`, [{ path, message }]),
+  );
 
   app.addHook('onRequest', async (request) => {
-    if (host.failure !== null && request.url.startsWith('/v1/')) {
+    const path = request.url.split('?')[0] as string;
+    if (token !== null && path !== '/health' && path !== '/docs' && !path.startsWith('/docs/')) {
+      const header = request.headers.authorization;
+      const given = typeof header === 'string' && header.startsWith('Bearer ') ? Buffer.from(header.slice(7)) : null;
+      if (given === null || given.length !== token.length || !timingSafeEqual(given, token)) {
+        throw new SimApiError('MTP_UNAUTHORIZED', 'this simulator needs its token: Authorization: Bearer TOKEN', [
+          { path: 'headers.authorization', message: given === null ? 'required' : 'wrong token' },
+        ]);
+      }
+    }
+    // After the token: a failed world's error text is for those allowed in.
+    if (host.failure !== null && path.startsWith('/v1/')) {
       throw new SimApiError(
         'MTP_SIM_FAILED',
         `the simulated world stopped: ${String(host.failure)}; POST /control/reset`,
       );
-    }
-    if (token === null) return;
-    const path = request.url.split('?')[0] as string;
-    if (path === '/health' || path === '/docs' || path.startsWith('/docs/')) return;
-    const header = request.headers.authorization;
-    const given = typeof header === 'string' && header.startsWith('Bearer ') ? Buffer.from(header.slice(7)) : null;
-    if (given === null || given.length !== token.length || !timingSafeEqual(given, token)) {
-      throw new SimApiError('MTP_UNAUTHORIZED', 'this simulator needs its token: Authorization: Bearer TOKEN', [
-        { path: 'headers.authorization', message: given === null ? 'required' : 'wrong token' },
-      ]);
     }
   });
 

@@ -5,7 +5,7 @@ import { FAULT_KINDS, type FaultConfigInput, type FaultKind } from '../faults.ts
 import type { Op, SimAccount, SimServer } from '../server.ts';
 import { SimApiError } from './errors.ts';
 import type { SimHost } from './host.ts';
-import type { Surface } from './journal.ts';
+import type { JournalFilter } from './journal.ts';
 import {
   controlClientBody,
   controlDealerBody,
@@ -272,16 +272,7 @@ export function registerControlRoutes(app: FastifyInstance, host: SimHost): void
       },
     },
     async (request) => {
-      const q = request.query as {
-        surface?: Surface;
-        serverId?: string;
-        method?: string;
-        pathPrefix?: string;
-        status?: number;
-        afterSeq?: number;
-        limit?: number;
-      };
-      return { entries: host.journal.query(q), dropped: host.journal.dropped };
+      return { entries: host.journal.query(request.query as JournalFilter), dropped: host.journal.dropped };
     },
   );
 

@@ -51,6 +51,7 @@ export class SimHost {
   #generation = 0;
   #started = false;
   #failure: unknown = null;
+  #resetting: Promise<void> = Promise.resolve();
   readonly #resetListeners = new Set<() => void>();
   readonly #failureListeners = new Set<(error: unknown) => void>();
   /** The clock every surface waits on: the current world's scheduler, whichever world that is. */
@@ -145,12 +146,20 @@ export class SimHost {
    * A fresh world: same layout, the given seed and faults (or the current ones), time from the real clock
    * again, not frozen. Every session on every surface ends.
    */
-  async reset(options: { seed?: string; faults?: FaultConfigInput } = {}): Promise<void> {
+  reset(options: { seed?: string; faults?: FaultConfigInput } = {}): Promise<void> {
+    // One reset at a time: two at once would each start a driver, and one would run on forever.
+    const next = this.#resetting.then(() => this.#reset(options));
+    this.#resetting = next.catch(() => {});
+    return next;
+  }
+
+  async #reset(options: { seed?: string; faults?: FaultConfigInput }): Promise<void> {
     // The new world is built first: a bad seed or fault configuration throws here and leaves the old one running.
     const seed = options.seed ?? this.#seed;
     const faults = options.faults ?? this.#faults;
     const world = this.#build(seed, faults);
     const wasStarted = this.#started;
+    const old = this.#cluster;
     await this.#driver.stop();
     this.#seed = seed;
     this.#faults = faults;
@@ -160,6 +169,9 @@ export class SimHost {
     this.#failure = null;
     this.#started = false;
     for (const listener of this.#resetListeners) listener();
+    // Requests still waiting in the old world (a timeout, a latency) get their answers: its remaining timers
+    // fire at once, so nobody waits on a world that no longer moves.
+    await old.scheduler.run({ maxTimers: 100_000 }).catch(() => {});
     if (wasStarted) this.start();
   }
 

@@ -69,19 +69,31 @@ export class Journal {
     return full;
   }
 
+  /**
+   * Entries matching `filter`, oldest first: with `afterSeq`, the first `limit` after it (so that a reader can
+   * page forward without a gap); without, the newest `limit`.
+   */
   query(filter: JournalFilter = {}): JournalEntry[] {
     const limit = filter.limit ?? 1000;
+    const oldestSeq = this.#seq - this.#capacity;
+    const matches = (e: JournalEntry): boolean =>
+      e.seq > oldestSeq &&
+      (filter.surface === undefined || e.surface === filter.surface) &&
+      (filter.serverId === undefined || e.serverId === filter.serverId) &&
+      (filter.method === undefined || e.method === filter.method.toUpperCase()) &&
+      (filter.pathPrefix === undefined || e.path.startsWith(filter.pathPrefix)) &&
+      (filter.status === undefined || e.status === filter.status);
     const out: JournalEntry[] = [];
+    if (filter.afterSeq !== undefined) {
+      for (const e of this.#entries) {
+        if (out.length >= limit) break;
+        if (e.seq > filter.afterSeq && matches(e)) out.push(e);
+      }
+      return out;
+    }
     for (let i = this.#entries.length - 1; i >= 0 && out.length < limit; i--) {
       const e = this.#entries[i] as JournalEntry;
-      if (filter.afterSeq !== undefined && e.seq <= filter.afterSeq) break;
-      if (e.seq <= this.#seq - this.#capacity) break;
-      if (filter.surface !== undefined && e.surface !== filter.surface) continue;
-      if (filter.serverId !== undefined && e.serverId !== filter.serverId) continue;
-      if (filter.method !== undefined && e.method !== filter.method.toUpperCase()) continue;
-      if (filter.pathPrefix !== undefined && !e.path.startsWith(filter.pathPrefix)) continue;
-      if (filter.status !== undefined && e.status !== filter.status) continue;
-      out.push(e);
+      if (matches(e)) out.push(e);
     }
     return out.reverse();
   }

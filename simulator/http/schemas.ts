@@ -9,11 +9,16 @@ import { z } from 'zod';
 /** A MetaTrader login as the API carries it. */
 export const login = z.number().int().min(1).max(2_147_483_647);
 /** Signed, non-zero, exact. */
+/**
+ * Signed, non-zero, exact, and at most 10^13 (100 billion in money units): the platforms keep money in doubles
+ * of whole units, which hold cents exactly only up to 2^53 / 100, so a larger amount would lose a cent.
+ */
+export const MAX_AMOUNT_CENTS = 10_000_000_000_000;
 const amountCents = z
   .number()
   .int()
-  .min(-Number.MAX_SAFE_INTEGER)
-  .max(Number.MAX_SAFE_INTEGER)
+  .min(-MAX_AMOUNT_CENTS)
+  .max(MAX_AMOUNT_CENTS)
   .refine((n) => n !== 0, 'must not be 0');
 const text = (max: number) => z.string().max(max);
 const serverSec = z.number().int().min(0).max(32_503_680_000);
@@ -155,7 +160,8 @@ export const controlJournalQuery = z.strictObject({
   serverId: serverId.optional(),
   method: z.string().min(1).max(16).optional(),
   pathPrefix: z.string().min(1).max(256).optional(),
-  status: z.coerce.number().int().min(100).max(599).optional(),
+  /** 0: a request whose connection was dropped without an answer (the Web API's broken connections). */
+  status: z.coerce.number().int().min(0).max(599).optional(),
   afterSeq: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   limit: z.coerce.number().int().min(1).max(10_000).optional(),
 });
