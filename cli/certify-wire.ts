@@ -5,8 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { MtproofError } from '../kit/errors.ts';
 import { certifyBlackBox } from '../scenarios/wire/black-box.ts';
 import { ContractViolation, parseBaseUrl } from '../scenarios/wire/contract.ts';
+import { IntegrationRefused, IntegrationUnreachable } from '../scenarios/wire/integration.ts';
 import { certifyRealStack } from '../scenarios/wire/real-stack.ts';
 import type { WireRunResult } from '../scenarios/wire/run.ts';
+import { count } from './certify.ts';
 import type { Output } from './io.ts';
 import { ServiceClock } from './service.ts';
 
@@ -65,7 +67,7 @@ export async function blackBoxCommand(
     healthWaitMs: count(flags.healthWaitMs, '--health-wait-ms', 0, 3_600_000),
   };
   const faultIntensity = intensityFlag(flags.faultIntensity);
-  const replay = `mtproof certify --integration-url ${integrationUrl} --seed ${seed} --clients ${options.clients} --ops ${options.operations} --concurrency ${options.concurrency} --fault-intensity ${faultIntensity} --sim-port ${options.simPort} --mt5-webapi-port ${options.webApiBasePort}`;
+  const replay = `mtproof certify --integration-url ${integrationUrl} --seed ${seed} --clients ${options.clients} --ops ${options.operations} --concurrency ${options.concurrency} --fault-intensity ${faultIntensity} --settle-ms ${options.settleTimeoutMs} --health-wait-ms ${options.healthWaitMs} --sim-port ${options.simPort} --mt5-webapi-port ${options.webApiBasePort}${flags.integrationTokenEnv === undefined ? '' : ` --integration-token-env ${flags.integrationTokenEnv}`}`;
   const started = Date.now();
   let result: WireRunResult;
   try {
@@ -90,15 +92,28 @@ export async function blackBoxCommand(
       },
     });
   } catch (error) {
-    if (!(error instanceof ContractViolation)) throw error;
-    io.out(`FAIL ${integrationUrl}: the integration broke the contract\n  ${error.message}\n  replay: ${replay}\n`);
-    return 1;
+    return gaveUp(error, integrationUrl, replay, io);
   }
   return report(
     result,
     { ...flags, replay, elapsedMs: Date.now() - started, cwd, label: 'black box over the documented contract' },
     io,
   );
+}
+
+/** The integration broke the contract, refused what it must accept, or stayed unreachable: a FAIL, not bad input. */
+function gaveUp(error: unknown, who: string, replay: string, io: Output): number {
+  const why =
+    error instanceof ContractViolation
+      ? 'the integration broke the contract'
+      : error instanceof IntegrationRefused
+        ? 'the integration refused what the run needs (an account or a transfer)'
+        : error instanceof IntegrationUnreachable
+          ? 'the integration stayed unreachable'
+          : null;
+  if (why === null) throw error;
+  io.out(`FAIL ${who}: ${why}\n  ${(error as Error).message}\n  replay: ${replay}\n`);
+  return 1;
 }
 
 function intensityFlag(value: string): number {
@@ -129,21 +144,26 @@ export async function realStackCommand(
     settleTimeoutMs: count(flags.settleMs, '--settle-ms', 1_000, 3_600_000),
   };
   const faultIntensity = intensityFlag(flags.faultIntensity);
-  const replay = `mtproof certify --stack real --seed ${seed} --clients ${options.clients} --ops ${options.operations} --concurrency ${options.concurrency} --kills ${options.kills} --toxics ${options.toxics} --fault-intensity ${faultIntensity}`;
+  const replay = `mtproof certify --stack real --seed ${seed} --clients ${options.clients} --ops ${options.operations} --concurrency ${options.concurrency} --kills ${options.kills} --toxics ${options.toxics} --fault-intensity ${faultIntensity} --settle-ms ${options.settleTimeoutMs}`;
   if (!flags.json) io.out(`certify --stack real, seed ${seed}\n`);
   const started = Date.now();
-  const result = await certifyRealStack({
-    seed,
-    // Its waits do not keep the process alive: a deadline still pending when the run ends is not waited out.
-    clock: new ServiceClock(),
-    cwd: REPO,
-    env,
-    ...options,
-    faultIntensity,
-    log: (line) => {
-      if (!flags.json) io.out(`  ${line}\n`);
-    },
-  });
+  let result: Awaited<ReturnType<typeof certifyRealStack>>;
+  try {
+    result = await certifyRealStack({
+      seed,
+      // Its waits do not keep the process alive: a deadline still pending when the run ends is not waited out.
+      clock: new ServiceClock(),
+      cwd: REPO,
+      env,
+      ...options,
+      faultIntensity,
+      log: (line) => {
+        if (!flags.json) io.out(`  ${line}\n`);
+      },
+    });
+  } catch (error) {
+    return gaveUp(error, 'mtproof service (real stack)', replay, io);
+  }
   const elapsedMs = Date.now() - started;
   return report(
     result,
@@ -202,14 +222,4 @@ export async function report(
     for (const [name, tail] of Object.entries(logs)) io.err(`--- ${name} (last lines) ---\n${tail.join('\n')}\n`);
   }
   return result.passed ? 0 : 1;
-}
-
-function count(value: string, flag: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) {
-    throw new MtproofError('MTP_CLI_BAD_FLAG', `${flag} must be a whole number from ${min} to ${max}, not ${value}`, [
-      { path: flag, message: 'out of range' },
-    ]);
-  }
-  return n;
 }

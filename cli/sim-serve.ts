@@ -9,6 +9,7 @@ import {
   parseClusterConfig,
   parseFaultConfig,
 } from '../simulator/index.ts';
+import { count } from './certify.ts';
 import { readConfigFile } from './config-files.ts';
 import { type Output, processSignal } from './io.ts';
 
@@ -40,7 +41,7 @@ export interface SimServeTerminal {
 export async function simServeCommand(flags: SimServeFlags, io: Output, term: SimServeTerminal): Promise<number> {
   const port = portFlag(flags.port, '--port');
   const webApiBasePort = flags.mt5WebapiPort === 'off' ? null : portFlag(flags.mt5WebapiPort, '--mt5-webapi-port');
-  const timeoutMs = flags.timeoutMs === undefined ? undefined : wholeFlag(flags.timeoutMs, '--timeout-ms', 1, 600_000);
+  const timeoutMs = flags.timeoutMs === undefined ? undefined : count(flags.timeoutMs, '--timeout-ms', 1, 600_000);
   let token: string | undefined;
   if (flags.tokenEnv !== undefined) {
     token = term.env[flags.tokenEnv];
@@ -107,15 +108,5 @@ export async function simServeCommand(flags: SimServeFlags, io: Output, term: Si
 }
 
 function portFlag(value: string, flag: string): number {
-  return wholeFlag(value, flag, 0, 65_535);
-}
-
-function wholeFlag(value: string, flag: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) {
-    throw new MtproofError('MTP_CLI_BAD_FLAG', `${flag} must be a whole number from ${min} to ${max}, not ${value}`, [
-      { path: flag, message: 'out of range' },
-    ]);
-  }
-  return n;
+  return count(value, flag, 0, 65_535);
 }

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyError } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { type ErrorCode, type Issue, schemaIssues } from './errors.ts';
 
@@ -162,6 +162,28 @@ const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbf
 
 function storable(text: string): boolean {
   return !text.includes('\u0000') && !UNPAIRED_SURROGATE.test(text);
+}
+
+/**
+ * Replaces the app's JSON body parser with fastify's own plus a refusal of text no store or server can keep
+ * (`unstorableString`): `refuse(path, message)` makes the app's coded error. `keep` sees the raw text first
+ * (a webhook signature covers those exact bytes).
+ */
+export function parseStorableJson(
+  app: FastifyInstance,
+  refuse: (path: string, message: string) => Error,
+  keep?: (request: FastifyRequest, raw: string) => void,
+): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  if (app.hasContentTypeParser('application/json')) app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    keep?.(request, body as string);
+    parseJson(request, body as string, (error, value) => {
+      if (error !== null) return done(error, undefined);
+      const bad = unstorableString(value);
+      done(bad === null ? null : refuse(bad, UNSTORABLE), bad === null ? value : undefined);
+    });
+  });
 }
 
 // ---- node's parser refusals ----

@@ -134,7 +134,13 @@ export class MtproofServiceIntegration implements WireIntegration {
     } catch (error) {
       throw new IntegrationUnreachable(`${method} ${path}`, (error as Error).message, null);
     }
-    const text = await res.text().catch(() => '');
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (error) {
+      // The service died while answering (a SIGKILL mid-body): as unreachable as no answer at all.
+      throw new IntegrationUnreachable(`${method} ${path}`, (error as Error).message, res.status);
+    }
     // 503: not ready, store busy, closing — the same request later is right.
     if (res.status >= 500 || res.status === 408 || res.status === 429) {
       throw new IntegrationUnreachable(`${method} ${path}`, 'no usable answer now', res.status, text);
@@ -153,7 +159,11 @@ export class MtproofServiceIntegration implements WireIntegration {
       throw new IntegrationRefused(`${method} ${path}`, code, message);
     }
     if (res.status >= 400) throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
-    return JSON.parse(text) as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new IntegrationUnreachable(`${method} ${path}`, 'an answer that is not JSON', res.status, text);
+    }
   }
 }
 

@@ -174,8 +174,9 @@ export async function certifyRealStack(options: RealStackOptions): Promise<RealS
       service = started;
       await started.waitFor(/mtproof service listening on/, 90_000);
     };
+    // Every service process ever started, not only the last: none may outlive the run.
     cleanup.push(async () => {
-      await (service as MtproofProcess | null)?.stop();
+      await Promise.all(processes.filter((p) => p !== sim).map((p) => p.stop()));
     });
     await startService();
     const integration = new MtproofServiceIntegration({

@@ -117,15 +117,27 @@ export async function runWireCertification(options: WireRunOptions): Promise<Wir
   // ---- 1. accounts, before any fault ----
   await control.setFaults({ intensity: 0, swarm: false });
   const countries = options.countries;
+  // What the servers held before: every account that appears later is the integration's doing.
+  const serverIds = (await control.state()).servers.map((s) => s.id);
+  const before = new Set<string>();
+  for (const serverId of serverIds) {
+    for (const a of await control.accounts(serverId)) before.add(`${serverId}:${a.login}`);
+  }
   const accounts: WireAccount[] = [];
+  const refusedAccounts: string[] = [];
   for (let i = 0; i < options.clients; i++) {
     const country = countries[i % countries.length] as string;
     const clientRef = `${options.seed}-c${i}`;
-    accounts.push(
-      await persist(`open ${clientRef}`, () =>
-        integration.openAccount({ clientRef, name: `Client ${i}`, email: `client${i}@example.test`, country }),
-      ),
-    );
+    try {
+      accounts.push(
+        await persist(`open ${clientRef}`, () =>
+          integration.openAccount({ clientRef, name: `Client ${i}`, email: `client${i}@example.test`, country }),
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof IntegrationRefused)) throw error;
+      refusedAccounts.push(`${clientRef} (${country}): refused ${error.refusal}`);
+    }
   }
   for (let i = 0; i < accounts.length; i++) {
     const deadline = clock.nowMs() + options.settleTimeoutMs;
@@ -160,19 +172,28 @@ export async function runWireCertification(options: WireRunOptions): Promise<Wir
   const disturbed: Record<string, number> = {};
   const planted: Planted[] = [];
   const answers = new Map<string, WireTransfer>();
-  const refused = new Set<string>();
+  const refused = new Map<string, string>();
 
   if (options.faults !== null) await control.setFaults(options.faults);
   let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < plan.length && open.length > 0) {
-      const j = next++;
+  let aborted = false;
+  // Disturbances one at a time (two kills at once would start two services), in plan order.
+  let disturbing: Promise<void> = Promise.resolve();
+  const disturbUpTo = (j: number): Promise<void> => {
+    disturbing = disturbing.then(async () => {
       while (disturbances.length > 0 && (disturbances[0] as Disturbance).atOp <= j) {
         const d = disturbances.shift() as Disturbance;
         log(`op ${j}: ${d.kind}`);
         disturbed[d.kind] = (disturbed[d.kind] ?? 0) + 1;
         await d.run();
       }
+    });
+    return disturbing;
+  };
+  const worker = async (): Promise<void> => {
+    while (!aborted && next < plan.length && open.length > 0) {
+      const j = next++;
+      await disturbUpTo(j);
       const op = plan[j] as Planned;
       const account = open[op.client] as WireAccount;
       if (dealerAt.has(j)) {
@@ -195,15 +216,22 @@ export async function runWireCertification(options: WireRunOptions): Promise<Wir
       } catch (error) {
         // Refused by a rule of the integration's: nothing recorded, nothing may move (the checks hold it to that).
         if (!(error instanceof IntegrationRefused)) throw error;
-        refused.add(op.reference);
+        refused.set(op.reference, error.refusal);
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, () => worker()));
-  for (const d of disturbances) {
-    disturbed[d.kind] = (disturbed[d.kind] ?? 0) + 1;
-    await d.run();
-  }
+  const workers = await Promise.allSettled(
+    Array.from({ length: Math.max(1, options.concurrency) }, () =>
+      worker().catch((error: unknown) => {
+        // One worker's failure stops the others before the caller tears the stack down.
+        aborted = true;
+        throw error;
+      }),
+    ),
+  );
+  const broken = workers.find((w) => w.status === 'rejected');
+  if (broken !== undefined) throw (broken as PromiseRejectedResult).reason;
+  await disturbUpTo(Number.MAX_SAFE_INTEGER);
 
   // ---- 3. heal and settle ----
   await control.setFaults({ intensity: 0, swarm: false });
@@ -230,10 +258,22 @@ export async function runWireCertification(options: WireRunOptions): Promise<Wir
     checks.push({ name, passed: problems.length === 0, problems: problems.slice(0, 50) });
   };
 
-  check(
-    'accounts-open',
-    accounts.filter((a) => a.state !== 'open').map((a) => `account ${a.accountRef} is ${a.state}, not open`),
-  );
+  check('accounts-open', [
+    ...refusedAccounts,
+    ...accounts.filter((a) => a.state !== 'open').map((a) => `account ${a.accountRef} is ${a.state}, not open`),
+  ]);
+
+  // The harness asks only what a broker accepts (open accounts, amounts well inside the limits): a refusal, or a
+  // deposit that ends failed once the world has healed, is the integration giving up on a client's money.
+  const accepted: string[] = [];
+  for (const op of plan) {
+    const refusal = refused.get(op.reference);
+    if (refusal !== undefined) accepted.push(`${op.reference}: ${op.kind} of ${op.amountCents} refused (${refusal})`);
+    else if (op.kind === 'deposit' && finals.get(op.reference)?.state === 'failed') {
+      accepted.push(`${op.reference}: deposit of ${op.amountCents} to an open account ended failed`);
+    }
+  }
+  check('accepted', accepted);
 
   const liveness: string[] = [];
   for (const op of plan) {
@@ -246,11 +286,41 @@ export async function runWireCertification(options: WireRunOptions): Promise<Wir
   check('settles', liveness);
 
   // Ground truth of every account the integration opened.
-  const truth = new Map<string, { balanceCents: number; ops: TruthOp[] }>();
+  const truth = new Map<string, { balanceCents: number; creditCents: number; ops: TruthOp[] }>();
   for (const a of open) {
     const found = await control.account(a.serverId as string, a.login as number);
-    if (found !== null) truth.set(a.accountRef, { balanceCents: found.account.balanceCents, ops: found.balanceOps });
+    if (found !== null) {
+      truth.set(a.accountRef, {
+        balanceCents: found.account.balanceCents,
+        creditCents: found.account.creditCents,
+        ops: found.balanceOps,
+      });
+    }
   }
+  // Every account that appeared on a server during the run must be one the integration reported, once.
+  const reportedAccounts = new Map<string, string>();
+  const strays: string[] = [];
+  for (const a of open) {
+    const key = `${a.serverId}:${a.login}`;
+    const other = reportedAccounts.get(key);
+    if (other !== undefined) strays.push(`${a.accountRef} and ${other} are the same account ${key}`);
+    reportedAccounts.set(key, a.accountRef);
+  }
+  for (const serverId of serverIds) {
+    for (const a of await control.accounts(serverId)) {
+      const key = `${serverId}:${a.login}`;
+      if (before.has(key) || reportedAccounts.has(key)) continue;
+      const found = await control.account(serverId, a.login);
+      const moved = found?.balanceOps.filter((o) => o.by === 'manager') ?? [];
+      strays.push(
+        `account ${key} ("${a.externalId}") was created during the run and belongs to no client the integration reports` +
+          (moved.length === 0
+            ? ''
+            : `; ${moved.length} operations moved ${moved.reduce((n, o) => n + o.amountCents, 0)} on it`),
+      );
+    }
+  }
+  check('no-stray-accounts', strays);
   check(
     'accounts-exist',
     open.filter((a) => !truth.has(a.accountRef)).map((a) => `${a.accountRef}: no account ${a.login} on ${a.serverId}`),
@@ -275,7 +345,8 @@ export async function runWireCertification(options: WireRunOptions): Promise<Wir
     const facts = truth.get(a.accountRef);
     if (facts === undefined) continue;
     const transfers = byAccount.get(a.accountRef) ?? [];
-    const managerOps = facts.ops.filter((o) => o.by === 'manager' && o.kind === 'balance');
+    // Every kind counts: a deposit posted again as credit is money moved twice.
+    const managerOps = facts.ops.filter((o) => o.by === 'manager');
     const claimed = new Map<number, string>();
     for (const t of transfers.filter((x) => x.state === 'done')) {
       const signed = t.kind === 'deposit' ? t.amountCents : -t.amountCents;
@@ -283,10 +354,10 @@ export async function runWireCertification(options: WireRunOptions): Promise<Wir
         exactlyOnce.push(`${t.reference}: done without a server ticket`);
         continue;
       }
-      const matching = managerOps.filter((o) => o.ticket === t.ticket);
-      if (matching.length !== 1)
-        exactlyOnce.push(`${t.reference}: ticket ${t.ticket} is not on ${a.serverId} ${a.login}`);
-      else if ((matching[0] as TruthOp).amountCents !== signed) {
+      const matching = managerOps.filter((o) => o.ticket === t.ticket && o.kind === 'balance');
+      if (matching.length !== 1) {
+        exactlyOnce.push(`${t.reference}: ticket ${t.ticket} is not a balance operation on ${a.serverId} ${a.login}`);
+      } else if ((matching[0] as TruthOp).amountCents !== signed) {
         exactlyOnce.push(
           `${t.reference}: ticket ${t.ticket} moved ${(matching[0] as TruthOp).amountCents}, not ${signed}`,
         );
@@ -298,7 +369,7 @@ export async function runWireCertification(options: WireRunOptions): Promise<Wir
     for (const o of managerOps) {
       if (!claimed.has(o.ticket)) {
         exactlyOnce.push(
-          `${a.serverId} ${a.login}: operation ${o.ticket} (${o.amountCents}, "${o.comment}") matches no done transfer: posted twice, or for a transfer reported failed`,
+          `${a.serverId} ${a.login}: ${o.kind} operation ${o.ticket} (${o.amountCents}, "${o.comment}") matches no done transfer: posted twice, or for a transfer reported failed`,
         );
       }
     }
@@ -311,6 +382,12 @@ export async function runWireCertification(options: WireRunOptions): Promise<Wir
       conservation.push(
         `${a.serverId} ${a.login}: balance ${facts.balanceCents}, transfers and dealer edits say ${expected}`,
       );
+    }
+    const credit = facts.ops
+      .filter((o) => o.by !== 'manager' && o.kind === 'credit')
+      .reduce((n, o) => n + o.amountCents, 0);
+    if (credit !== facts.creditCents) {
+      conservation.push(`${a.serverId} ${a.login}: credit ${facts.creditCents}, but only ${credit} was given by hand`);
     }
   }
   check('exactly-once', exactlyOnce);

@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Clock } from '../../kit/clock.ts';
 import type { Issue } from '../../kit/errors.ts';
-import { answerClientError, edgeRefusal, UNSTORABLE, unstorableString } from '../../kit/http.ts';
+import { answerClientError, edgeRefusal, parseStorableJson } from '../../kit/http.ts';
 import { canonicalJson } from '../idempotency.ts';
 import type { Service } from '../service.ts';
 import { type Store, StoreConflictError } from '../store/port.ts';
@@ -85,20 +85,13 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   app.setSerializerCompiler(() => (data) => canonicalJson(data));
 
   // The JSON parser keeps the raw text: the provider's webhook signature covers those exact bytes.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    request.rawBody = body as string;
-    parseJson(request, body as string, (error, value) => {
-      if (error !== null) return done(error, undefined);
-      const bad = unstorableString(value);
-      if (bad === null) return done(null, value);
-      done(
-        new ApiError('MTP_BAD_REQUEST', `bad request: ${bad}: ${UNSTORABLE}`, [{ path: bad, message: UNSTORABLE }]),
-        undefined,
-      );
-    });
-  });
+  parseStorableJson(
+    app,
+    (path, message) => new ApiError('MTP_BAD_REQUEST', `bad request: ${path}: ${message}`, [{ path, message }]),
+    (request, raw) => {
+      request.rawBody = raw;
+    },
+  );
 
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.auth !== true) return;

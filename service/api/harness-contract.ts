@@ -31,6 +31,12 @@ import { errorSchema, json } from './schemas.ts';
 export const HARNESS_CONTRACT_PREFIX = '/harness/v1';
 const ACCOUNTS_ROUTE = `${HARNESS_CONTRACT_PREFIX}/accounts`;
 const WITHDRAWALS_ROUTE = `${HARNESS_CONTRACT_PREFIX}/withdrawals`;
+/**
+ * The idempotency route both kinds record their reference under: one row per reference, whatever the kind, in
+ * the command's own transaction — so a deposit and a withdrawal racing with one reference cannot both move money
+ * (the second's body differs: 409).
+ */
+const REFERENCE_ROUTE = `${HARNESS_CONTRACT_PREFIX}/transfers`;
 
 export interface HarnessContractContext {
   service: Service;
@@ -172,27 +178,23 @@ export function registerHarnessContract(app: FastifyInstance, ctx: HarnessContra
   const { service, store } = ctx;
   const config = service.config;
 
-  /** The deposit whose pspRef is `reference`, or the withdrawal whose idempotency key it is. */
+  /** The transfer a reference names: through its idempotency row (either kind). */
   const byReference = (reference: string) =>
     store.transaction(async (tx): Promise<TransferRow | undefined> => {
-      const [deposit] = (await tx.select('transfers', { pspRef: reference })).filter((t) => t.kind === 'deposit');
-      if (deposit !== undefined) return deposit;
-      const key = await tx.get('idempotency', idempotencyId('POST', WITHDRAWALS_ROUTE, reference));
+      const key = await tx.get('idempotency', idempotencyId('POST', REFERENCE_ROUTE, reference));
       const ref = (key?.response as { value?: { ref?: unknown } } | undefined)?.value?.ref;
       return typeof ref === 'string' ? tx.get('transfers', ref) : undefined;
     });
 
-  /** A reference names one transfer whatever its kind: refused (409) when the other kind holds it. */
-  const refuseOtherKind = async (reference: string, kind: 'deposit' | 'withdrawal') => {
-    const existing = await byReference(reference);
-    if (existing !== undefined && existing.kind !== kind) {
-      throw new ApiError(
-        'MTP_IDEMPOTENCY_CONFLICT',
-        `reference ${reference} was first used for a ${existing.kind} (${existing.ref})`,
-        [{ path: 'reference', message: `names a ${existing.kind}` }],
-      );
-    }
-  };
+  /** The reference's idempotency record for a transfer of `kind` (the kind is in the body: another kind is 409). */
+  const referenceKey = (reference: string, kind: 'deposit' | 'withdrawal', body: Record<string, unknown>) =>
+    ({
+      key: reference,
+      method: 'POST',
+      route: REFERENCE_ROUTE,
+      body: { kind, ...body },
+      status: (result) => answerOf(result, 202).status,
+    }) satisfies IdempotencyRequest;
 
   const accountOf = async (id: string): Promise<AccountRow> => {
     const account = await service.account(id);
@@ -290,15 +292,16 @@ export function registerHarnessContract(app: FastifyInstance, ctx: HarnessContra
     async (request, reply) => {
       const input = request.body as z.output<typeof transferBody>;
       const account = await accountOf(input.accountRef);
-      await refuseOtherKind(input.reference, 'deposit');
-      const result = await service.deposit({
-        accountId: account.id,
-        amountCents: input.amountCents,
-        currency: account.currency,
-        pspRef: input.reference,
-      });
+      const body = { accountId: account.id, amountCents: input.amountCents, currency: account.currency };
+      // pspRef = reference as well: the provider-id dedupe of the service holds on top of the key.
+      const result = await service.deposit(
+        { ...body, pspRef: input.reference },
+        { idempotency: referenceKey(input.reference, 'deposit', body) },
+      );
       if (!result.ok) return sendRefusal(reply, result);
-      const answer = transferAnswer(input.reference, result.value);
+      // A replay answers the transfer as stored at acceptance: read it as it is now.
+      const transfer = (await service.transfer(result.value.ref)) ?? result.value;
+      const answer = transferAnswer(input.reference, transfer);
       return reply.code(settledStatus(answer.state)).send(answer);
     },
   );
@@ -314,16 +317,8 @@ export function registerHarnessContract(app: FastifyInstance, ctx: HarnessContra
     async (request, reply) => {
       const input = request.body as z.output<typeof transferBody>;
       const account = await accountOf(input.accountRef);
-      await refuseOtherKind(input.reference, 'withdrawal');
       const body = { accountId: account.id, amountCents: input.amountCents, currency: account.currency };
-      const idempotency: IdempotencyRequest = {
-        key: input.reference,
-        method: 'POST',
-        route: WITHDRAWALS_ROUTE,
-        body,
-        status: (result) => answerOf(result, 202).status,
-      };
-      const result = await service.withdraw(body, { idempotency });
+      const result = await service.withdraw(body, { idempotency: referenceKey(input.reference, 'withdrawal', body) });
       if (!result.ok) return sendRefusal(reply, result);
       // A replay answers the transfer as stored at acceptance: read it as it is now.
       const transfer = (await service.transfer(result.value.ref)) ?? result.value;

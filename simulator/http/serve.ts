@@ -87,6 +87,11 @@ async function listen<T>(start: () => Promise<T>, bind: string, port: number, fl
     return await start();
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ERR_SOCKET_BAD_PORT') {
+      throw new MtproofError('MTP_CLI_BAD_FLAG', `port ${port} is beyond 65535 (${flag} + the server's place)`, [
+        { path: flag, message: 'too high for the number of servers' },
+      ]);
+    }
     if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL' && code !== 'ENOTFOUND') throw error;
     throw new MtproofError('MTP_CLI_BAD_FLAG', `cannot listen on ${bind}:${port}: ${(error as Error).message}`, [
       { path: code === 'EADDRINUSE' || code === 'EACCES' ? flag : '--host', message: code },

@@ -3,6 +3,7 @@ import { HttpManagerApi } from '../../adapters/http/index.ts';
 import { buildSimApp } from '../../simulator/http/app.ts';
 import { SimHost } from '../../simulator/http/host.ts';
 import { type ContractFixture, describeManagerApiContract } from './contract/manager-api.contract.ts';
+import { simHooks } from './contract/sim-hooks.ts';
 
 /**
  * The ManagerApi contract through the native JSON API of a served simulator, over a real socket: a fresh
@@ -61,23 +62,8 @@ async function makeHttpFixture(spec: ServerSpec): Promise<ContractFixture> {
       await host.advance(ms);
       await new Promise((resolve) => setTimeout(resolve, 5));
     },
-    trade: {
-      async open(login, symbol, side, volumeCentiLots) {
-        const r = cluster().client(spec.serverId).open(login, symbol, side, volumeCentiLots);
-        if (!r.ok) throw new Error(`client open refused: ${r.fail} ${r.detail}`);
-        return r.value.ticket;
-      },
-      async close(ticket) {
-        const r = cluster().client(spec.serverId).close(ticket);
-        if (!r.ok) throw new Error(`client close refused: ${r.fail} ${r.detail}`);
-      },
-    },
+    ...simHooks(cluster, spec.serverId),
     mt4WithdrawalAboveFreeMargin: 'applied',
-    faults: {
-      timeoutAfterApply: () => cluster().inject(spec.serverId, 'timeoutAfterApply'),
-      timeoutBeforeApply: () => cluster().inject(spec.serverId, 'timeoutBeforeApply'),
-      dropConnection: () => cluster().inject(spec.serverId, 'connectionDrop', { applied: true }),
-    },
     async close() {
       const i = open.indexOf(shutdown);
       if (i >= 0) open.splice(i, 1);

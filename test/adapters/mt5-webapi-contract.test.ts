@@ -2,6 +2,7 @@ import { Mt5WebApiManagerApi } from '../../adapters/mt5-webapi/index.ts';
 import { SimHost } from '../../simulator/http/host.ts';
 import { listenWebApi, type WebApiListener } from '../../simulator/http/webapi/index.ts';
 import { type ContractFixture, describeManagerApiContract } from './contract/manager-api.contract.ts';
+import { simHooks } from './contract/sim-hooks.ts';
 
 /**
  * The ManagerApi contract for the MT5 Web API adapter, against the simulator's served Web API over a real
@@ -58,22 +59,7 @@ export async function makeWebApiFixture(
       // Events come by polling: one poll now delivers everything up to this instant.
       await api.pollNow();
     },
-    trade: {
-      async open(login, symbol, side, volumeCentiLots) {
-        const r = host.cluster.client(SERVER_ID).open(login, symbol, side, volumeCentiLots);
-        if (!r.ok) throw new Error(`client open refused: ${r.fail} ${r.detail}`);
-        return r.value.ticket;
-      },
-      async close(ticket) {
-        const r = host.cluster.client(SERVER_ID).close(ticket);
-        if (!r.ok) throw new Error(`client close refused: ${r.fail} ${r.detail}`);
-      },
-    },
-    faults: {
-      timeoutAfterApply: () => host.cluster.inject(SERVER_ID, 'timeoutAfterApply'),
-      timeoutBeforeApply: () => host.cluster.inject(SERVER_ID, 'timeoutBeforeApply'),
-      dropConnection: () => host.cluster.inject(SERVER_ID, 'connectionDrop', { applied: true }),
-    },
+    ...simHooks(() => host.cluster, SERVER_ID),
     async close() {
       await api.close();
       await listener.close();

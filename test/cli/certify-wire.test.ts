@@ -51,7 +51,9 @@ describe('mtproof certify over the wire', () => {
     expect(result.stack.serviceStarts).toBe(3);
     expect(result.checks.map((c: { name: string }) => c.name)).toEqual([
       'accounts-open',
+      'accepted',
       'settles',
+      'no-stray-accounts',
       'accounts-exist',
       'exactly-once',
       'conservation',

@@ -198,6 +198,23 @@ describe('the harness contract served by the service (/harness/v1)', () => {
     expect(JSON.parse(raw.body)).toMatchObject({ error: { code: 'MTP_UNKNOWN_TRANSFER' } });
   });
 
+  it('moves money once when a deposit and a withdrawal race with one reference', async () => {
+    const cw = await contractWorld();
+    const account = await openedAccount(cw, 'crm-race');
+    await cw.integration.deposit({ reference: 'H-FUND', accountRef: account.accountRef, amountCents: 50_000 });
+    await settled(cw, 'H-FUND');
+    const post = (url: string, payload: Record<string, unknown>) =>
+      cw.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${cw.key}` }, payload });
+    const race = { reference: 'H-RACE', accountRef: account.accountRef, amountCents: 2_000 };
+    const answers = await Promise.all([post('/harness/v1/deposits', race), post('/harness/v1/withdrawals', race)]);
+    const statuses = answers.map((a) => a.statusCode).sort();
+    expect(statuses.filter((status) => status === 409)).toHaveLength(1);
+    const transfers = await cw.world.store.transaction((tx) =>
+      tx.select('transfers', { accountId: account.accountRef }),
+    );
+    expect(transfers.filter((t) => t.amountCents === 2_000)).toHaveLength(1);
+  });
+
   it('refuses (409) a reference sent again with another amount, or used for the other kind', async () => {
     const cw = await contractWorld();
     const account = await openedAccount(cw, 'crm-1');
@@ -207,7 +224,10 @@ describe('the harness contract served by the service (/harness/v1)', () => {
     const post = (url: string, payload: Record<string, unknown>) =>
       cw.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${cw.key}` }, payload });
     const otherAmount = await post('/harness/v1/deposits', { ...deposit, amountCents: 60_000 });
-    expect([otherAmount.statusCode, JSON.parse(otherAmount.body).error.code]).toEqual([409, 'MTP_DUPLICATE_PSP_REF']);
+    expect([otherAmount.statusCode, JSON.parse(otherAmount.body).error.code]).toEqual([
+      409,
+      'MTP_IDEMPOTENCY_CONFLICT',
+    ]);
     const otherKind = await post('/harness/v1/withdrawals', { ...deposit, amountCents: 1_000 });
     expect([otherKind.statusCode, JSON.parse(otherKind.body).error.code]).toEqual([409, 'MTP_IDEMPOTENCY_CONFLICT']);
 

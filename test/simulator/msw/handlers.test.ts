@@ -6,6 +6,7 @@ import { SimHost } from '../../../simulator/http/host.ts';
 import { randAnswer, webApiPasswordHash } from '../../../simulator/http/webapi/index.ts';
 import { simHandlers } from '../../../simulator/msw/index.ts';
 import { type ContractFixture, describeManagerApiContract } from '../../adapters/contract/manager-api.contract.ts';
+import { simHooks } from '../../adapters/contract/sim-hooks.ts';
 
 /**
  * The msw handlers: HTTP clients in a test talk to the simulator without a socket. The port contract runs on
@@ -38,22 +39,7 @@ async function makeMswFixture(): Promise<ContractFixture> {
       await host.advance(ms);
       await new Promise((resolve) => setTimeout(resolve, 5));
     },
-    trade: {
-      async open(login, symbol, side, volumeCentiLots) {
-        const r = host.cluster.client(serverId).open(login, symbol, side, volumeCentiLots);
-        if (!r.ok) throw new Error(`client open refused: ${r.fail}`);
-        return r.value.ticket;
-      },
-      async close(ticket) {
-        const r = host.cluster.client(serverId).close(ticket);
-        if (!r.ok) throw new Error(`client close refused: ${r.fail}`);
-      },
-    },
-    faults: {
-      timeoutAfterApply: () => host.cluster.inject(serverId, 'timeoutAfterApply'),
-      timeoutBeforeApply: () => host.cluster.inject(serverId, 'timeoutBeforeApply'),
-      dropConnection: () => host.cluster.inject(serverId, 'connectionDrop', { applied: true }),
-    },
+    ...simHooks(() => host.cluster, serverId),
     async close() {
       await api.close();
       await sim.close();
