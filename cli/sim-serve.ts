@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { MtproofError } from '../kit/errors.ts';
-import { SimHost } from '../simulator/http/host.ts';
+import { SEED_PATTERN, SimHost } from '../simulator/http/host.ts';
 import { serveSimulator } from '../simulator/http/serve.ts';
 import {
   type ClusterConfig,
@@ -63,6 +63,13 @@ export async function simServeCommand(flags: SimServeFlags, io: Output, term: Si
     parseFaultConfig(faults, flags.faults);
   }
   const seed = flags.seed ?? randomBytes(6).toString('hex');
+  if (!SEED_PATTERN.test(seed)) {
+    throw new MtproofError(
+      'MTP_CLI_BAD_FLAG',
+      `--seed must be 1 to 128 characters without /, not ${JSON.stringify(seed)}`,
+      [{ path: '--seed', message: 'not a seed' }],
+    );
+  }
   const host = new SimHost({ seed, config, ...(faults === undefined ? {} : { faults }), frozen: flags.frozen });
   const served = await serveSimulator(host, {
     bind: flags.host,

@@ -282,6 +282,11 @@ export class Mt5ManagerApi extends DialectClient {
     value: number,
     type: number,
     comment: string,
+    /**
+     * Not in IMTManagerAPI::DealerBalance (it always checks): the Web API's `check_margin=0` reaches the server
+     * through the same dealer path, so the served Web API passes it here.
+     */
+    options: { checkMargin?: boolean } = {},
   ): Promise<{ code: number; dealId: number }> {
     const r = await this.#call(
       'DealerBalance',
@@ -290,7 +295,7 @@ export class Mt5ManagerApi extends DialectClient {
       () => {
         if (!Number.isFinite(value)) return R.MT_RET_ERR_PARAMS;
         const kind = type === MT5_DEAL_ACTION.DEAL_CREDIT ? 'credit' : 'balance';
-        const op = this.server.postBalance(login, kind, fromMoney(value), comment, type, this.managerActor());
+        const op = this.server.postBalance(login, kind, fromMoney(value), comment, type, this.managerActor(), options);
         if (!op.ok) return this.failCode(op.fail);
         return { code: R.MT_RET_REQUEST_DONE, dealId: op.value.ticket };
       },

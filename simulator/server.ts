@@ -387,6 +387,8 @@ export class SimServer {
     comment: string,
     platformType: number,
     actor: Actor,
+    /** MT5 Web API `check_margin=0` (facts 3.5): a withdrawal may exceed the free margin (never the balance). */
+    options: { checkMargin?: boolean } = {},
   ): Op<SimBalanceOp> {
     if (!Number.isSafeInteger(amountCents) || amountCents === 0) return fail('invalid', `amount ${amountCents}`);
     const account = this.accounts.get(login);
@@ -408,7 +410,8 @@ export class SimServer {
       // MT5: any withdrawal, balance or credit, may not exceed the free margin; a correction skips the check.
       // MT4 (the facts file is silent): the server checks the balance only, so an integration that skips its
       // own free-margin check can put an account under margin, as brokers report.
-      const skipMargin = this.platform === 'mt4' || platformType === MT5_DEAL_ACTION.DEAL_CORRECTION;
+      const skipMargin =
+        this.platform === 'mt4' || platformType === MT5_DEAL_ACTION.DEAL_CORRECTION || options.checkMargin === false;
       if (!skipMargin && -amountCents > freeMarginBeforeCents) {
         return fail('no_money', 'withdrawal above free margin');
       }

@@ -4,7 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { type ErrorCode, type Issue, MtproofError } from '../../kit/errors.ts';
-import { answerClientError, edgeRefusal, json, unstorableString, validator } from '../../kit/http.ts';
+import { answerClientError, edgeRefusal, json, parseStorableJson, validator } from '../../kit/http.ts';
 import type { ProxyRegistry } from './proxy.ts';
 import {
   type ProxyPatch,
@@ -135,18 +135,12 @@ export function buildProxyControlApp(registry: ProxyRegistry, options: ProxyCont
   // Answers are sent whole: the response schemas document them, they do not filter them.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
-  const parseJson = app.getDefaultJsonParser('error', 'error');
   // JSON only: a text/plain body would otherwise reach the schemas as a string.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    parseJson(request, body as string, (error, value) => {
-      if (error !== null) return done(error, undefined);
-      const bad = unstorableString(value);
-      if (bad === null) return done(null, value);
-      const message = 'a NUL character (\\u0000) or an unpaired surrogate';
-      done(new MtproofError('MTP_BAD_REQUEST', `bad request: ${bad}: ${message}`, [{ path: bad, message }]), undefined);
-    });
-  });
+  parseStorableJson(
+    app,
+    (path, message) => new MtproofError('MTP_BAD_REQUEST', `bad request: ${path}: ${message}`, [{ path, message }]),
+  );
 
   app.addHook('onRequest', async (request, reply) => {
     if (tokenHash === null || request.routeOptions.url === '/health') return;

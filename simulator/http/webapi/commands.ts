@@ -211,17 +211,17 @@ async function changePassword({ params, link }: CommandContext): Promise<WebApiA
 /**
  * facts 3.4/3.5: `login`, `type` 2..6, `balance` signed, `comment` (cut at 31 characters by the server),
  * `check_margin` 1 (default) or 0. The dialect's DealerBalance answers MT_RET_REQUEST_DONE (10009) with the
- * deal; the Web API answers "0 Done" with `{ "Ticket": … }`. check_margin=0 is accepted but the dialect checks
- * the free margin all the same (see README.md).
+ * deal; the Web API answers "0 Done" with `{ "Ticket": … }`. check_margin=0 lets a withdrawal exceed the free
+ * margin (never the balance, nor the credit given).
  */
 async function tradeBalance({ params, link }: CommandContext): Promise<WebApiAnswer> {
   const login = params.login();
   const type = params.int('type', { min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER });
   if (!BALANCE_TYPES.includes(type)) return { code: R.MT_RET_ERR_PARAMS, detail: `type: ${type} is not 2..6` };
   const amount = params.amount('balance');
-  params.int('check_margin', { min: 0, max: 1, fallback: 1 });
+  const checkMargin = params.int('check_margin', { min: 0, max: 1, fallback: 1 }) === 1;
   if (Math.abs(amount) >= AMOUNT_BEYOND_CENTS) return failed(R.MT_RET_TRADE_MAX_MONEY);
-  const r = await link.DealerBalance(login, amount, type, params.field('comment') ?? '');
+  const r = await link.DealerBalance(login, amount, type, params.field('comment') ?? '', { checkMargin });
   if (r.code !== R.MT_RET_REQUEST_DONE) return failed(r.code);
   return done({ Ticket: String(r.dealId) });
 }

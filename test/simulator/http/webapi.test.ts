@@ -352,7 +352,7 @@ describe('MT5 Web API served by the simulator, used by a client written from the
 });
 
 describe('trade/balance rules (facts 3.5)', () => {
-  it('refuses a withdrawal above the free margin with 10019, and one within it passes', async () => {
+  it('refuses a withdrawal above the free margin with 10019 unless check_margin=0, and never above the balance', async () => {
     const c = await manager();
     const login = await newUser(c);
     expect(code(await c.request('trade/balance', { login, type: 2, balance: 5000 }))).toBe(0);
@@ -363,11 +363,12 @@ describe('trade/balance rules (facts 3.5)', () => {
     expect(free).toBeLessThan(5000);
     const above = (free + 1).toFixed(2);
     expect(code(await c.request('trade/balance', { login, type: 2, balance: `-${above}` }))).toBe(10019);
-    // check_margin=0 is accepted; the simulator's dialect checks the free margin all the same (README).
-    expect(code(await c.request('trade/balance', { login, type: 2, balance: `-${above}`, check_margin: 0 }))).toBe(
-      10019,
+    // check_margin=0 (facts 3.5): above the free margin is allowed, above the balance never.
+    expect(code(await c.request('trade/balance', { login, type: 2, balance: '-99999', check_margin: 0 }))).toBe(10019);
+    expect(code(await c.request('trade/balance', { login, type: 2, balance: `-${above}`, check_margin: 0 }))).toBe(0);
+    expect(host.cluster.server(SERVER).accounts.get(Number(login))?.balanceCents).toBe(
+      500_000 - Math.round(Number(above) * 100),
     );
-    expect(code(await c.request('trade/balance', { login, type: 2, balance: '-10.00', check_margin: 0 }))).toBe(0);
     expect(code(await c.request('trade/balance', { login, type: 2, balance: '-99999' }))).toBe(10019);
   });
 
