@@ -57,8 +57,10 @@ export class RealtimeDriver {
     return this.#offsetMs;
   }
 
+  /** Starts following the real clock, or again after `stop()` (virtual time then catches up with the time stopped). */
   start(): void {
-    if (this.#loop !== null) throw new Error('realtime: already started');
+    if (this.#loop !== null && !this.#stopped) throw new Error('realtime: already started');
+    this.#stopped = false;
     this.#loop = this.#run();
   }
 

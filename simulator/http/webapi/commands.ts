@@ -78,9 +78,10 @@ async function userAdd({ params, link, host, serverId }: CommandContext): Promis
     ID: params.field('id', 'ID') ?? '',
     Comment: cut(params.field('comment', 'Comment') ?? '', MT5_LIMITS.commentUserChars),
     Leverage: params.int('leverage', { min: 0, max: 2 ** 31 - 1, bodyName: 'Leverage' }),
+    // USER_RIGHT_* bits fit 32 bits; a larger number would wrap in the bit tests (silently another set of rights).
     Rights: params.int('rights', {
       min: 0,
-      max: Number.MAX_SAFE_INTEGER,
+      max: 2 ** 32 - 1,
       fallback: MT5_USER_RIGHT.USER_RIGHT_DEFAULT,
       bodyName: 'Rights',
     }),
@@ -113,7 +114,7 @@ async function userUpdate({ params, link }: CommandContext): Promise<WebApiAnswe
   if (comment !== undefined) user.Comment = cut(comment, MT5_LIMITS.commentUserChars);
   user.Leverage =
     params.lenientInt('leverage', 'Leverage', MT5_LIMITS.leverageMin, MT5_LIMITS.leverageMax) ?? user.Leverage;
-  user.Rights = params.lenientInt('rights', 'Rights', 0, Number.MAX_SAFE_INTEGER) ?? user.Rights;
+  user.Rights = params.lenientInt('rights', 'Rights', 0, 2 ** 32 - 1) ?? user.Rights;
   const code = await link.UserUpdate(user);
   if (code !== R.MT_RET_OK) return failed(code);
   return done(userRecord(user));

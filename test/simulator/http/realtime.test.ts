@@ -74,3 +74,19 @@ describe('RealtimeDriver time control', () => {
     expect(scheduler.nowMs()).toBe(1_120);
   });
 });
+
+describe('RealtimeDriver stop and start', () => {
+  it('starts again after a stop and keeps following the clock', async () => {
+    let nowMs = 1_000;
+    const scheduler = new Scheduler({ startMs: 1_000 });
+    const driver = new RealtimeDriver(scheduler, { now: () => nowMs, tickMs: 1 });
+    driver.start();
+    await driver.stop();
+    nowMs = 1_500;
+    driver.start();
+    expect(() => driver.start()).toThrow(/already started/);
+    while (scheduler.nowMs() < 1_500) await new Promise((resolve) => setTimeout(resolve, 2));
+    await driver.stop();
+    expect(scheduler.nowMs()).toBe(1_500);
+  });
+});
