@@ -10,7 +10,7 @@ import { certifyRealStack } from '../scenarios/wire/real-stack.ts';
 import type { WireRunResult } from '../scenarios/wire/run.ts';
 import { count } from './certify.ts';
 import type { Output } from './io.ts';
-import { ServiceClock } from './service.ts';
+import { ServiceClock, startContainers } from './service.ts';
 
 /**
  * `mtproof certify --stack real` (and `--integration-url`): a certification over the wire, printed as it goes,
@@ -28,6 +28,8 @@ export interface WireCertifyFlags {
   toxics: string;
   faultIntensity: string;
   settleMs: string;
+  /** --stack real: Postgres and RabbitMQ from testcontainers instead of the environment. */
+  containers?: boolean;
 }
 
 export interface BlackBoxFlags extends WireCertifyFlags {
@@ -148,13 +150,20 @@ export async function realStackCommand(
   if (!flags.json) io.out(`certify --stack real, seed ${seed}\n`);
   const started = Date.now();
   let result: Awaited<ReturnType<typeof certifyRealStack>>;
+  let runEnv = env;
+  let stopContainers: () => Promise<void> = async () => {};
+  if (flags.containers === true) {
+    const started = await startContainers(io);
+    stopContainers = started.stop;
+    runEnv = { ...env, DATABASE_URL: started.databaseUrl, AMQP_URL: started.amqpUrl };
+  }
   try {
     result = await certifyRealStack({
       seed,
       // Its waits do not keep the process alive: a deadline still pending when the run ends is not waited out.
       clock: new ServiceClock(),
       cwd: REPO,
-      env,
+      env: runEnv,
       ...options,
       faultIntensity,
       log: (line) => {
@@ -163,6 +172,8 @@ export async function realStackCommand(
     });
   } catch (error) {
     return gaveUp(error, 'mtproof service (real stack)', replay, io);
+  } finally {
+    await stopContainers();
   }
   const elapsedMs = Date.now() - started;
   return report(

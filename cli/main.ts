@@ -240,6 +240,7 @@ export async function main(
     .option('--kills <n>', '(--stack real) SIGKILLs of the service during the day', '2')
     .option('--toxics <n>', '(--stack real) toxic episodes on the fault proxies', '3')
     .option('--fault-intensity <x>', "(--stack real) the simulator's random fault intensity during the day", '0.5')
+    .option('--containers', '(--stack real) Postgres and RabbitMQ from testcontainers (needs Docker)', false)
     .option(
       '--settle-ms <ms>',
       '(--stack real, --integration-url) how long every transfer has to settle after healing',
@@ -269,6 +270,7 @@ export async function main(
         toxics: String(options.toxics),
         faultIntensity: String(options.faultIntensity),
         settleMs: String(options.settleMs),
+        containers: options.containers === true,
       };
       if (options.integrationUrl !== undefined) {
         if (options.stack === 'real') {

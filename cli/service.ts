@@ -298,7 +298,8 @@ export function storeFlags(options: Record<string, unknown>): StoreFlags {
 }
 
 /** Starts Postgres and RabbitMQ in containers; where no container runtime answers, a coded error saying what to do. */
-async function startContainers(
+/** Postgres and RabbitMQ in containers (testcontainers), for `service --containers` and `certify --stack real --containers`. */
+export async function startContainers(
   io: Output,
 ): Promise<{ databaseUrl: string; amqpUrl: string; stop: () => Promise<void> }> {
   const { getContainerRuntimeClient } = await import('testcontainers');
@@ -307,7 +308,7 @@ async function startContainers(
   } catch (error) {
     throw new MtproofError(
       'MTP_DOCKER_UNAVAILABLE',
-      `--containers needs Docker (or another container runtime testcontainers can reach), and none answers here (${(error as Error).message}). Run instead with your own servers: DATABASE_URL=postgres://... AMQP_URL=amqp://... mtproof service; or with neither set, for the embedded PGlite store (./.mtproof/) and the in-process bus: mtproof service`,
+      `--containers needs Docker (or another container runtime testcontainers can reach), and none answers here (${(error as Error).message}). Run instead with your own servers (DATABASE_URL=postgres://... AMQP_URL=amqp://...), or with neither set for the embedded PGlite store and the in-process bus`,
     );
   }
   io.out('starting Postgres and RabbitMQ containers (testcontainers)...\n');
