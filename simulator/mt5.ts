@@ -450,7 +450,8 @@ export class Mt5ManagerApi extends DialectClient {
   }
 }
 
-function mt5User(a: SimAccount): Mt5User {
+/** The IMTUser a server builds from its account record (also what the served Web API answers a user/add with). */
+export function mt5User(a: SimAccount): Mt5User {
   let rights = MT5_USER_RIGHT.USER_RIGHT_DEFAULT & ~MT5_USER_RIGHT.USER_RIGHT_ENABLED;
   if (a.enabled) rights |= MT5_USER_RIGHT.USER_RIGHT_ENABLED;
   if (a.readOnly) rights |= MT5_USER_RIGHT.USER_RIGHT_READONLY;

@@ -3,7 +3,7 @@ import { SimHost } from '../../simulator/http/host.ts';
 import { serveSimulator } from '../../simulator/http/serve.ts';
 import { ContractIntegration, IntegrationUnreachable } from './contract.ts';
 import { SimControl } from './control.ts';
-import { dayFaults, runWireCertification, SHORT_DAY_PARAMS, type WireRunResult } from './run.ts';
+import { runWireCertification, shortDay, type WireRunResult } from './run.ts';
 
 /**
  * `mtproof certify --integration-url URL`: certifies an integration the harness does not run. The harness
@@ -71,9 +71,7 @@ export async function certifyBlackBox(options: BlackBoxOptions): Promise<WireRun
       clients: options.clients,
       operations: options.operations,
       concurrency: options.concurrency,
-      countries: ['DE', 'US', 'FR', 'JP', 'BR', 'IT'],
-      faults: options.faultIntensity > 0 ? dayFaults(options.faultIntensity, SHORT_DAY_PARAMS) : null,
-      dealerEdits: Math.max(1, Math.floor(options.operations / 20)),
+      ...shortDay(options.operations, options.faultIntensity),
       settleTimeoutMs: options.settleTimeoutMs,
       unreachableForMs: 60_000,
       ...(options.log === undefined ? {} : { log: options.log }),

@@ -10,7 +10,7 @@ import { DEFAULT_BROKER_CONFIG } from '../../service/default-config.ts';
 import { FaultProxy } from '../../simulator/proxy/proxy.ts';
 import { SimControl } from './control.ts';
 import { MtproofServiceIntegration } from './mtproof-client.ts';
-import { type Disturbance, dayFaults, runWireCertification, SHORT_DAY_PARAMS, type WireRunResult } from './run.ts';
+import { type Disturbance, runWireCertification, shortDay, type WireRunResult } from './run.ts';
 import { MtproofProcess } from './stack.ts';
 
 /**
@@ -237,9 +237,7 @@ export async function certifyRealStack(options: RealStackOptions): Promise<RealS
       clients: options.clients,
       operations: options.operations,
       concurrency: options.concurrency,
-      countries: ['DE', 'US', 'FR', 'JP', 'BR', 'IT'],
-      faults: options.faultIntensity > 0 ? dayFaults(options.faultIntensity, SHORT_DAY_PARAMS) : null,
-      dealerEdits: Math.max(1, Math.floor(options.operations / 20)),
+      ...shortDay(options.operations, options.faultIntensity),
       disturbances,
       heal: async () => {
         for (const proxy of proxies) proxy.removeAllToxics();

@@ -428,6 +428,22 @@ export async function runWireCertification(options: WireRunOptions): Promise<Wir
   };
 }
 
+/**
+ * What a day over the wire is made of besides its size: clients from EU and non-EU countries (so routing sends
+ * them to MT4 and MT5 servers), the simulator's day faults at `faultIntensity` with short ranges, and a dealer
+ * correction every 20 operations.
+ */
+export function shortDay(
+  operations: number,
+  faultIntensity: number,
+): Pick<WireRunOptions, 'countries' | 'faults' | 'dealerEdits'> {
+  return {
+    countries: ['DE', 'US', 'FR', 'JP', 'BR', 'IT'],
+    faults: faultIntensity > 0 ? dayFaults(faultIntensity, SHORT_DAY_PARAMS) : null,
+    dealerEdits: Math.max(1, Math.floor(operations / 20)),
+  };
+}
+
 /** Fault ranges for a day of minutes, not hours: short restarts, lags and stalls, so that healing settles in seconds. */
 export const SHORT_DAY_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({
   restartDowntimeMs: [200, 2_000],

@@ -281,50 +281,35 @@ export function registerHarnessContract(app: FastifyInstance, ctx: HarnessContra
     async (request) => accountAnswer(await accountOf((request.params as { accountRef: string }).accountRef)),
   );
 
-  app.post(
+  /**
+   * A deposit or a withdrawal, idempotent by reference: one idempotency row per reference (either kind), and for
+   * a deposit the reference is its pspRef too, so the provider-id dedupe holds on top. A replay answers the
+   * transfer as it is now, not as stored at acceptance.
+   */
+  const transferRoute = (kind: 'deposit' | 'withdrawal', url: string, summary: string) =>
+    app.post(url, commandSchema(summary, transferBody, transferAnswerSchema, [404]), async (request, reply) => {
+      const input = request.body as z.output<typeof transferBody>;
+      const account = await accountOf(input.accountRef);
+      const body = { accountId: account.id, amountCents: input.amountCents, currency: account.currency };
+      const idempotency = referenceKey(input.reference, kind, body);
+      const result =
+        kind === 'deposit'
+          ? await service.deposit({ ...body, pspRef: input.reference }, { idempotency })
+          : await service.withdraw(body, { idempotency });
+      if (!result.ok) return sendRefusal(reply, result);
+      const transfer = (await service.transfer(result.value.ref)) ?? result.value;
+      const answer = transferAnswer(input.reference, transfer);
+      return reply.code(settledStatus(answer.state)).send(answer);
+    });
+  transferRoute(
+    'deposit',
     `${HARNESS_CONTRACT_PREFIX}/deposits`,
-    commandSchema(
-      "A deposit, idempotent by reference (it is the transfer's pspRef): the same reference again answers the same transfer",
-      transferBody,
-      transferAnswerSchema,
-      [404],
-    ),
-    async (request, reply) => {
-      const input = request.body as z.output<typeof transferBody>;
-      const account = await accountOf(input.accountRef);
-      const body = { accountId: account.id, amountCents: input.amountCents, currency: account.currency };
-      // pspRef = reference as well: the provider-id dedupe of the service holds on top of the key.
-      const result = await service.deposit(
-        { ...body, pspRef: input.reference },
-        { idempotency: referenceKey(input.reference, 'deposit', body) },
-      );
-      if (!result.ok) return sendRefusal(reply, result);
-      // A replay answers the transfer as stored at acceptance: read it as it is now.
-      const transfer = (await service.transfer(result.value.ref)) ?? result.value;
-      const answer = transferAnswer(input.reference, transfer);
-      return reply.code(settledStatus(answer.state)).send(answer);
-    },
+    "A deposit, idempotent by reference (it is the transfer's pspRef): the same reference again answers the same transfer",
   );
-
-  app.post(
+  transferRoute(
+    'withdrawal',
     WITHDRAWALS_ROUTE,
-    commandSchema(
-      'A withdrawal, idempotent by reference (kept as its idempotency key): the same reference again answers the same transfer',
-      transferBody,
-      transferAnswerSchema,
-      [404],
-    ),
-    async (request, reply) => {
-      const input = request.body as z.output<typeof transferBody>;
-      const account = await accountOf(input.accountRef);
-      const body = { accountId: account.id, amountCents: input.amountCents, currency: account.currency };
-      const result = await service.withdraw(body, { idempotency: referenceKey(input.reference, 'withdrawal', body) });
-      if (!result.ok) return sendRefusal(reply, result);
-      // A replay answers the transfer as stored at acceptance: read it as it is now.
-      const transfer = (await service.transfer(result.value.ref)) ?? result.value;
-      const answer = transferAnswer(input.reference, transfer);
-      return reply.code(settledStatus(answer.state)).send(answer);
-    },
+    'A withdrawal, idempotent by reference (kept as its idempotency key): the same reference again answers the same transfer',
   );
 
   app.get(

@@ -2,17 +2,10 @@ import { MT5_RET as R } from '../../../metatrader/codes.ts';
 import { MT5_USER_RIGHT } from '../../../metatrader/constants.ts';
 import { MT5_LIMITS } from '../../../metatrader/limits.ts';
 import type { Mt5Deal, Mt5ManagerApi, Mt5User, SimServer } from '../../index.ts';
+import { mt5User } from '../../mt5.ts';
 import type { SimHost } from '../host.ts';
 import { ParamError, type Params } from './params.ts';
-import {
-  accountRecord,
-  dealRecord,
-  groupRecord,
-  positionRecord,
-  serverTimeText,
-  userOfAccount,
-  userRecord,
-} from './records.ts';
+import { accountRecord, dealRecord, groupRecord, positionRecord, serverTimeText, userRecord } from './records.ts';
 import type { WebApiAnswer } from './retcode.ts';
 
 /**
@@ -95,7 +88,7 @@ async function userAdd({ params, link, host, serverId }: CommandContext): Promis
   if (code !== R.MT_RET_OK) return failed(code);
   // The server answers with the record it stored (balance of a demo group's deposit, registration time).
   const stored = host.cluster.servers.get(serverId)?.accounts.get(user.Login);
-  return done(userRecord(stored === undefined ? user : userOfAccount(stored)));
+  return done(userRecord(stored === undefined ? user : mt5User(stored)));
 }
 
 /** facts 3.4: login required; other fields optional; invalid values are ignored field by field. */

@@ -1,6 +1,4 @@
-import { MT5_USER_RIGHT } from '../../../metatrader/constants.ts';
-import type { Mt5Account, Mt5ConGroup, Mt5Deal, Mt5Position, Mt5User, SimAccount } from '../../index.ts';
-import { toMoney } from '../../index.ts';
+import type { Mt5Account, Mt5ConGroup, Mt5Deal, Mt5Position, Mt5User } from '../../index.ts';
 
 /**
  * The JSON records of the served Web API. Field names are the IMTUser / IMTAccount / IMTDeal / IMTPosition /
@@ -42,30 +40,6 @@ export function userRecord(u: Mt5User): WebApiRecord {
     Leverage: int(u.Leverage),
     Balance: money(u.Balance),
     Credit: money(u.Credit),
-  };
-}
-
-/**
- * The dialect's user object for an account read from the server itself (the answer of user/add, which the
- * server builds from the record it has just stored), with the rights bits the dialect reports.
- */
-export function userOfAccount(a: SimAccount): Mt5User {
-  let rights = MT5_USER_RIGHT.USER_RIGHT_DEFAULT & ~MT5_USER_RIGHT.USER_RIGHT_ENABLED;
-  if (a.enabled) rights |= MT5_USER_RIGHT.USER_RIGHT_ENABLED;
-  if (a.readOnly) rights |= MT5_USER_RIGHT.USER_RIGHT_READONLY;
-  return {
-    Login: a.login,
-    Group: a.group,
-    Name: a.name,
-    Email: a.email,
-    Country: a.country,
-    ID: a.externalId,
-    Comment: a.comment,
-    Leverage: a.leverage,
-    Rights: rights,
-    Balance: toMoney(a.balanceCents),
-    Credit: toMoney(a.creditCents),
-    Registration: a.registeredServerSec,
   };
 }
 
