@@ -5,6 +5,7 @@ import { certifyCommand, runCommand, type Terminal } from './certify.ts';
 import { blackBoxCommand, realStackCommand } from './certify-wire.ts';
 import type { Output } from './io.ts';
 import { mutantsCommand } from './mutants.ts';
+import { PROBE_ADAPTERS, probeCommand } from './probe.ts';
 import { keysCommand, STORE_KINDS, serviceCommand, storeFlags } from './service.ts';
 import { checkConfig } from './service-config.ts';
 import { addProxyCommand } from './sim-proxy.ts';
@@ -202,6 +203,41 @@ export async function main(
         {
           config: options.config as string | undefined,
           servers: options.servers as string | undefined,
+          json: options.json === true,
+        },
+        io,
+        process.env,
+      );
+    });
+
+  program
+    .command('probe')
+    .description(
+      'the go-live probe: read-only checks of one server through an adapter (connect, rights, time, groups, one account, history), and optionally a deposit-and-withdraw round trip on a demo account',
+    )
+    .requiredOption('--adapter <adapter>', `the adapter: ${PROBE_ADAPTERS.join(' | ')}`)
+    .requiredOption('--server <host:port>', 'the server (MT5 Web API: its Access server; http: the served simulator)')
+    .requiredOption('--login <login>', 'the manager login')
+    .requiredOption('--password-env <var>', "environment variable holding the manager's password")
+    .option('--round-trip <login>', 'a demo account: deposit one unit, withdraw it, check the balance is back')
+    .option('--account <login>', 'the account to read (default: the first the manager sees)')
+    .option('--server-id <id>', 'the server id (http: a server of the served simulator)')
+    .option('--scheme <scheme>', 'http or https (default https for mt5-webapi; the simulator serves http)')
+    .option('--timeout-ms <ms>', 'wait for each answer', '10000')
+    .option('--json', 'print one JSON object', false)
+    .exitOverride()
+    .action(async (options: Record<string, unknown>) => {
+      exitCode = await probeCommand(
+        {
+          adapter: String(options.adapter),
+          server: String(options.server),
+          login: String(options.login),
+          passwordEnv: String(options.passwordEnv),
+          roundTrip: options.roundTrip as string | undefined,
+          account: options.account as string | undefined,
+          serverId: options.serverId as string | undefined,
+          scheme: options.scheme as string | undefined,
+          timeoutMs: String(options.timeoutMs),
           json: options.json === true,
         },
         io,
