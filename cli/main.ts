@@ -88,6 +88,8 @@ export async function main(
     .option('--seed <seed>', 'seed of the simulated world (default: a random one, printed)')
     .option('--timeout-ms <ms>', "the simulated manager library's answer timeout (default 10000)")
     .option('--frozen', 'start with virtual time frozen (move it with POST /control/time)', false)
+    .option('--tls-cert <file>', 'serve the MT5 Web API over HTTPS with this PEM certificate (with --tls-key)')
+    .option('--tls-key <file>', "the certificate's PEM private key")
     .exitOverride()
     .action(async (options: Record<string, unknown>) => {
       exitCode = await simServeCommand(
@@ -101,6 +103,8 @@ export async function main(
           seed: options.seed as string | undefined,
           timeoutMs: options.timeoutMs as string | undefined,
           frozen: options.frozen === true,
+          tlsCert: options.tlsCert as string | undefined,
+          tlsKey: options.tlsKey as string | undefined,
         },
         io,
         { cwd: term.cwd, env: process.env },

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { MtproofError } from '../kit/errors.ts';
 import { SEED_PATTERN, SimHost } from '../simulator/http/host.ts';
 import { serveSimulator } from '../simulator/http/serve.ts';
@@ -29,6 +31,8 @@ export interface SimServeFlags {
   seed?: string;
   timeoutMs?: string;
   frozen: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export interface SimServeTerminal {
@@ -62,6 +66,19 @@ export async function simServeCommand(flags: SimServeFlags, io: Output, term: Si
     faults = (await readConfigFile(flags.faults, 'fault config')).value as FaultConfigInput;
     parseFaultConfig(faults, flags.faults);
   }
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
+    const missing = flags.tlsCert === undefined ? '--tls-cert' : '--tls-key';
+    throw new MtproofError('MTP_CLI_BAD_FLAG', '--tls-cert and --tls-key go together', [
+      { path: missing, message: 'required with the other' },
+    ]);
+  }
+  const tls =
+    flags.tlsCert === undefined || flags.tlsKey === undefined
+      ? undefined
+      : {
+          cert: await readPem(flags.tlsCert, '--tls-cert', term.cwd),
+          key: await readPem(flags.tlsKey, '--tls-key', term.cwd),
+        };
   const seed = flags.seed ?? randomBytes(6).toString('hex');
   if (!SEED_PATTERN.test(seed)) {
     throw new MtproofError(
@@ -77,7 +94,10 @@ export async function simServeCommand(flags: SimServeFlags, io: Output, term: Si
     webApiBasePort,
     ...(token === undefined ? {} : { token }),
     app: { sessions: timeoutMs === undefined ? {} : { timeoutMs } },
-    ...(timeoutMs === undefined ? {} : { webApi: { requestTimeoutMs: timeoutMs } }),
+    webApi: {
+      ...(timeoutMs === undefined ? {} : { requestTimeoutMs: timeoutMs }),
+      ...(tls === undefined ? {} : { tls }),
+    },
   });
   host.start();
   let failed: (error: unknown) => void = () => {};
@@ -95,7 +115,10 @@ export async function simServeCommand(flags: SimServeFlags, io: Output, term: Si
     `  native:   ${served.url}/v1 (the ManagerApi port: POST /v1/sessions, then /v1/sessions/{session}/{method})`,
     `  control:  ${served.url}/control (faults, time, journal, reset, ground truth)`,
     `  docs:     ${served.url}/docs (OpenAPI: ${served.url}/docs/json)`,
-    ...served.webApi.map((w) => `  MT5 Web API of ${w.serverId}: ${w.url}/api/ (plain HTTP; a real server is HTTPS)`),
+    ...served.webApi.map(
+      (w) =>
+        `  MT5 Web API of ${w.serverId}: ${w.url}/api/${tls === undefined ? ' (plain HTTP; a real server is HTTPS: --tls-cert/--tls-key)' : ''}`,
+    ),
     `  managers: ${managers}${usesDefaultPasswords ? ' — password Manager#1' : ' (passwords from the config)'}`,
     `  token:    ${token === undefined ? 'none (loopback only)' : `required (from ${flags.tokenEnv})`}`,
   ];
@@ -116,4 +139,21 @@ export async function simServeCommand(flags: SimServeFlags, io: Output, term: Si
 
 function portFlag(value: string, flag: string): number {
   return count(value, flag, 0, 65_535);
+}
+
+async function readPem(path: string, flag: string, cwd: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(resolve(cwd, path), 'utf8');
+  } catch (error) {
+    throw new MtproofError('MTP_CLI_BAD_FLAG', `${flag} ${path}: ${(error as Error).message}`, [
+      { path: flag, message: 'unreadable' },
+    ]);
+  }
+  if (!text.includes('-----BEGIN ')) {
+    throw new MtproofError('MTP_CLI_BAD_FLAG', `${flag} ${path} is not a PEM file`, [
+      { path: flag, message: 'not PEM' },
+    ]);
+  }
+  return text;
 }

@@ -67,7 +67,12 @@ export async function serveSimulator(host: SimHost, options: ServeOptions): Prom
           '--mt5-webapi-port',
         );
         closers.push(() => listener.close());
-        webApi.push({ serverId: server.id, port: listener.port, url: `http://${hostPart(bind)}:${listener.port}` });
+        const scheme = options.webApi?.tls === undefined ? 'http' : 'https';
+        webApi.push({
+          serverId: server.id,
+          port: listener.port,
+          url: `${scheme}://${hostPart(bind)}:${listener.port}`,
+        });
       }
     }
     return { url: `http://${hostPart(bind)}:${port}`, webApi, close: closeAll };

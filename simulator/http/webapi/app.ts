@@ -32,6 +32,11 @@ export interface WebApiOptions {
   requestTimeoutMs?: number;
   /** Largest request body (default 1 MiB). */
   bodyLimitBytes?: number;
+  /**
+   * Serve HTTPS with this PEM key and certificate, as a real Access server does (facts 3.1: HTTPS only), so that a
+   * client that refuses plain HTTP can be pointed at the simulator. Absent: plain HTTP.
+   */
+  tls?: { key: string; cert: string };
 }
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 180_000;
@@ -80,6 +85,7 @@ export function buildWebApiApp(host: SimHost, serverId: string, options: WebApiO
 
   const app = Fastify({
     logger: false,
+    ...(options.tls === undefined ? {} : { https: { key: options.tls.key, cert: options.tls.cert } }),
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
     exposeHeadRoutes: false,
     // Requests that arrive while the app closes are still answered (never a 503 envelope-less refusal).
