@@ -67,9 +67,10 @@ export async function blackBoxCommand(
     simPort: count(flags.simPort, '--sim-port', 0, 65_535),
     webApiBasePort: count(flags.mt5WebapiPort, '--mt5-webapi-port', 0, 65_535),
     healthWaitMs: count(flags.healthWaitMs, '--health-wait-ms', 0, 3_600_000),
+    toxics: count(flags.toxics, '--toxics', 0, 10_000),
   };
   const faultIntensity = intensityFlag(flags.faultIntensity);
-  const replay = `mtproof certify --integration-url ${integrationUrl} --seed ${seed} --clients ${options.clients} --ops ${options.operations} --concurrency ${options.concurrency} --fault-intensity ${faultIntensity} --settle-ms ${options.settleTimeoutMs} --health-wait-ms ${options.healthWaitMs} --sim-port ${options.simPort} --mt5-webapi-port ${options.webApiBasePort}${flags.integrationTokenEnv === undefined ? '' : ` --integration-token-env ${flags.integrationTokenEnv}`}`;
+  const replay = `mtproof certify --integration-url ${integrationUrl} --seed ${seed} --clients ${options.clients} --ops ${options.operations} --concurrency ${options.concurrency} --fault-intensity ${faultIntensity} --toxics ${options.toxics} --settle-ms ${options.settleTimeoutMs} --health-wait-ms ${options.healthWaitMs} --sim-port ${options.simPort} --mt5-webapi-port ${options.webApiBasePort}${flags.integrationTokenEnv === undefined ? '' : ` --integration-token-env ${flags.integrationTokenEnv}`}`;
   const started = Date.now();
   let result: WireRunResult;
   try {

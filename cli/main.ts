@@ -278,7 +278,7 @@ export async function main(
     .option('--ops <n>', '(--stack real) deposits and withdrawals in the day', '40')
     .option('--concurrency <n>', '(--stack real) operations in flight at once', '4')
     .option('--kills <n>', '(--stack real) SIGKILLs of the service during the day', '2')
-    .option('--toxics <n>', '(--stack real) toxic episodes on the fault proxies', '3')
+    .option('--toxics <n>', '(--stack real, --integration-url) toxic episodes on the fault proxies', '3')
     .option('--fault-intensity <x>', "(--stack real) the simulator's random fault intensity during the day", '0.5')
     .option('--containers', '(--stack real) Postgres and RabbitMQ from testcontainers (needs Docker)', false)
     .option(

@@ -12,6 +12,7 @@ import { SimControl } from './control.ts';
 import { MtproofServiceIntegration } from './mtproof-client.ts';
 import { type Disturbance, runWireCertification, shortDay, type WireRunResult } from './run.ts';
 import { MtproofProcess } from './stack.ts';
+import { toxicEpisodes } from './toxics.ts';
 
 /**
  * `mtproof certify --stack real`: the simulator (`mtproof sim serve`) and the service (`mtproof service`) as
@@ -201,33 +202,7 @@ export async function certifyRealStack(options: RealStackOptions): Promise<RealS
         },
       });
     }
-    const toxicKinds = [
-      { type: 'latency', attributes: { latencyMs: 150, jitterMs: 100 }, direction: 'both' },
-      { type: 'reset', attributes: { afterBytes: 0, delayMs: 20 }, direction: 'downstream', toxicity: 0.3 },
-      { type: 'slowClose', attributes: { delayMs: 300 }, direction: 'downstream' },
-      { type: 'bandwidth', attributes: { rateBytesPerSec: 20_000 }, direction: 'downstream' },
-    ] as const;
-    for (let i = 0; i < options.toxics; i++) {
-      const proxy = plan.chance(0.5) ? nativeProxy : webApiProxy;
-      const toxic = toxicKinds[plan.int(0, toxicKinds.length - 1)] as (typeof toxicKinds)[number];
-      const from = plan.int(0, Math.max(0, options.operations - 2));
-      const until = Math.min(options.operations - 1, from + plan.int(1, 8));
-      const name = `${toxic.type}-${i}`;
-      disturbances.push({
-        atOp: from,
-        kind: `toxic ${toxic.type} on ${proxy.name}`,
-        run: async () => {
-          proxy.addToxic({ name, toxicity: 1, enabled: true, ...toxic } as Parameters<FaultProxy['addToxic']>[0]);
-        },
-      });
-      disturbances.push({
-        atOp: until,
-        kind: 'toxic removed',
-        run: async () => {
-          if (proxy.toxics().some((t) => t.name === name)) proxy.removeToxic(name);
-        },
-      });
-    }
+    disturbances.push(...toxicEpisodes(plan, proxies, options.operations, options.toxics));
 
     const result = await runWireCertification({
       seed,
