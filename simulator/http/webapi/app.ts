@@ -188,7 +188,8 @@ export function buildWebApiApp(host: SimHost, serverId: string, options: WebApiO
         });
       }
       let connection = table.connectionOf(request.raw.socket, request.headers[CONNECTION_HEADER]);
-      if (table.idleExpired(connection)) {
+      // A connection with a request still in flight is not idle (header mode shares one among many requests).
+      if (connection.inFlight === 0 && table.idleExpired(connection)) {
         // The idle timer has not run yet (virtual time moved without its timers firing): same outcome.
         table.end(connection, 'idle');
         if (table.mode === 'socket') return drop(request, reply, connection, R.MT_RET_ERR_CONNECTION);
