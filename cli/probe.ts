@@ -1,4 +1,5 @@
 import { HttpManagerApi } from '../adapters/http/index.ts';
+import { Mt4DllManagerApi } from '../adapters/mt4-dll/index.ts';
 import { createMt5WebApiManagerApi } from '../adapters/mt5-webapi/index.ts';
 import type { ManagerApi, Platform } from '../adapters/port/manager-api.ts';
 import { SystemClock } from '../kit/clock.ts';
@@ -12,7 +13,7 @@ import type { Output } from './io.ts';
  * server. Exit 0 when every check passed (warnings and skips included), 1 when one failed, 2 on bad flags.
  */
 
-export const PROBE_ADAPTERS = ['mt5-webapi', 'http'] as const;
+export const PROBE_ADAPTERS = ['mt4-dll', 'mt5-webapi', 'http'] as const;
 export type ProbeAdapter = (typeof PROBE_ADAPTERS)[number];
 
 export interface ProbeFlags {
@@ -26,6 +27,10 @@ export interface ProbeFlags {
   scheme?: string;
   timeoutMs: string;
   json: boolean;
+  /** mt4-dll: the library's path (default: MTPROOF_MT4_DLL). */
+  dll?: string;
+  /** mt4-dll: the server's ANSI code page (default windows-1252). */
+  codePage?: string;
 }
 
 export async function probeCommand(flags: ProbeFlags, io: Output, env: NodeJS.ProcessEnv): Promise<number> {
@@ -58,7 +63,16 @@ export async function probeCommand(flags: ProbeFlags, io: Output, env: NodeJS.Pr
     ]);
   }
   const url = `${scheme}://${flags.server}`;
-  const api = await adapterFor(flags.adapter as ProbeAdapter, url, flags.serverId, timeoutMs);
+  const api =
+    flags.adapter === 'mt4-dll'
+      ? new Mt4DllManagerApi({
+          serverId: flags.serverId ?? flags.server,
+          address: flags.server,
+          ...(flags.dll === undefined ? {} : { libraryPath: flags.dll }),
+          ...(flags.codePage === undefined ? {} : { codePage: flags.codePage }),
+          env,
+        })
+      : await adapterFor(flags.adapter as Exclude<ProbeAdapter, 'mt4-dll'>, url, flags.serverId, timeoutMs);
   const report = await runProbe({
     api,
     clock: new SystemClock(),

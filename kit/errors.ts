@@ -82,6 +82,9 @@ export const ERROR_CODES = {
   MTP_PROXY_TOXIC_EXISTS: 'the fault proxy has a toxic with this name already',
   MTP_PROXY_LIMIT: 'too many fault proxies, or too many toxics on one proxy',
   MTP_PROXY_NO_TOKEN: "the fault proxy's control API would listen beyond loopback without a token (--token-env)",
+  MTP_DLL_LAYOUT: "a native struct's koffi size differs from the facts file: the binding would corrupt memory",
+  MTP_DLL_LOAD: 'the Manager API library could not be loaded, or lacks its factory exports',
+  MTP_DLL_CREATE: "the Manager API library's factory refused to create an interface (version mismatch?)",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpManagerApi } from '../../adapters/http/index.ts';
+import { Mt4DllManagerApi } from '../../adapters/mt4-dll/index.ts';
 import { SystemClock } from '../../kit/clock.ts';
 import { runProbe } from '../../scenarios/probe.ts';
 import { SimHost } from '../../simulator/http/host.ts';
 import { type Served, serveSimulator } from '../../simulator/http/serve.ts';
+import { buildMt4Fake, gxxMissing, mt4FakeHooks } from '../fixtures/mt4-fake/build.ts';
 import { cli } from './helpers.ts';
 
 /**
@@ -161,5 +163,44 @@ describe('mtproof probe', () => {
     expect(deposit?.detail).toMatch(/shows it applied as ticket \d+ — not sent again/);
     expect(report.checks.some((c) => c.name === 'round trip: withdrawal')).toBe(false);
     expect(host.cluster.server(MT5).allBalanceOps(demoLogin).length).toBe(before + 1);
+  });
+});
+
+describe('mtproof probe --adapter mt4-dll (over the g++ fake of mtmanapi64.dll)', () => {
+  const missing = gxxMissing();
+  it.skipIf(missing !== null)('passes the read-only checks and a round trip through the DLL adapter', async () => {
+    const lib = buildMt4Fake();
+    mt4FakeHooks(lib).reset();
+    // A funded demo account, made through the same adapter the probe uses.
+    const api = new Mt4DllManagerApi({ serverId: 'fake', address: '127.0.0.1:443', libraryPath: lib });
+    expect((await api.connect({ login: 1000, password: 'Manager#1' })).ok).toBe(true);
+    const created = await api.createAccount({ group: 'eu-std-usd', name: 'Probe Demo', password: 'Passw0rd!x' });
+    if (!created.ok) throw new Error(created.error.message);
+    const funded = await api.postBalance({
+      login: created.value.login,
+      amountCents: 500_00,
+      kind: 'balance',
+      comment: 'fund',
+    });
+    expect(funded.ok).toBe(true);
+    await api.close();
+    const run = await cli(
+      'probe',
+      '--adapter',
+      'mt4-dll',
+      '--dll',
+      lib,
+      '--server',
+      '127.0.0.1:443',
+      '--login',
+      '1000',
+      '--password-env',
+      'PROBE_TEST_PASSWORD',
+      '--round-trip',
+      String(created.value.login),
+    );
+    expect(run.out, run.err).toContain('verdict: PASS');
+    expect(run.out).toMatch(/ok +rights/);
+    expect(run.out).toMatch(/ok +round trip: balance after +\d+: back to 50000/);
   });
 });
