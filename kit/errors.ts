@@ -85,6 +85,7 @@ export const ERROR_CODES = {
   MTP_DLL_LAYOUT: "a native struct's koffi size differs from the facts file: the binding would corrupt memory",
   MTP_DLL_LOAD: 'the Manager API library could not be loaded, or lacks its factory exports',
   MTP_DLL_CREATE: "the Manager API library's factory refused to create an interface (version mismatch?)",
+  MTP_DLL_CODEPAGE: 'the ANSI code page is unknown or not single-byte: MT4 text would be garbled',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

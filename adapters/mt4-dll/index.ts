@@ -1,4 +1,4 @@
-import koffi from 'koffi';
+import koffi, { type TypeObject } from 'koffi';
 import { MtproofError } from '../../kit/errors.ts';
 import { MT4_RET } from '../../metatrader/codes.ts';
 import { MT4_MARGINLEVEL, MT4_OP, MT4_PUMP, MT4_TRANS, MT4_TT } from '../../metatrader/constants.ts';
@@ -23,7 +23,7 @@ import type {
   Trade,
 } from '../port/manager-api.ts';
 import { AnsiCodec } from './codec.ts';
-import { loadMt4Library, type Mt4Interface } from './native.ts';
+import { isNullPointer, loadMt4Library, type Mt4Interface } from './native.ts';
 import { ConGroup, TradeRecord, UserRecord } from './structs.ts';
 
 export { AnsiCodec } from './codec.ts';
@@ -149,35 +149,41 @@ export class Mt4DllManagerApi implements ManagerApi {
     await this.#endConnection();
     const api = loadMt4Library(this.#libraryPath).create();
     this.#api = api;
-    const connect = await api.call<number>('Connect', this.codec.cString(this.#address));
-    if (connect !== MT4_RET.RET_OK) return this.#failure('connect', connect, false);
-    const login = await api.call<number>('Login', credentials.login, this.codec.cString(credentials.password));
-    if (login !== MT4_RET.RET_OK) {
-      await api.call<number>('Disconnect');
-      return this.#failure('login', login, false);
+    let connected = false;
+    try {
+      const connect = await api.call<number>('Connect', this.codec.cString(this.#address));
+      if (connect !== MT4_RET.RET_OK) return this.#failure('connect', connect, false);
+      const login = await api.call<number>('Login', credentials.login, this.codec.cString(credentials.password));
+      if (login !== MT4_RET.RET_OK) return this.#failure('login', login, false);
+      const rights = {} as RawManager;
+      const code = await api.call<number>('ManagerRights', rights);
+      // Without its rights the session is of no use: it is ended, so that the adapter is plainly not connected.
+      if (code !== MT4_RET.RET_OK) return this.#failure('connect.rights', code, false);
+      // A close() or another connect() while this one was under way: this interface is no longer the adapter's.
+      if (this.#api !== api) return this.#notConnected('connect');
+      connected = true;
+      this.#connected = true;
+      this.#credentials = credentials;
+      return ok({
+        login: credentials.login,
+        rights: {
+          accounts: rights.manager !== 0,
+          money: rights.money !== 0,
+          trades: rights.see_trades !== 0,
+          groups: this.codec
+            .decode(rights.groups)
+            .split(',')
+            .map((g) => g.trim())
+            .filter((g) => g !== ''),
+        },
+      });
+    } finally {
+      // Every failed step (a code or a throw) disconnects and releases the interface: none is leaked.
+      if (!connected) {
+        if (this.#api === api) this.#api = null;
+        await api.dispose();
+      }
     }
-    const rights = {} as RawManager;
-    const code = await api.call<number>('ManagerRights', rights);
-    if (code !== MT4_RET.RET_OK) {
-      // Without its rights the session is of no use: end it, so that the adapter is plainly not connected.
-      await api.call<number>('Disconnect');
-      return this.#failure('connect.rights', code, false);
-    }
-    this.#connected = true;
-    this.#credentials = credentials;
-    return ok({
-      login: credentials.login,
-      rights: {
-        accounts: rights.manager !== 0,
-        money: rights.money !== 0,
-        trades: rights.see_trades !== 0,
-        groups: this.codec
-          .decode(rights.groups)
-          .split(',')
-          .map((g) => g.trim())
-          .filter((g) => g !== ''),
-      },
-    });
   }
 
   async close(): Promise<void> {
@@ -191,13 +197,49 @@ export class Mt4DllManagerApi implements ManagerApi {
     const api = this.#api;
     this.#api = null;
     if (api === null) return;
-    await api.call<number>('Disconnect');
-    await api.release();
+    await api.dispose();
   }
 
   /** The interface when connected; null means "answer not connected without sending". */
   #live(): Mt4Interface | null {
     return this.#connected ? this.#api : null;
+  }
+
+  /**
+   * Whether `api` is still the adapter's connected interface: checked before every later step of a
+   * multi-step call, so that a close() landing between steps answers "not connected" with nothing sent.
+   */
+  #current(api: Mt4Interface): boolean {
+    return this.#live() === api;
+  }
+
+  /**
+   * An array request (UsersRequest, TradesUserHistory, ...): the copied records. NULL is ambiguous: a silently
+   * logged-out session answers NULL too while IsConnected still says 1 (facts 1.7), so NULL is confirmed with a
+   * Ping on the same interface; only a RET_OK Ping makes it "no data".
+   */
+  async #array<T>(
+    op: string,
+    api: Mt4Interface,
+    type: TypeObject,
+    total: number[],
+    request: () => Promise<unknown>,
+  ): Promise<Result<T[]>> {
+    const pointer = await request();
+    if (!isNullPointer(pointer)) return ok(await api.takeArray<T>(pointer, type, total[0] ?? 0));
+    if (!this.#current(api)) return this.#notConnected(op);
+    const ping = await api.call<number>('Ping');
+    return ping === MT4_RET.RET_OK ? ok([]) : this.#failure(op, ping, false);
+  }
+
+  /** A text for a `char[sizeBytes]` field, or the RET_INVALID_DATA rejection when it would be cut or changed. */
+  #field(op: string, what: string, text: string, sizeBytes: number): Uint8Array | Result<never> {
+    const field = this.codec.encodeExact(text, sizeBytes);
+    if (typeof field !== 'string') return field;
+    return {
+      ok: false,
+      error: this.#error(op, MT4_RET.RET_INVALID_DATA, 'rejected', 'invalid', `${what}: ${field}: nothing sent`),
+    };
   }
 
   async ping(): Promise<Result<void>> {
@@ -217,43 +259,56 @@ export class Mt4DllManagerApi implements ManagerApi {
   async createAccount(account: NewAccount): Promise<Result<{ login: number }>> {
     const api = this.#live();
     if (api === null) return this.#notConnected('createAccount');
+    // Every text is checked before anything is sent: a cut password or name would be stored silently.
+    const op = 'createAccount';
+    const fields = {
+      group: this.#field(op, 'group', account.group, 16),
+      password: this.#field(op, 'password', account.password, 16),
+      password_investor: this.#field(op, 'investor password', account.investorPassword ?? account.password, 16),
+      name: this.#field(op, 'name', account.name, 128),
+      country: this.#field(op, 'country', account.country ?? '', 32),
+      email: this.#field(op, 'email', account.email ?? '', 48),
+      comment: this.#field(op, 'comment', account.comment ?? '', 64),
+      id: this.#field(op, 'external id', account.externalId ?? '', 32),
+    };
+    const texts: Partial<Record<keyof typeof fields, Uint8Array>> = {};
+    for (const [key, field] of Object.entries(fields) as [keyof typeof fields, Uint8Array | Result<never>][]) {
+      if (!(field instanceof Uint8Array)) return field;
+      texts[key] = field;
+    }
     let leverage = account.leverage;
     if (leverage === undefined) {
       // MT4 takes the leverage from the record: the group's default must be filled in by the caller.
       const groups = await this.groups();
       if (!groups.ok) return groups;
       leverage = groups.value.find((g) => g.name === account.group)?.leverage ?? 100;
+      if (!this.#current(api)) return this.#notConnected(op);
     }
-    const c = this.codec;
     const record: Partial<RawUser> = {
+      ...texts,
       login: account.login ?? 0,
-      group: c.encode(account.group, 16),
-      password: c.encode(account.password, 16),
       enable: account.enabled === false ? 0 : 1,
       enable_read_only: account.readOnly === true ? 1 : 0,
-      password_investor: c.encode(account.investorPassword ?? account.password, 16),
-      name: c.encode(account.name, 128),
-      country: c.encode(account.country ?? '', 32),
-      email: c.encode(account.email ?? '', 48),
-      comment: c.encode(account.comment ?? '', 64),
-      id: c.encode(account.externalId ?? '', 32),
       leverage,
     };
     const code = await api.call<number>('UserRecordNew', record);
     // UserRecordNew writes the allocated login back into the record (facts 1.4).
-    return code === MT4_RET.RET_OK ? ok({ login: record.login ?? 0 }) : this.#failure('createAccount', code, true);
+    return code === MT4_RET.RET_OK ? ok({ login: record.login ?? 0 }) : this.#failure(op, code, true);
   }
 
-  async #users(api: Mt4Interface, logins: readonly number[]): Promise<RawUser[]> {
+  #users(op: string, api: Mt4Interface, logins: readonly number[]): Promise<Result<RawUser[]>> {
     const total = [logins.length];
-    const pointer = await api.call<unknown>('UserRecordsRequest', Int32Array.from(logins), total);
-    return api.takeArray<RawUser>(pointer, UserRecord, total[0] ?? 0);
+    return this.#array<RawUser>(op, api, UserRecord, total, () =>
+      api.call<unknown>('UserRecordsRequest', Int32Array.from(logins), total),
+    );
   }
 
   async getAccount(login: number): Promise<Result<Account>> {
     const api = this.#live();
     if (api === null) return this.#notConnected('getAccount');
-    const record = (await this.#users(api, [login]))[0];
+    const users = await this.#users('getAccount', api, [login]);
+    if (!users.ok) return users;
+    const record = users.value[0];
     if (record === undefined) return this.#notFound('getAccount', `no account ${login}`);
     return ok(this.#account(record));
   }
@@ -262,39 +317,47 @@ export class Mt4DllManagerApi implements ManagerApi {
     const api = this.#live();
     if (api === null) return this.#notConnected('listAccounts');
     const total = [0];
-    const pointer = await api.call<unknown>('UsersRequest', total);
-    const records = await api.takeArray<RawUser>(pointer, UserRecord, total[0] ?? 0);
-    return ok(records.map((u) => this.#account(u)).filter((a) => groupMatches([groupMask], a.group)));
+    const records = await this.#array<RawUser>('listAccounts', api, UserRecord, total, () =>
+      api.call<unknown>('UsersRequest', total),
+    );
+    if (!records.ok) return records;
+    return ok(records.value.map((u) => this.#account(u)).filter((a) => groupMatches([groupMask], a.group)));
   }
 
   async updateAccount(login: number, patch: AccountPatch): Promise<Result<void>> {
     const api = this.#live();
     if (api === null) return this.#notConnected('updateAccount');
+    const op = 'updateAccount';
+    const texts: Partial<Record<'group' | 'name' | 'email' | 'country', Uint8Array>> = {};
+    const sizes = { group: 16, name: 128, email: 48, country: 32 } as const;
+    for (const key of ['group', 'name', 'email', 'country'] as const) {
+      const text = patch[key];
+      if (text === undefined) continue;
+      const field = this.#field(op, key, text, sizes[key]);
+      if (!(field instanceof Uint8Array)) return field;
+      texts[key] = field;
+    }
     // MT4 updates a whole record: read it, change the fields, write it back.
-    const record = (await this.#users(api, [login]))[0];
-    if (record === undefined) return this.#notFound('updateAccount', `no account ${login}`);
-    const c = this.codec;
-    if (patch.group !== undefined) record.group = c.encode(patch.group, 16);
+    const users = await this.#users(op, api, [login]);
+    if (!users.ok) return users;
+    const record = users.value[0];
+    if (record === undefined) return this.#notFound(op, `no account ${login}`);
+    Object.assign(record, texts);
     if (patch.leverage !== undefined) record.leverage = patch.leverage;
     if (patch.enabled !== undefined) record.enable = patch.enabled ? 1 : 0;
     if (patch.readOnly !== undefined) record.enable_read_only = patch.readOnly ? 1 : 0;
-    if (patch.name !== undefined) record.name = c.encode(patch.name, 128);
-    if (patch.email !== undefined) record.email = c.encode(patch.email, 48);
-    if (patch.country !== undefined) record.country = c.encode(patch.country, 32);
+    if (!this.#current(api)) return this.#notConnected(op);
     const code = await api.call<number>('UserRecordUpdate', record);
-    return code === MT4_RET.RET_OK ? OK_VOID : this.#failure('updateAccount', code, true);
+    return code === MT4_RET.RET_OK ? OK_VOID : this.#failure(op, code, true);
   }
 
   async setPassword(login: number, kind: 'main' | 'investor', password: string): Promise<Result<void>> {
     const api = this.#live();
     if (api === null) return this.#notConnected('setPassword');
-    const code = await api.call<number>(
-      'UserPasswordSet',
-      login,
-      this.codec.cString(password),
-      kind === 'investor' ? 1 : 0,
-      0,
-    );
+    // The same limit as UserRecord.password char[16]: a password the server would store otherwise is refused.
+    const field = this.#field('setPassword', 'password', password, 16);
+    if (!(field instanceof Uint8Array)) return field;
+    const code = await api.call<number>('UserPasswordSet', login, field, kind === 'investor' ? 1 : 0, 0);
     return code === MT4_RET.RET_OK ? OK_VOID : this.#failure('setPassword', code, true);
   }
 
@@ -339,8 +402,9 @@ export class Mt4DllManagerApi implements ManagerApi {
     const api = this.#live();
     if (api === null) return this.#notConnected(op);
     const total = [0];
-    const pointer = await api.call<unknown>('TradesUserHistory', login, from, to, total);
-    return ok(await api.takeArray<RawTrade>(pointer, TradeRecord, total[0] ?? 0));
+    return this.#array<RawTrade>(op, api, TradeRecord, total, () =>
+      api.call<unknown>('TradesUserHistory', login, from, to, total),
+    );
   }
 
   async balanceHistory(login: number, fromServerSec: number, toServerSec: number): Promise<Result<BalanceOp[]>> {
@@ -381,9 +445,11 @@ export class Mt4DllManagerApi implements ManagerApi {
     const api = this.#live();
     if (api === null) return this.#notConnected(op);
     const total = [0];
-    const pointer = await api.call<unknown>('TradesRequest', total);
-    const records = await api.takeArray<RawTrade>(pointer, TradeRecord, total[0] ?? 0);
-    return ok(records.filter((t) => logins.has(t.login)).map((t) => this.#trade(t)));
+    const records = await this.#array<RawTrade>(op, api, TradeRecord, total, () =>
+      api.call<unknown>('TradesRequest', total),
+    );
+    if (!records.ok) return records;
+    return ok(records.value.filter((t) => logins.has(t.login)).map((t) => this.#trade(t)));
   }
 
   async marginLevel(login: number): Promise<Result<MarginLevel>> {
@@ -393,7 +459,10 @@ export class Mt4DllManagerApi implements ManagerApi {
     const code = await api.call<number>('MarginLevelRequest', login, level);
     if (code !== MT4_RET.RET_OK) return this.#failure('marginLevel', code, false);
     // MarginLevel's balance is balance + credit: the credit comes from the user record.
-    const user = (await this.#users(api, [login]))[0];
+    if (!this.#current(api)) return this.#notConnected('marginLevel');
+    const users = await this.#users('marginLevel', api, [login]);
+    if (!users.ok) return users;
+    const user = users.value[0];
     if (user === undefined) return this.#notFound('marginLevel', `no account ${login}`);
     const creditCents = fromMoney(user.credit);
     return ok({
@@ -417,10 +486,12 @@ export class Mt4DllManagerApi implements ManagerApi {
     const api = this.#live();
     if (api === null) return this.#notConnected('groups');
     const total = [0];
-    const pointer = await api.call<unknown>('GroupsRequest', total);
-    const groups = await api.takeArray<RawGroup>(pointer, ConGroup, total[0] ?? 0);
+    const groups = await this.#array<RawGroup>('groups', api, ConGroup, total, () =>
+      api.call<unknown>('GroupsRequest', total),
+    );
+    if (!groups.ok) return groups;
     return ok(
-      groups.map((g) => ({
+      groups.value.map((g) => ({
         name: this.codec.decode(g.group),
         currency: this.codec.decode(g.currency),
         leverage: g.default_leverage,
@@ -442,21 +513,17 @@ export class Mt4DllManagerApi implements ManagerApi {
     const credentials = this.#credentials;
     if (this.#live() === null || credentials === null) return this.#notConnected('subscribe');
     const pump = loadMt4Library(this.#libraryPath).create();
-    const abandon = async (code: number): Promise<Result<Subscription>> => {
-      await pump.call<number>('Disconnect');
-      await pump.release();
-      return this.#sideFailure('subscribe', code);
-    };
-    const connect = await pump.call<number>('Connect', this.codec.cString(this.#address));
-    if (connect !== MT4_RET.RET_OK) return abandon(connect);
-    const login = await pump.call<number>('Login', credentials.login, this.codec.cString(credentials.password));
-    if (login !== MT4_RET.RET_OK) return abandon(login);
     let open = true;
-    const switched = await pump.pump((code, type, data) => {
+    let ended = false;
+    const pumping = pump.pump((code, type, data) => {
       if (!open) return;
       const event = this.#pumpEvent(code, type, data);
       if (event === null) return;
-      if (event.type === 'stopped') open = false;
+      if (event.type === 'stopped') {
+        open = false;
+        // Not from inside the callback: Disconnect waits for the DLL's thread, which is running this callback.
+        setImmediate(() => void end());
+      }
       try {
         listener(event);
       } catch (error) {
@@ -466,26 +533,35 @@ export class Mt4DllManagerApi implements ManagerApi {
         });
       }
     });
-    if (switched.code !== MT4_RET.RET_OK) {
-      const failed = await abandon(switched.code);
-      switched.unregister();
-      return failed;
-    }
     let ending: Promise<void> | null = null;
     const end = (): Promise<void> => {
       ending ??= (async () => {
         open = false;
+        ended = true;
         this.#subscriptions.delete(end);
         try {
-          await pump.call<number>('Disconnect');
-          await pump.release();
+          await pump.dispose();
         } finally {
-          switched.unregister();
+          pumping.unregister();
         }
       })();
       return ending;
     };
+    // Registered before the first await: a close() during the set-up ends this subscription too.
     this.#subscriptions.add(end);
+    const abandon = async (code: number): Promise<Result<Subscription>> => {
+      await end();
+      return this.#sideFailure('subscribe', code);
+    };
+    const connect = await pump.call<number>('Connect', this.codec.cString(this.#address));
+    if (ended) return this.#notConnected('subscribe');
+    if (connect !== MT4_RET.RET_OK) return abandon(connect);
+    const login = await pump.call<number>('Login', credentials.login, this.codec.cString(credentials.password));
+    if (ended) return this.#notConnected('subscribe');
+    if (login !== MT4_RET.RET_OK) return abandon(login);
+    const switched = await pumping.switchOn();
+    if (ended) return this.#notConnected('subscribe');
+    if (switched !== MT4_RET.RET_OK) return abandon(switched);
     return ok({
       close: () => {
         void end();

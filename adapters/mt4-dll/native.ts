@@ -50,6 +50,11 @@ const PROTOS = {
 
 type ProtoName = keyof typeof PROTOS;
 
+/** A NULL pointer as koffi returns it. */
+export function isNullPointer(pointer: unknown): boolean {
+  return pointer === null || pointer === undefined || pointer === 0n;
+}
+
 /** The DLL's exports, loaded once per path. */
 export interface Mt4Library {
   readonly path: string;
@@ -106,6 +111,8 @@ export class Mt4Interface {
   readonly #fns = new Map<ProtoName, NativeFn>();
   #queue: Promise<unknown> = Promise.resolve();
   #released = false;
+  /** Release is queued: later calls would run on a freed object. */
+  #releasing: Promise<void> | null = null;
 
   constructor(self: unknown) {
     this.#self = self;
@@ -143,31 +150,54 @@ export class Mt4Interface {
 
   /** Copies an array the API returned and frees it with MemFree (slot 3), as the samples do for every one. */
   async takeArray<T>(pointer: unknown, type: TypeObject, count: number): Promise<T[]> {
-    if (pointer === null || pointer === undefined || pointer === 0n) return [];
+    if (isNullPointer(pointer)) return [];
     const items = count > 0 ? (koffi.decode(pointer, type, count) as T[]) : [];
-    await this.call<void>('MemFree', pointer);
+    // Once Release is queued the interface is going away: a MemFree behind it would run on a freed object.
+    if (this.#releasing === null) await this.call<void>('MemFree', pointer);
     return items;
   }
 
   /**
-   * Registers `listener` as a pumping callback and switches this interface to pumping (slot 163). The
-   * callback stays registered until `unregister` is called, which must come after Disconnect/Release: the
-   * DLL may call it until then.
+   * Registers `listener` as a pumping callback (at once, so that the caller holds `unregister` before any
+   * await); `switchOn` switches this interface to pumping (slot 163) and answers its code. The callback stays
+   * registered until `unregister` is called, which must come after Disconnect/Release: the DLL may call it
+   * until then.
    */
-  async pump(
-    listener: (code: number, type: number, data: unknown) => void,
-  ): Promise<{ code: number; unregister: () => void }> {
+  pump(listener: (code: number, type: number, data: unknown) => void): {
+    switchOn: () => Promise<number>;
+    unregister: () => void;
+  } {
     const callback = koffi.register(
       (code: number, type: number, data: unknown) => listener(code, type, data),
       koffi.pointer(NotifyFuncEx),
     );
-    const code = await this.call<number>('PumpingSwitchEx', callback, 0, null);
-    return { code, unregister: () => koffi.unregister(callback) };
+    let registered = true;
+    return {
+      switchOn: () => this.call<number>('PumpingSwitchEx', callback, 0, null),
+      unregister: () => {
+        if (!registered) return;
+        registered = false;
+        koffi.unregister(callback);
+      },
+    };
   }
 
   /** Release (slot 2): the interface is gone afterwards. */
-  async release(): Promise<void> {
-    await this.call<number>('Release');
-    this.#released = true;
+  release(): Promise<void> {
+    this.#releasing ??= this.call<number>('Release')
+      .then(() => undefined)
+      .finally(() => {
+        this.#released = true;
+      });
+    return this.#releasing;
+  }
+
+  /** Disconnect (slot 7), then Release even when Disconnect failed: the interface is never leaked. */
+  async dispose(): Promise<void> {
+    try {
+      if (this.#releasing === null) await this.call<number>('Disconnect');
+    } finally {
+      await this.release();
+    }
   }
 }
