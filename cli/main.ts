@@ -228,7 +228,10 @@ export async function main(
     .option('--server-id <id>', 'the server id (http: a server of the served simulator)')
     .option('--scheme <scheme>', 'http or https (default https for mt5-webapi; the simulator serves http)')
     .option('--timeout-ms <ms>', 'wait for each answer', '10000')
-    .option('--dll <path>', 'mt4-dll: path of mtmanapi64.dll (default: MTPROOF_MT4_DLL)')
+    .option(
+      '--dll <path>',
+      'mt4-dll / mt5-dll: path of mtmanapi64.dll / MT5APIManager64.dll (default: MTPROOF_MT4_DLL / MTPROOF_MT5_DLL)',
+    )
     .option('--code-page <name>', "mt4-dll: the server's ANSI code page (default windows-1252)")
     .option('--json', 'print one JSON object', false)
     .exitOverride()

@@ -1,5 +1,6 @@
 import { HttpManagerApi } from '../adapters/http/index.ts';
 import { Mt4DllManagerApi } from '../adapters/mt4-dll/index.ts';
+import { Mt5DllManagerApi } from '../adapters/mt5-dll/index.ts';
 import { createMt5WebApiManagerApi } from '../adapters/mt5-webapi/index.ts';
 import type { ManagerApi, Platform } from '../adapters/port/manager-api.ts';
 import { SystemClock } from '../kit/clock.ts';
@@ -13,7 +14,7 @@ import type { Output } from './io.ts';
  * server. Exit 0 when every check passed (warnings and skips included), 1 when one failed, 2 on bad flags.
  */
 
-export const PROBE_ADAPTERS = ['mt4-dll', 'mt5-webapi', 'http'] as const;
+export const PROBE_ADAPTERS = ['mt4-dll', 'mt5-dll', 'mt5-webapi', 'http'] as const;
 export type ProbeAdapter = (typeof PROBE_ADAPTERS)[number];
 
 export interface ProbeFlags {
@@ -27,7 +28,7 @@ export interface ProbeFlags {
   scheme?: string;
   timeoutMs: string;
   json: boolean;
-  /** mt4-dll: the library's path (default: MTPROOF_MT4_DLL). */
+  /** mt4-dll / mt5-dll: the library's path (default: MTPROOF_MT4_DLL / MTPROOF_MT5_DLL). */
   dll?: string;
   /** mt4-dll: the server's ANSI code page (default windows-1252). */
   codePage?: string;
@@ -64,15 +65,21 @@ export async function probeCommand(flags: ProbeFlags, io: Output, env: NodeJS.Pr
   }
   const url = `${scheme}://${flags.server}`;
   const api =
-    flags.adapter === 'mt4-dll'
-      ? new Mt4DllManagerApi({
+    flags.adapter === 'mt5-dll'
+      ? new Mt5DllManagerApi({
           serverId: flags.serverId ?? flags.server,
           address: flags.server,
-          ...(flags.dll === undefined ? {} : { libraryPath: flags.dll }),
-          ...(flags.codePage === undefined ? {} : { codePage: flags.codePage }),
-          env,
+          ...(flags.dll === undefined ? {} : { dllPath: flags.dll }),
         })
-      : await adapterFor(flags.adapter as Exclude<ProbeAdapter, 'mt4-dll'>, url, flags.serverId, timeoutMs);
+      : flags.adapter === 'mt4-dll'
+        ? new Mt4DllManagerApi({
+            serverId: flags.serverId ?? flags.server,
+            address: flags.server,
+            ...(flags.dll === undefined ? {} : { libraryPath: flags.dll }),
+            ...(flags.codePage === undefined ? {} : { codePage: flags.codePage }),
+            env,
+          })
+        : await adapterFor(flags.adapter as 'mt5-webapi' | 'http', url, flags.serverId, timeoutMs);
   const report = await runProbe({
     api,
     clock: new SystemClock(),

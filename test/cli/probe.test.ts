@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpManagerApi } from '../../adapters/http/index.ts';
 import { Mt4DllManagerApi } from '../../adapters/mt4-dll/index.ts';
+import { Mt5DllManagerApi } from '../../adapters/mt5-dll/index.ts';
 import { SystemClock } from '../../kit/clock.ts';
 import { runProbe } from '../../scenarios/probe.ts';
 import { SimHost } from '../../simulator/http/host.ts';
 import { type Served, serveSimulator } from '../../simulator/http/serve.ts';
 import { buildMt4Fake, gxxMissing, mt4FakeHooks } from '../fixtures/mt4-fake/build.ts';
+import { buildMt5Fake, HAVE_GXX, resetMt5Fake } from '../fixtures/mt5-fake/build.ts';
 import { cli } from './helpers.ts';
 
 /**
@@ -201,6 +203,45 @@ describe('mtproof probe --adapter mt4-dll (over the g++ fake of mtmanapi64.dll)'
     );
     expect(run.out, run.err).toContain('verdict: PASS');
     expect(run.out).toMatch(/ok +rights/);
+    expect(run.out).toMatch(/ok +round trip: balance after +\d+: back to 50000/);
+  });
+});
+
+describe('mtproof probe --adapter mt5-dll (over the g++ fake of MT5APIManager64.dll)', () => {
+  it.skipIf(!HAVE_GXX)('passes the read-only checks and a round trip through the DLL adapter', async () => {
+    const lib = buildMt5Fake();
+    resetMt5Fake(lib);
+    const api = new Mt5DllManagerApi({ serverId: 'fake', address: '127.0.0.1:443', dllPath: lib });
+    expect((await api.connect({ login: 1000, password: 'Passw0rd!m' })).ok).toBe(true);
+    const created = await api.createAccount({ group: 'demo\\forex', name: 'Probe Demo', password: 'Passw0rd!x' });
+    if (!created.ok) throw new Error(created.error.message);
+    const funded = await api.postBalance({
+      login: created.value.login,
+      amountCents: 500_00,
+      kind: 'balance',
+      comment: 'fund',
+    });
+    expect(funded.ok).toBe(true);
+    await api.close();
+    process.env.PROBE_TEST_MT5_FAKE = 'Passw0rd!m';
+    const run = await cli(
+      'probe',
+      '--adapter',
+      'mt5-dll',
+      '--dll',
+      lib,
+      '--server',
+      '127.0.0.1:443',
+      '--login',
+      '1000',
+      '--password-env',
+      'PROBE_TEST_MT5_FAKE',
+      '--round-trip',
+      String(created.value.login),
+    ).finally(() => {
+      delete process.env.PROBE_TEST_MT5_FAKE;
+    });
+    expect(run.out, run.err).toContain('verdict: PASS');
     expect(run.out).toMatch(/ok +round trip: balance after +\d+: back to 50000/);
   });
 });
