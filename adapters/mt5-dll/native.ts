@@ -91,14 +91,14 @@ const LOADED = new Set<unknown>();
 export interface Mt5Library {
   /** The DLL's own version (MTManagerVersion). */
   readonly dllVersion: number;
-  /** A new IMTManagerAPI, created with the header version the slots are for. */
+  /** A new IMTManagerAPI, created with the header version the slots are for (3802, whatever the DLL's build). */
   createManager(): NativeObject;
 }
 
 /**
  * Loads the library and resolves its factory exports. Throws MTP_DLL_LOAD when it cannot be loaded or
  * lacks an export (as the header's factory, which fails unless every export resolves), MTP_DLL_CREATE when
- * the DLL's version is not the one the slot tables are for or the factory refuses.
+ * the DLL is older than the slot tables (3802) or the factory refuses.
  */
 export function loadMt5Library(path: string): Mt5Library {
   let version: (out: number[]) => number;
@@ -114,12 +114,13 @@ export function loadMt5Library(path: string): Mt5Library {
   const versionOut = [0];
   const vcode = version(versionOut);
   const dllVersion = versionOut[0] ?? 0;
-  if (vcode !== 0 || dllVersion !== MT5_MANAGER_API_VERSION) {
-    // The vtable tables are build 3802's; MetaQuotes only fills reserved slots and appends (facts 2.3), but an
-    // unverified build is refused rather than called through slots nobody checked.
+  if (vcode !== 0 || dllVersion < MT5_MANAGER_API_VERSION) {
+    // The slot tables are build 3802's. MetaQuotes only fills reserved slots and appends new methods (facts 2.3:
+    // stable across 2690 -> 3802 -> 5830), so a newer DLL serves them at the same indexes, created with 3802 as
+    // the header version it should emulate; an older one lacks methods the tables name.
     throw new MtproofError(
       'MTP_DLL_CREATE',
-      `${path}: MTManagerVersion answered ${vcode} with version ${dllVersion}; the adapter is built for ${MT5_MANAGER_API_VERSION}`,
+      `${path}: MTManagerVersion answered ${vcode} with version ${dllVersion}; the adapter needs ${MT5_MANAGER_API_VERSION} or newer`,
     );
   }
   return {
