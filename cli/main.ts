@@ -133,6 +133,8 @@ export async function main(
     .option('--sim-token-env <var>', "environment variable holding the served simulator's token")
     .option('--mt5-webapi', "MT5 servers through the MT5 Web API at their config 'address'", false)
     .option('--mt5-webapi-scheme <scheme>', 'http or https (default https; the simulator serves http)')
+    .option('--mt4-dll', "MT4 servers through mtmanapi64.dll (MTPROOF_MT4_DLL) at their config 'address'", false)
+    .option('--mt5-dll', "MT5 servers through MT5APIManager64.dll (MTPROOF_MT5_DLL) at their config 'address'", false)
     .option(
       '--harness-contract',
       'also serve the black-box harness contract under /harness/v1 (for mtproof certify --integration-url)',
@@ -152,6 +154,8 @@ export async function main(
           simTokenEnv: options.simTokenEnv as string | undefined,
           mt5WebApi: options.mt5Webapi === true,
           mt5WebApiScheme: options.mt5WebapiScheme as string | undefined,
+          mt4Dll: options.mt4Dll === true,
+          mt5Dll: options.mt5Dll === true,
           harnessContract: options.harnessContract === true,
         },
         io,

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { HttpManagerApi } from '../adapters/http/index.ts';
+import { Mt4DllManagerApi } from '../adapters/mt4-dll/index.ts';
+import { Mt5DllManagerApi } from '../adapters/mt5-dll/index.ts';
 import { createMt5WebApiManagerApi } from '../adapters/mt5-webapi/index.ts';
 import type { ManagerApi } from '../adapters/port/manager-api.ts';
 import { createSimManagerApi } from '../adapters/sim/index.ts';
@@ -56,6 +58,10 @@ export interface ServiceFlags extends StoreFlags {
   mt5WebApi?: boolean;
   /** Scheme of the Web API addresses (default https, as real servers serve it). */
   mt5WebApiScheme?: string;
+  /** MT4 servers through mtmanapi64.dll (MTPROOF_MT4_DLL) at their `address`. */
+  mt4Dll?: boolean;
+  /** MT5 servers through MT5APIManager64.dll (MTPROOF_MT5_DLL) at their `address`. */
+  mt5Dll?: boolean;
   /** Also serve the black-box harness contract under /harness/v1 (`mtproof certify --integration-url`). */
   harnessContract?: boolean;
 }
@@ -66,6 +72,8 @@ interface RemoteServers {
   simToken: string | undefined;
   mt5WebApi: boolean;
   scheme: 'http' | 'https';
+  mt4Dll: string | null;
+  mt5Dll: string | null;
 }
 
 function remoteFlags(
@@ -73,7 +81,7 @@ function remoteFlags(
   config: Readonly<BrokerConfig>,
   env: NodeJS.ProcessEnv,
 ): RemoteServers | null {
-  if (flags.simUrl === undefined && flags.mt5WebApi !== true) {
+  if (flags.simUrl === undefined && flags.mt5WebApi !== true && flags.mt4Dll !== true && flags.mt5Dll !== true) {
     if (flags.simTokenEnv !== undefined || flags.mt5WebApiScheme !== undefined) {
       throw new MtproofError(
         'MTP_CLI_BAD_FLAG',
@@ -109,19 +117,36 @@ function remoteFlags(
       { path: '--mt5-webapi-scheme', message: 'not http or https' },
     ]);
   }
+  if (flags.mt5WebApi === true && flags.mt5Dll === true) {
+    throw new MtproofError('MTP_CLI_BAD_FLAG', 'MT5 servers go through the Web API or the DLL, not both', [
+      { path: '--mt5-dll', message: 'contradicts --mt5-webapi' },
+    ]);
+  }
+  const library = (wanted: boolean | undefined, variable: string, flag: string): string | null => {
+    if (wanted !== true) return null;
+    const path = env[variable];
+    if (path === undefined || path === '' || !existsSync(path)) {
+      throw new MtproofError('MTP_CLI_BAD_FLAG', `${flag} needs ${variable}: the path of the vendor's DLL`, [
+        { path: variable, message: path === undefined || path === '' ? 'unset' : `no file ${path}` },
+      ]);
+    }
+    return path;
+  };
+  const mt4Dll = library(flags.mt4Dll, 'MTPROOF_MT4_DLL', '--mt4-dll');
+  const mt5Dll = library(flags.mt5Dll, 'MTPROOF_MT5_DLL', '--mt5-dll');
   const issues: Issue[] = [];
   config.servers.forEach((server, i) => {
-    const viaWebApi = flags.mt5WebApi === true && server.platform === 'mt5';
-    if (viaWebApi && server.address === undefined) {
-      issues.push({
-        path: `servers[${i}].address`,
-        message: 'an MT5 server reached through the Web API needs its HOST:PORT',
-      });
+    const direct =
+      (flags.mt5WebApi === true && server.platform === 'mt5') ||
+      (mt5Dll !== null && server.platform === 'mt5') ||
+      (mt4Dll !== null && server.platform === 'mt4');
+    if (direct && server.address === undefined) {
+      issues.push({ path: `servers[${i}].address`, message: `${server.id} is reached at its HOST:PORT: give it` });
     }
-    if (!viaWebApi && simUrl === null) {
+    if (!direct && simUrl === null) {
       issues.push({
         path: `servers[${i}]`,
-        message: `${server.id} (${server.platform}) has no adapter: give --sim-url (the MT4/MT5 DLL adapters are not built yet)`,
+        message: `${server.id} (${server.platform}) has no adapter: give --sim-url, --${server.platform}-dll${server.platform === 'mt5' ? ' or --mt5-webapi' : ''}`,
       });
     }
   });
@@ -138,11 +163,18 @@ function remoteFlags(
       { path: '--sim-token-env', message: 'unset' },
     ]);
   }
-  return { simUrl, simToken, mt5WebApi: flags.mt5WebApi === true, scheme };
+  return { simUrl, simToken, mt5WebApi: flags.mt5WebApi === true, scheme, mt4Dll, mt5Dll };
 }
 
-/** The adapter for one server: the MT5 Web API at its address, else the served simulator's native API. */
+/** The adapter for one server: its DLL or the MT5 Web API at its address, else the served simulator's native API. */
 function remoteManagerApi(server: ServerConfig, remote: RemoteServers): ManagerApi {
+  const address = server.address as string;
+  if (remote.mt4Dll !== null && server.platform === 'mt4') {
+    return new Mt4DllManagerApi({ serverId: server.id, address, libraryPath: remote.mt4Dll });
+  }
+  if (remote.mt5Dll !== null && server.platform === 'mt5') {
+    return new Mt5DllManagerApi({ serverId: server.id, address, dllPath: remote.mt5Dll });
+  }
   if (remote.mt5WebApi && server.platform === 'mt5') {
     return createMt5WebApiManagerApi({
       serverId: server.id,
@@ -162,9 +194,11 @@ function remoteManagerApi(server: ServerConfig, remote: RemoteServers): ManagerA
 function describeRemote(config: Readonly<BrokerConfig>, remote: RemoteServers): string {
   return config.servers
     .map((s) =>
-      remote.mt5WebApi && s.platform === 'mt5'
-        ? `${s.id} (MT5 Web API at ${remote.scheme}://${s.address})`
-        : `${s.id} (${s.platform}, native API of ${remote.simUrl})`,
+      (s.platform === 'mt4' ? remote.mt4Dll : remote.mt5Dll) !== null
+        ? `${s.id} (${s.platform} DLL at ${s.address})`
+        : remote.mt5WebApi && s.platform === 'mt5'
+          ? `${s.id} (MT5 Web API at ${remote.scheme}://${s.address})`
+          : `${s.id} (${s.platform}, native API of ${remote.simUrl})`,
     )
     .join(', ');
 }

@@ -96,6 +96,25 @@ describe('mtproof service', () => {
     expect(r.err).toContain('mtproof service keys create');
   });
 
+  it('refuses the DLL adapters without their library, and an MT5 server through both the DLL and the Web API', async () => {
+    const noLib = await withEnv({ MTPROOF_API_KEY: KEY, MTPROOF_MT4_DLL: undefined }, () =>
+      cli('service', '--store', 'memory', '--port', '0', '--mt4-dll'),
+    );
+    expect(noLib.code).toBe(2);
+    expect(noLib.err).toContain('--mt4-dll needs MTPROOF_MT4_DLL');
+    const missingFile = await withEnv(
+      { MTPROOF_API_KEY: KEY, MTPROOF_MT5_DLL: '/nonexistent/MT5APIManager64.dll' },
+      () => cli('service', '--store', 'memory', '--port', '0', '--mt5-dll'),
+    );
+    expect(missingFile.code).toBe(2);
+    expect(missingFile.err).toContain('no file /nonexistent/MT5APIManager64.dll');
+    const both = await withEnv({ MTPROOF_API_KEY: KEY }, () =>
+      cli('service', '--store', 'memory', '--port', '0', '--mt5-dll', '--mt5-webapi'),
+    );
+    expect(both.code).toBe(2);
+    expect(both.err).toContain('not both');
+  });
+
   it('refuses an MTPROOF_API_KEY too short to be a secret', async () => {
     const r = await withEnv({ MTPROOF_API_KEY: 'hunter2' }, () => cli('service', '--store', 'memory', '--port', '0'));
     expect(r.code).toBe(2);
