@@ -1,8 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import tls from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +8,7 @@ import type { PumpEvent, Result } from '../../adapters/port/manager-api.ts';
 import type { Clock } from '../../kit/clock.ts';
 import { SimHost } from '../../simulator/http/host.ts';
 import { buildWebApiApp } from '../../simulator/http/webapi/index.ts';
+import { selfSigned } from '../tls.ts';
 
 /**
  * The MT5 Web API adapter's session over real sockets against the served simulator: what it does when the
@@ -347,39 +344,7 @@ describe('mt5-webapi session: keep-alive', () => {
   });
 });
 
-/** openssl for a throwaway self-signed certificate; the HTTPS test is skipped without it. */
-function selfSigned(): { key: string; cert: string } | null {
-  const dir = mkdtempSync(join(tmpdir(), 'mt5-webapi-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      ],
-      { stdio: 'ignore' },
-    );
-    return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
-  } catch {
-    return null;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
+// openssl makes a throwaway certificate; the HTTPS test is skipped without it.
 const certificate = selfSigned();
 
 describe('mt5-webapi session: HTTPS', () => {

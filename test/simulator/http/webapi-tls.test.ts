@@ -1,49 +1,14 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMt5WebApiManagerApi } from '../../../adapters/mt5-webapi/index.ts';
 import { SimHost } from '../../../simulator/http/host.ts';
 import { serveSimulator } from '../../../simulator/http/serve.ts';
 import { cli, tempFile } from '../../cli/helpers.ts';
+import { selfSigned } from '../../tls.ts';
 
 /**
  * The served MT5 Web API over HTTPS, as a real Access server serves it (facts 3.1): a client that refuses plain
  * HTTP can be pointed at the simulator. openssl makes a throwaway certificate; without it the tests are skipped.
  */
-
-function selfSigned(): { key: string; cert: string } | null {
-  const dir = mkdtempSync(join(tmpdir(), 'sim-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      ],
-      { stdio: 'ignore' },
-    );
-    return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
-  } catch {
-    return null;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const tls = selfSigned();
 const closers: (() => Promise<void>)[] = [];
