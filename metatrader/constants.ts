@@ -164,6 +164,9 @@ export const MT5_DEALER_BALANCE_TYPES = [
   MT5_DEAL_ACTION.DEAL_DIVIDEND_FRANKED,
 ] as const;
 
+/** The deal actions that are balance-side operations, not trades: the ones DealerBalance makes (facts 2.7). */
+export const MT5_BALANCE_DEAL_ACTIONS: ReadonlySet<number> = new Set(MT5_DEALER_BALANCE_TYPES);
+
 // Facts 2.6, EnDealEntry (IMTDeal::Entry()).
 export const MT5_DEAL_ENTRY = {
   ENTRY_IN: 0,

@@ -1,7 +1,7 @@
 import koffi, { type TypeObject } from 'koffi';
 import { MtproofError } from '../../kit/errors.ts';
 import { MT4_RET } from '../../metatrader/codes.ts';
-import { MT4_MARGINLEVEL, MT4_OP, MT4_PUMP, MT4_TRANS, MT4_TT } from '../../metatrader/constants.ts';
+import { MT4_OP, MT4_PUMP, MT4_TT } from '../../metatrader/constants.ts';
 import { groupMatches } from '../../metatrader/groups.ts';
 import { MT4_LIMITS } from '../../metatrader/limits.ts';
 import { classify, ManagerError, notConnectedCode } from '../port/errors.ts';
@@ -22,6 +22,17 @@ import type {
   Subscription,
   Trade,
 } from '../port/manager-api.ts';
+import {
+  accountOfUser,
+  balanceOpOfRecord,
+  groupOf,
+  isMoneyRecord,
+  type Mt4TradeFacts,
+  type Mt4UserFacts,
+  marginLevelOf,
+  pumpEventOf,
+  tradeOfRecord,
+} from '../port/mt4-records.ts';
 import { AnsiCodec } from './codec.ts';
 import { isNullPointer, loadMt4Library, type Mt4Interface } from './native.ts';
 import { ConGroup, TradeRecord, UserRecord } from './structs.ts';
@@ -310,7 +321,7 @@ export class Mt4DllManagerApi implements ManagerApi {
     if (!users.ok) return users;
     const record = users.value[0];
     if (record === undefined) return this.#notFound('getAccount', `no account ${login}`);
-    return ok(this.#account(record));
+    return ok(accountOfUser(this.#user(record)));
   }
 
   async listAccounts(groupMask: string): Promise<Result<Account[]>> {
@@ -321,7 +332,7 @@ export class Mt4DllManagerApi implements ManagerApi {
       api.call<unknown>('UsersRequest', total),
     );
     if (!records.ok) return records;
-    return ok(records.value.map((u) => this.#account(u)).filter((a) => groupMatches([groupMask], a.group)));
+    return ok(records.value.map((u) => accountOfUser(this.#user(u))).filter((a) => groupMatches([groupMask], a.group)));
   }
 
   async updateAccount(login: number, patch: AccountPatch): Promise<Result<void>> {
@@ -410,26 +421,17 @@ export class Mt4DllManagerApi implements ManagerApi {
   async balanceHistory(login: number, fromServerSec: number, toServerSec: number): Promise<Result<BalanceOp[]>> {
     const r = await this.#history('balanceHistory', login, fromServerSec, toServerSec);
     if (!r.ok) return r;
-    const ops: BalanceOp[] = [];
-    for (const t of r.value) {
-      if (t.cmd !== MT4_OP.OP_BALANCE && t.cmd !== MT4_OP.OP_CREDIT) continue;
-      ops.push({
-        ticket: t.order,
-        login: t.login,
-        amountCents: fromMoney(t.profit),
-        kind: t.cmd === MT4_OP.OP_BALANCE ? 'balance' : 'credit',
-        comment: this.codec.decode(t.comment),
-        timeServerSec: t.close_time,
-        platformType: t.cmd,
-      });
-    }
-    return ok(ops);
+    return ok(r.value.filter(isMoneyRecord).map((t) => balanceOpOfRecord(this.#record(t))));
   }
 
   async trades(login: number, fromServerSec: number, toServerSec: number): Promise<Result<Trade[]>> {
     const r = await this.#history('trades', login, fromServerSec, toServerSec);
     if (!r.ok) return r;
-    return ok(r.value.filter((t) => t.cmd === MT4_OP.OP_BUY || t.cmd === MT4_OP.OP_SELL).map((t) => this.#trade(t)));
+    return ok(
+      r.value
+        .filter((t) => t.cmd === MT4_OP.OP_BUY || t.cmd === MT4_OP.OP_SELL)
+        .map((t) => tradeOfRecord(this.#record(t))),
+    );
   }
 
   openPositions(login: number): Promise<Result<Trade[]>> {
@@ -449,7 +451,7 @@ export class Mt4DllManagerApi implements ManagerApi {
       api.call<unknown>('TradesRequest', total),
     );
     if (!records.ok) return records;
-    return ok(records.value.filter((t) => logins.has(t.login)).map((t) => this.#trade(t)));
+    return ok(records.value.filter((t) => logins.has(t.login)).map((t) => tradeOfRecord(this.#record(t))));
   }
 
   async marginLevel(login: number): Promise<Result<MarginLevel>> {
@@ -464,22 +466,7 @@ export class Mt4DllManagerApi implements ManagerApi {
     if (!users.ok) return users;
     const user = users.value[0];
     if (user === undefined) return this.#notFound('marginLevel', `no account ${login}`);
-    const creditCents = fromMoney(user.credit);
-    return ok({
-      login,
-      balanceCents: fromMoney(level.balance) - creditCents,
-      creditCents,
-      equityCents: fromMoney(level.equity),
-      marginCents: fromMoney(level.margin),
-      freeMarginCents: fromMoney(level.margin_free),
-      marginLevelPct: level.margin_level,
-      state:
-        level.level_type === MT4_MARGINLEVEL.MARGINLEVEL_STOPOUT
-          ? 'stop_out'
-          : level.level_type === MT4_MARGINLEVEL.MARGINLEVEL_MARGINCALL
-            ? 'margin_call'
-            : 'ok',
-    });
+    return ok(marginLevelOf(login, level, fromMoney(user.credit)));
   }
 
   async groups(): Promise<Result<Group[]>> {
@@ -491,15 +478,9 @@ export class Mt4DllManagerApi implements ManagerApi {
     );
     if (!groups.ok) return groups;
     return ok(
-      groups.value.map((g) => ({
-        name: this.codec.decode(g.group),
-        currency: this.codec.decode(g.currency),
-        leverage: g.default_leverage,
-        depositCents: fromMoney(g.default_deposit),
-        marginCallPct: g.margin_call,
-        stopOutPct: g.margin_stopout,
-        enabled: g.enable !== 0,
-      })),
+      groups.value.map((g) =>
+        groupOf({ ...g, group: this.codec.decode(g.group), currency: this.codec.decode(g.currency) }),
+      ),
     );
   }
 
@@ -571,59 +552,31 @@ export class Mt4DllManagerApi implements ManagerApi {
 
   /** A pumping notification as a port event; the record behind `data` is valid only during the callback. */
   #pumpEvent(code: number, type: number, data: unknown): PumpEvent | null {
-    if (code === MT4_PUMP.PUMP_STOP_PUMPING) return { type: 'stopped' };
+    if (code === MT4_PUMP.PUMP_STOP_PUMPING) return pumpEventOf(code, type, null);
     if (data === null || data === undefined || data === 0n) return null;
     if (code === MT4_PUMP.PUMP_UPDATE_USERS) {
-      const user = koffi.decode(data, UserRecord) as RawUser;
-      return { type: 'user', action: type === MT4_TRANS.TRANS_ADD ? 'add' : 'update', login: user.login };
+      return pumpEventOf(code, type, { login: (koffi.decode(data, UserRecord) as RawUser).login });
     }
     if (code !== MT4_PUMP.PUMP_UPDATE_TRADES) return null;
-    const t = koffi.decode(data, TradeRecord) as RawTrade;
-    if (t.cmd === MT4_OP.OP_BALANCE || t.cmd === MT4_OP.OP_CREDIT) {
-      return {
-        type: 'balance',
-        login: t.login,
-        ticket: t.order,
-        kind: t.cmd === MT4_OP.OP_BALANCE ? 'balance' : 'credit',
-        amountCents: fromMoney(t.profit),
-        comment: this.codec.decode(t.comment),
-      };
-    }
-    if (type === MT4_TRANS.TRANS_ADD) return { type: 'trade', action: 'open', login: t.login, ticket: t.order };
-    if (type === MT4_TRANS.TRANS_DELETE) return { type: 'trade', action: 'close', login: t.login, ticket: t.order };
-    return null;
+    return pumpEventOf(code, type, this.#record(koffi.decode(data, TradeRecord) as RawTrade));
   }
 
-  #account(u: RawUser): Account {
+  /** A user record with its text decoded in the server's code page. */
+  #user(u: RawUser): Mt4UserFacts {
     const c = this.codec;
     return {
-      login: u.login,
+      ...u,
       group: c.decode(u.group),
       name: c.decode(u.name),
       email: c.decode(u.email),
       country: c.decode(u.country),
-      externalId: c.decode(u.id),
-      leverage: u.leverage,
-      enabled: u.enable !== 0,
-      readOnly: u.enable_read_only !== 0,
-      balanceCents: fromMoney(u.balance),
-      creditCents: fromMoney(u.credit),
-      registeredServerSec: u.regdate,
+      id: c.decode(u.id),
     };
   }
 
-  #trade(t: RawTrade): Trade {
-    const closed = t.close_time !== 0;
-    return {
-      ticket: t.order,
-      login: t.login,
-      symbol: this.codec.decode(t.symbol),
-      side: t.cmd === MT4_OP.OP_BUY ? 'buy' : 'sell',
-      volumeCentiLots: t.volume,
-      openPrice: t.open_price,
-      openServerSec: t.open_time,
-      ...(closed ? { closePrice: t.close_price, closeServerSec: t.close_time, profitCents: fromMoney(t.profit) } : {}),
-    };
+  /** A trade record with its text decoded in the server's code page. */
+  #record(t: RawTrade): Mt4TradeFacts {
+    return { ...t, symbol: this.codec.decode(t.symbol), comment: this.codec.decode(t.comment) };
   }
 
   #error(op: string, code: number, outcome: ManagerError['outcome'], reason: ManagerError['reason'], detail = '') {

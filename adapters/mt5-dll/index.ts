@@ -1,12 +1,6 @@
 import { MtproofError } from '../../kit/errors.ts';
 import { MT5_RET } from '../../metatrader/codes.ts';
-import {
-  MT5_DEAL_ACTION,
-  MT5_DEAL_ENTRY,
-  MT5_PUMP_MODE,
-  MT5_USER_PASS,
-  MT5_USER_RIGHT,
-} from '../../metatrader/constants.ts';
+import { MT5_DEAL_ACTION, MT5_PUMP_MODE, MT5_USER_PASS, MT5_USER_RIGHT } from '../../metatrader/constants.ts';
 import { cutMt5Comment, MT5_LIMITS } from '../../metatrader/limits.ts';
 import { classify, ManagerError, notConnectedCode } from '../port/errors.ts';
 import type {
@@ -26,6 +20,7 @@ import type {
   Subscription,
   Trade,
 } from '../port/manager-api.ts';
+import { balanceOpOfDeal, closedTradesOfDeals, isBalanceDeal, type Mt5DealFacts } from '../port/mt5-deals.ts';
 import { callSlot, loadMt5Library, type Mt5Library, type NativeObject, PROTO, sendSlot, toNumber } from './native.ts';
 import { NativeSink } from './sinks.ts';
 import {
@@ -39,19 +34,6 @@ import {
   USER_SINK_SLOT,
   USER_SLOT,
 } from './slots.ts';
-
-/** Deal actions that are balance-side operations (not trades), as adapters/sim/mt5.ts reads them. */
-const BALANCE_ACTIONS: ReadonlySet<number> = new Set([
-  MT5_DEAL_ACTION.DEAL_BALANCE,
-  MT5_DEAL_ACTION.DEAL_CREDIT,
-  MT5_DEAL_ACTION.DEAL_CHARGE,
-  MT5_DEAL_ACTION.DEAL_CORRECTION,
-  MT5_DEAL_ACTION.DEAL_BONUS,
-  MT5_DEAL_ACTION.DEAL_COMMISSION,
-  MT5_DEAL_ACTION.DEAL_TAX,
-  MT5_DEAL_ACTION.DEAL_DIVIDEND,
-  MT5_DEAL_ACTION.DEAL_DIVIDEND_FRANKED,
-]);
 
 /** `Connect.timeout` has a C++ default (INFINITE) that does not exist at the ABI level: always passed. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
@@ -299,36 +281,13 @@ export class Mt5DllManagerApi implements ManagerApi {
   async balanceHistory(login: number, fromServerSec: number, toServerSec: number): Promise<Result<BalanceOp[]>> {
     const r = await this.#deals('balanceHistory', login, fromServerSec, toServerSec);
     if (!r.ok) return r;
-    return ok(r.value.filter((d) => BALANCE_ACTIONS.has(d.action)).map(balanceOp));
+    return ok(r.value.filter(isBalanceDeal).map(balanceOpOfDeal));
   }
 
   async trades(login: number, fromServerSec: number, toServerSec: number): Promise<Result<Trade[]>> {
     const r = await this.#deals('trades', login, fromServerSec, toServerSec);
     if (!r.ok) return r;
-    // A closed trade is a pair of deals: the opening (ENTRY_IN) and the closing (ENTRY_OUT) one.
-    const opens = new Map<number, DealRow>();
-    const trades: Trade[] = [];
-    for (const d of r.value) {
-      if (BALANCE_ACTIONS.has(d.action)) continue;
-      if (d.entry === MT5_DEAL_ENTRY.ENTRY_IN) opens.set(d.positionId, d);
-      else if (d.entry === MT5_DEAL_ENTRY.ENTRY_OUT) {
-        // The closing deal is the opposite side of the position and carries its opening price.
-        const open = opens.get(d.positionId);
-        trades.push({
-          ticket: d.positionId,
-          login: d.login,
-          symbol: d.symbol,
-          side: d.action === MT5_DEAL_ACTION.DEAL_SELL ? 'buy' : 'sell',
-          volumeCentiLots: d.volume / 100,
-          openPrice: d.pricePosition,
-          ...(open === undefined ? {} : { openServerSec: open.time }),
-          closePrice: d.price,
-          closeServerSec: d.time,
-          profitCents: Math.round(d.profit * 100),
-        });
-      }
-    }
-    return ok(trades);
+    return ok(closedTradesOfDeals(r.value));
   }
 
   async #deals(op: string, login: number, from: number, to: number): Promise<Result<DealRow[]>> {
@@ -410,8 +369,8 @@ export class Mt5DllManagerApi implements ManagerApi {
             DEAL_SINK_SLOT.OnDealAdd,
             (d) => {
               const deal = readDeal(d);
-              if (!BALANCE_ACTIONS.has(deal.action)) return;
-              const op = balanceOp(deal);
+              if (!isBalanceDeal(deal)) return;
+              const op = balanceOpOfDeal(deal);
               emit({
                 type: 'balance',
                 login: op.login,
@@ -571,20 +530,8 @@ export class Mt5DllManagerApi implements ManagerApi {
   }
 }
 
-interface DealRow {
-  deal: number;
-  login: number;
-  action: number;
-  entry: number;
-  time: number;
-  symbol: string;
-  price: number;
-  volume: number;
-  profit: number;
-  positionId: number;
-  comment: string;
-  pricePosition: number;
-}
+/** A deal read out of an IMTDeal: the facts the port's MT5 deal reader takes. */
+type DealRow = Mt5DealFacts;
 
 /** The elements of an IMTDealArray / IMTUserArray (owned by the array: valid until it is released). */
 function elements(array: NativeObject): NativeObject[] {
@@ -610,18 +557,6 @@ function readDeal(deal: NativeObject): DealRow {
     positionId: num(DEAL_SLOT.PositionID, PROTO.u64),
     comment: (callSlot(deal, DEAL_SLOT.Comment, PROTO.str) as string | null) ?? '',
     pricePosition: num(DEAL_SLOT.PricePosition, PROTO.f64),
-  };
-}
-
-function balanceOp(d: DealRow): BalanceOp {
-  return {
-    ticket: d.deal,
-    login: d.login,
-    amountCents: Math.round(d.profit * 100),
-    kind: d.action === MT5_DEAL_ACTION.DEAL_CREDIT ? 'credit' : 'balance',
-    comment: d.comment,
-    timeServerSec: d.time,
-    platformType: d.action,
   };
 }
 

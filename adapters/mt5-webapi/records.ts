@@ -1,7 +1,7 @@
 import {
+  MT5_BALANCE_DEAL_ACTIONS,
   MT5_DEAL_ACTION,
   MT5_DEAL_ENTRY,
-  MT5_DEALER_BALANCE_TYPES,
   MT5_POSITION_ACTION,
   MT5_USER_RIGHT,
 } from '../../metatrader/constants.ts';
@@ -20,7 +20,6 @@ type Json = Record<string, unknown>;
  * Deal actions that are balance-side operations, not trades: the types a dealer balance operation may
  * have (facts 2.7), the same set adapters/sim/mt5.ts keeps.
  */
-export const BALANCE_ACTIONS: ReadonlySet<number> = new Set(MT5_DEALER_BALANCE_TYPES);
 
 /** USER_RIGHT_* bits with ENABLED and READONLY set as asked, the other bits of `base` kept. */
 export function rights(enabled: boolean, readOnly: boolean, base: number = MT5_USER_RIGHT.USER_RIGHT_DEFAULT): number {
@@ -102,7 +101,7 @@ export function toBalanceOp(d: Json): BalanceOp {
 }
 
 export function isBalanceDeal(d: Json): boolean {
-  return BALANCE_ACTIONS.has(intField(d, 'Action'));
+  return MT5_BALANCE_DEAL_ACTIONS.has(intField(d, 'Action'));
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Clock } from '../../kit/clock.ts';
 import { MT4_RET } from '../../metatrader/codes.ts';
-import { MT4_MARGINLEVEL, MT4_OP, MT4_PUMP, MT4_TRANS, MT4_TT } from '../../metatrader/constants.ts';
+import { MT4_OP, MT4_TT } from '../../metatrader/constants.ts';
 import { groupMatches } from '../../metatrader/groups.ts';
 import { cutMt4Comment, MT4_LIMITS } from '../../metatrader/limits.ts';
 import {
@@ -29,6 +29,15 @@ import type {
   Subscription,
   Trade,
 } from '../port/manager-api.ts';
+import {
+  accountOfUser,
+  balanceOpOfRecord,
+  groupOf,
+  isMoneyRecord,
+  marginLevelOf,
+  pumpEventOf,
+  tradeOfRecord,
+} from '../port/mt4-records.ts';
 import { assertCents, CallContext, OK_VOID, ok } from './common.ts';
 
 /**
@@ -150,14 +159,14 @@ export class SimMt4ManagerApi implements ManagerApi {
     if (r.code !== MT4_RET.RET_OK) return this.#ctx.failure('getAccount', r.code, false);
     const record = r.records[0];
     if (record === undefined) return this.#ctx.notFound('getAccount', MT4_RET.RET_OK_NONE, `no account ${login}`);
-    return ok(account(record));
+    return ok(accountOfUser(record));
   }
 
   async listAccounts(groupMask: string): Promise<Result<Account[]>> {
     if (!this.#ctx.connected) return this.#ctx.notConnected('listAccounts');
     const r = await this.#api.UsersRequest();
     if (r.code !== MT4_RET.RET_OK) return this.#ctx.failure('listAccounts', r.code, false);
-    return ok(r.records.filter((u) => groupMatches([groupMask], u.group)).map(account));
+    return ok(r.records.filter((u) => groupMatches([groupMask], u.group)).map(accountOfUser));
   }
 
   async updateAccount(login: number, patch: AccountPatch): Promise<Result<void>> {
@@ -208,26 +217,13 @@ export class SimMt4ManagerApi implements ManagerApi {
   async balanceHistory(login: number, fromServerSec: number, toServerSec: number): Promise<Result<BalanceOp[]>> {
     const r = await this.#history('balanceHistory', login, fromServerSec, toServerSec);
     if (!r.ok) return r;
-    const ops: BalanceOp[] = [];
-    for (const t of r.value) {
-      if (t.cmd !== MT4_OP.OP_BALANCE && t.cmd !== MT4_OP.OP_CREDIT) continue;
-      ops.push({
-        ticket: t.order,
-        login: t.login,
-        amountCents: fromMoney(t.profit),
-        kind: t.cmd === MT4_OP.OP_BALANCE ? 'balance' : 'credit',
-        comment: t.comment,
-        timeServerSec: t.close_time,
-        platformType: t.cmd,
-      });
-    }
-    return ok(ops);
+    return ok(r.value.filter(isMoneyRecord).map(balanceOpOfRecord));
   }
 
   async trades(login: number, fromServerSec: number, toServerSec: number): Promise<Result<Trade[]>> {
     const r = await this.#history('trades', login, fromServerSec, toServerSec);
     if (!r.ok) return r;
-    return ok(r.value.filter((t) => t.cmd === MT4_OP.OP_BUY || t.cmd === MT4_OP.OP_SELL).map(trade));
+    return ok(r.value.filter((t) => t.cmd === MT4_OP.OP_BUY || t.cmd === MT4_OP.OP_SELL).map(tradeOfRecord));
   }
 
   async #history(op: string, login: number, from: number, to: number): Promise<Result<Mt4TradeRecord[]>> {
@@ -249,7 +245,7 @@ export class SimMt4ManagerApi implements ManagerApi {
     if (!this.#ctx.connected) return this.#ctx.notConnected(op);
     const r = await this.#api.TradesRequest();
     if (r.code !== MT4_RET.RET_OK) return this.#ctx.failure(op, r.code, false);
-    return ok(r.records.filter((t) => logins.has(t.login)).map(trade));
+    return ok(r.records.filter((t) => logins.has(t.login)).map(tradeOfRecord));
   }
 
   async marginLevel(login: number): Promise<Result<MarginLevel>> {
@@ -261,40 +257,14 @@ export class SimMt4ManagerApi implements ManagerApi {
     if (u.code !== MT4_RET.RET_OK) return this.#ctx.failure('marginLevel', u.code, false);
     const user = u.records[0];
     if (user === undefined) return this.#ctx.notFound('marginLevel', MT4_RET.RET_OK_NONE, `no account ${login}`);
-    const level = r.level;
-    const creditCents = fromMoney(user.credit);
-    return ok({
-      login,
-      balanceCents: fromMoney(level.balance) - creditCents,
-      creditCents,
-      equityCents: fromMoney(level.equity),
-      marginCents: fromMoney(level.margin),
-      freeMarginCents: fromMoney(level.margin_free),
-      marginLevelPct: level.margin_level,
-      state:
-        level.level_type === MT4_MARGINLEVEL.MARGINLEVEL_STOPOUT
-          ? 'stop_out'
-          : level.level_type === MT4_MARGINLEVEL.MARGINLEVEL_MARGINCALL
-            ? 'margin_call'
-            : 'ok',
-    });
+    return ok(marginLevelOf(login, r.level, fromMoney(user.credit)));
   }
 
   async groups(): Promise<Result<Group[]>> {
     if (!this.#ctx.connected) return this.#ctx.notConnected('groups');
     const r = await this.#api.GroupsRequest();
     if (r.code !== MT4_RET.RET_OK) return this.#ctx.failure('groups', r.code, false);
-    return ok(
-      r.groups.map((g) => ({
-        name: g.group,
-        currency: g.currency,
-        leverage: g.default_leverage,
-        depositCents: fromMoney(g.default_deposit),
-        marginCallPct: g.margin_call,
-        stopOutPct: g.margin_stopout,
-        enabled: g.enable !== 0,
-      })),
-    );
+    return ok(r.groups.map(groupOf));
   }
 
   /** Pumping runs on an interface of its own, with its own connection and login (as in the samples). */
@@ -311,7 +281,7 @@ export class SimMt4ManagerApi implements ManagerApi {
     let open = true;
     const code = await pump.PumpingSwitchEx((code, type, data) => {
       if (!open) return;
-      const event = pumpEvent(code, type, data);
+      const event = pumpEventOf(code, type, data);
       if (event === null) return;
       if (event.type === 'stopped') open = false;
       listener(event);
@@ -326,57 +296,4 @@ export class SimMt4ManagerApi implements ManagerApi {
     });
     return ok({ close: end });
   }
-}
-
-function account(u: Mt4UserRecord): Account {
-  return {
-    login: u.login,
-    group: u.group,
-    name: u.name,
-    email: u.email,
-    country: u.country,
-    externalId: u.id,
-    leverage: u.leverage,
-    enabled: u.enable !== 0,
-    readOnly: u.enable_read_only !== 0,
-    balanceCents: fromMoney(u.balance),
-    creditCents: fromMoney(u.credit),
-    registeredServerSec: u.regdate,
-  };
-}
-
-function trade(t: Mt4TradeRecord): Trade {
-  const closed = t.close_time !== 0;
-  return {
-    ticket: t.order,
-    login: t.login,
-    symbol: t.symbol,
-    side: t.cmd === MT4_OP.OP_BUY ? 'buy' : 'sell',
-    volumeCentiLots: t.volume,
-    openPrice: t.open_price,
-    openServerSec: t.open_time,
-    ...(closed ? { closePrice: t.close_price, closeServerSec: t.close_time, profitCents: fromMoney(t.profit) } : {}),
-  };
-}
-
-function pumpEvent(code: number, type: number, data: Mt4UserRecord | Mt4TradeRecord | null): PumpEvent | null {
-  if (code === MT4_PUMP.PUMP_STOP_PUMPING) return { type: 'stopped' };
-  if (data === null) return null;
-  if (code === MT4_PUMP.PUMP_UPDATE_USERS) {
-    return { type: 'user', action: type === MT4_TRANS.TRANS_ADD ? 'add' : 'update', login: data.login };
-  }
-  if (code !== MT4_PUMP.PUMP_UPDATE_TRADES || !('cmd' in data)) return null;
-  if (data.cmd === MT4_OP.OP_BALANCE || data.cmd === MT4_OP.OP_CREDIT) {
-    return {
-      type: 'balance',
-      login: data.login,
-      ticket: data.order,
-      kind: data.cmd === MT4_OP.OP_BALANCE ? 'balance' : 'credit',
-      amountCents: fromMoney(data.profit),
-      comment: data.comment,
-    };
-  }
-  if (type === MT4_TRANS.TRANS_ADD) return { type: 'trade', action: 'open', login: data.login, ticket: data.order };
-  if (type === MT4_TRANS.TRANS_DELETE) return { type: 'trade', action: 'close', login: data.login, ticket: data.order };
-  return null;
 }

@@ -1,12 +1,6 @@
 import type { Clock } from '../../kit/clock.ts';
 import { MT5_RET } from '../../metatrader/codes.ts';
-import {
-  MT5_DEAL_ACTION,
-  MT5_DEAL_ENTRY,
-  MT5_POSITION_ACTION,
-  MT5_USER_PASS,
-  MT5_USER_RIGHT,
-} from '../../metatrader/constants.ts';
+import { MT5_DEAL_ACTION, MT5_POSITION_ACTION, MT5_USER_PASS, MT5_USER_RIGHT } from '../../metatrader/constants.ts';
 import { cutMt5Comment, MT5_LIMITS } from '../../metatrader/limits.ts';
 import {
   fromMoney,
@@ -35,20 +29,8 @@ import type {
   Subscription,
   Trade,
 } from '../port/manager-api.ts';
+import { balanceOpOfDeal, closedTradesOfDeals, isBalanceDeal, type Mt5DealFacts } from '../port/mt5-deals.ts';
 import { assertCents, CallContext, OK_VOID, ok } from './common.ts';
-
-/** Deal actions that are balance-side operations (not trades). */
-const BALANCE_ACTIONS: ReadonlySet<number> = new Set([
-  MT5_DEAL_ACTION.DEAL_BALANCE,
-  MT5_DEAL_ACTION.DEAL_CREDIT,
-  MT5_DEAL_ACTION.DEAL_CHARGE,
-  MT5_DEAL_ACTION.DEAL_CORRECTION,
-  MT5_DEAL_ACTION.DEAL_BONUS,
-  MT5_DEAL_ACTION.DEAL_COMMISSION,
-  MT5_DEAL_ACTION.DEAL_TAX,
-  MT5_DEAL_ACTION.DEAL_DIVIDEND,
-  MT5_DEAL_ACTION.DEAL_DIVIDEND_FRANKED,
-]);
 
 /**
  * ManagerApi over a simulated MT5 server, through the MT5 dialect as the DLL adapter will go through
@@ -185,36 +167,13 @@ export class SimMt5ManagerApi implements ManagerApi {
   async balanceHistory(login: number, fromServerSec: number, toServerSec: number): Promise<Result<BalanceOp[]>> {
     const r = await this.#deals('balanceHistory', login, fromServerSec, toServerSec);
     if (!r.ok) return r;
-    return ok(r.value.filter((d) => BALANCE_ACTIONS.has(d.Action)).map(balanceOp));
+    return ok(r.value.map(dealFacts).filter(isBalanceDeal).map(balanceOpOfDeal));
   }
 
   async trades(login: number, fromServerSec: number, toServerSec: number): Promise<Result<Trade[]>> {
     const r = await this.#deals('trades', login, fromServerSec, toServerSec);
     if (!r.ok) return r;
-    // A closed trade is a pair of deals: the opening (ENTRY_IN) and the closing (ENTRY_OUT) one.
-    const opens = new Map<number, Mt5Deal>();
-    const trades: Trade[] = [];
-    for (const d of r.value) {
-      if (BALANCE_ACTIONS.has(d.Action)) continue;
-      if (d.Entry === MT5_DEAL_ENTRY.ENTRY_IN) opens.set(d.PositionID, d);
-      else if (d.Entry === MT5_DEAL_ENTRY.ENTRY_OUT) {
-        // The closing deal carries the position's side (it is the opposite deal) and opening price.
-        const open = opens.get(d.PositionID);
-        trades.push({
-          ticket: d.PositionID,
-          login: d.Login,
-          symbol: d.Symbol,
-          side: d.Action === MT5_DEAL_ACTION.DEAL_SELL ? 'buy' : 'sell',
-          volumeCentiLots: d.Volume / 100,
-          openPrice: d.PricePosition,
-          ...(open === undefined ? {} : { openServerSec: open.Time }),
-          closePrice: d.Price,
-          closeServerSec: d.Time,
-          profitCents: fromMoney(d.Profit),
-        });
-      }
-    }
-    return ok(trades);
+    return ok(closedTradesOfDeals(r.value.map(dealFacts)));
   }
 
   async #deals(op: string, login: number, from: number, to: number): Promise<Result<Mt5Deal[]>> {
@@ -287,8 +246,9 @@ export class SimMt5ManagerApi implements ManagerApi {
       OnUserAdd: (u) => emit({ type: 'user', action: 'add', login: u.Login }),
       OnUserUpdate: (u) => emit({ type: 'user', action: 'update', login: u.Login }),
       OnDealAdd: (d) => {
-        if (!BALANCE_ACTIONS.has(d.Action)) return;
-        const op = balanceOp(d);
+        const facts = dealFacts(d);
+        if (!isBalanceDeal(facts)) return;
+        const op = balanceOpOfDeal(facts);
         emit({
           type: 'balance',
           login: op.login,
@@ -335,15 +295,21 @@ function account(u: Mt5User): Account {
   };
 }
 
-function balanceOp(d: Mt5Deal): BalanceOp {
+/** The simulated IMTDeal as the port's MT5 deal reader takes it. */
+function dealFacts(d: Mt5Deal): Mt5DealFacts {
   return {
-    ticket: d.Deal,
+    deal: d.Deal,
     login: d.Login,
-    amountCents: fromMoney(d.Profit),
-    kind: d.Action === MT5_DEAL_ACTION.DEAL_CREDIT ? 'credit' : 'balance',
+    action: d.Action,
+    entry: d.Entry,
+    time: d.Time,
+    symbol: d.Symbol,
+    price: d.Price,
+    volume: d.Volume,
+    profit: d.Profit,
+    positionId: d.PositionID,
     comment: d.Comment,
-    timeServerSec: d.Time,
-    platformType: d.Action,
+    pricePosition: d.PricePosition,
   };
 }
 
