@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { COMMANDS } from '../simulator/http/webapi/commands.ts';
+import { FAULT_KINDS } from '../simulator/index.ts';
 
 /**
  * fast-check arbitraries of malformed requests for every surface of the served simulator (native, control,
@@ -296,27 +297,8 @@ export const SIM_HINTS: Hints = {
   // A long poll waits in real time: kept short, the fuzz is about inputs, not about waiting.
   waitMs: fc.constantFrom(0, 1, 5),
   after: fc.nat({ max: 50 }),
-  fault: fc.constantFrom(
-    'timeoutBeforeApply',
-    'timeoutAfterApply',
-    'connectionDrop',
-    'silentLogout',
-    'restart',
-    'tooFrequent',
-    'latency',
-    'permissionDenied',
-    'historyLag',
-    'pumpStall',
-    'pumpDuplicate',
-    'pumpReorder',
-    'dealerBalanceEdit',
-    'dealerGroupChange',
-    'dealerDisable',
-    'dealerLeverageChange',
-    'clockSkew',
-    'timezoneShift',
-    'nonsense',
-  ),
+  // Every kind the simulator has, and one it has not.
+  fault: fc.constantFrom<string>(...FAULT_KINDS, 'nonsense'),
   config: faultConfigs,
   faults: faultConfigs,
   downtimeMs: fc.constantFrom(0, 1_000, 30_000, 86_400_000),

@@ -1,9 +1,9 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Clock } from '../../kit/clock.ts';
 import type { Issue } from '../../kit/errors.ts';
-import { answerClientError, edgeRefusal, parseStorableJson } from '../../kit/http.ts';
+import { edgeOptions, edgeRefusal, parseStorableJson } from '../../kit/http.ts';
 import { canonicalJson } from '../idempotency.ts';
 import type { Service } from '../service.ts';
 import { type Store, StoreConflictError } from '../store/port.ts';
@@ -63,14 +63,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   const app = Fastify({
     ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
     bodyLimit: options.bodyLimitBytes ?? 64 * 1024,
-    exposeHeadRoutes: false,
-    return503OnClosing: true,
-    // A malformed URL (bad percent-encoding) is bad input like any other.
-    frameworkErrors: (error, _request, reply) => {
-      (reply as unknown as FastifyReply).code(400).send(errorBody('MTP_BAD_REQUEST', `bad request: ${error.message}`));
-    },
-    clientErrorHandler: (error, socket) =>
-      answerClientError(error, socket, (code, message) => canonicalJson(errorBody(code, message))),
+    ...edgeOptions(errorBody, canonicalJson),
   }) as unknown as FastifyInstance;
 
   const keys = new ApiKeys({ store, clock, cacheMs: options.authCacheMs ?? 0 });

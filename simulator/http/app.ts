@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { answerClientError, edgeRefusal, parseStorableJson, validator } from '../../kit/http.ts';
+import { edgeOptions, edgeRefusal, parseStorableJson, validator } from '../../kit/http.ts';
 import { registerControlRoutes } from './control.ts';
 import { SimApiError, simErrorBody, simStatusOf } from './errors.ts';
 import type { SimHost } from './host.ts';
@@ -40,16 +40,8 @@ export function buildSimApp(host: SimHost, options: SimAppOptions = {}): SimApp 
   const app = Fastify({
     logger: false,
     bodyLimit: options.bodyLimitBytes ?? 256 * 1024,
-    exposeHeadRoutes: false,
-    return503OnClosing: true,
+    ...edgeOptions(simErrorBody),
     ajv: { customOptions: { coerceTypes: false } },
-    frameworkErrors: (error, _request, reply) => {
-      (reply as unknown as FastifyReply)
-        .code(400)
-        .send(simErrorBody('MTP_BAD_REQUEST', `bad request: ${error.message}`));
-    },
-    clientErrorHandler: (error, socket) =>
-      answerClientError(error, socket, (code, message) => JSON.stringify(simErrorBody(code, message))),
   }) as unknown as FastifyInstance;
   const sessions = new NativeSessions(host, options.sessions);
   const noted = new WeakMap<object, Noted>();

@@ -1,10 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { type ErrorCode, type Issue, MtproofError } from '../../kit/errors.ts';
-import { answerClientError, edgeRefusal, json, parseStorableJson, validator } from '../../kit/http.ts';
+import { edgeOptions, edgeRefusal, json, parseStorableJson, validator } from '../../kit/http.ts';
 import type { ProxyRegistry } from './proxy.ts';
 import {
   type ProxyPatch,
@@ -121,14 +121,7 @@ export function buildProxyControlApp(registry: ProxyRegistry, options: ProxyCont
   const app = Fastify({
     logger: false,
     bodyLimit: options.bodyLimitBytes ?? 64 * 1024,
-    exposeHeadRoutes: false,
-    return503OnClosing: true,
-    // A malformed URL (bad percent-encoding) is bad input like any other.
-    frameworkErrors: (error, _request, reply) => {
-      (reply as unknown as FastifyReply).code(400).send(errorBody('MTP_BAD_REQUEST', `bad request: ${error.message}`));
-    },
-    clientErrorHandler: (error, socket) =>
-      answerClientError(error, socket, (code, message) => JSON.stringify(errorBody(code, message))),
+    ...edgeOptions(errorBody),
   }) as unknown as FastifyInstance;
 
   app.setValidatorCompiler(validator);
