@@ -197,15 +197,18 @@ export async function runWireCertification(options: WireRunOptions): Promise<Wir
       const op = plan[j] as Planned;
       const account = open[op.client] as WireAccount;
       if (dealerAt.has(j)) {
-        const amountCents = dealerRandom.int(1, 50) * 100 * (dealerRandom.chance(0.5) ? 1 : -1);
-        const ticket = await control.dealerCorrection(
-          account.serverId as string,
-          account.login as number,
-          amountCents,
-          `dealer fix ${j}`,
-        );
-        if (ticket !== null)
-          planted.push({ serverId: account.serverId as string, login: account.login as number, ticket, amountCents });
+        const drawn = dealerRandom.int(1, 50) * 100 * (dealerRandom.chance(0.5) ? 1 : -1);
+        const serverId = account.serverId as string;
+        const login = account.login as number;
+        // A correction the server refuses (a debit above the balance) plants nothing: the credit is planted
+        // instead, so that reconciliation always has an edit to find.
+        let amountCents = drawn;
+        let ticket = await control.dealerCorrection(serverId, login, amountCents, `dealer fix ${j}`);
+        if (ticket === null && drawn < 0) {
+          amountCents = -drawn;
+          ticket = await control.dealerCorrection(serverId, login, amountCents, `dealer fix ${j}`);
+        }
+        if (ticket !== null) planted.push({ serverId, login, ticket, amountCents });
       }
       const input = { reference: op.reference, accountRef: account.accountRef, amountCents: op.amountCents };
       try {
